@@ -1,0 +1,164 @@
+//! The tutorial's servers: the RFC 862 echo service (TCP and UDP on one port) and the
+//! "acknowledge" server that answers every read with a fixed text.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::metrics::{Metrics, Proto};
+
+/// Read size of the TCP services: one read, one write.
+const TCP_CHUNK: usize = 16 * 1024;
+
+/// Largest UDP payload (IPv6 jumbograms aside); larger datagrams cannot arrive.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Source ports never answered over UDP: echo (7) and chargen (19) would answer back forever.
+const LOOP_PORTS: [u16; 2] = [7, 19];
+
+/// What a TCP service does with each connection.
+#[derive(Debug, Clone)]
+pub enum TcpService {
+    /// Every byte back, in order, until the client closes.
+    Echo,
+    /// The tutorial's first server: one fixed reply per read.
+    Ack(Arc<str>),
+}
+
+impl TcpService {
+    fn name(&self) -> &'static str {
+        match self {
+            TcpService::Echo => "echo",
+            TcpService::Ack(_) => "ack",
+        }
+    }
+}
+
+/// Shared by every connection of the TCP services.
+#[derive(Debug, Clone)]
+pub struct ServiceContext {
+    pub metrics: Arc<Metrics>,
+    /// Caps concurrent connections; a permit is taken before `accept`, so excess clients wait in
+    /// the listen backlog instead of costing a task each.
+    pub limit: Arc<Semaphore>,
+    pub cancel: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+/// Accepts connections until cancelled.
+pub async fn serve_tcp(listener: TcpListener, service: TcpService, ctx: ServiceContext) {
+    loop {
+        let permit = tokio::select! {
+            permit = ctx.limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            () = ctx.cancel.cancelled() => return,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(service = service.name(), error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = ctx.cancel.cancelled() => return,
+        };
+        let service = service.clone();
+        let ctx2 = ctx.clone();
+        ctx.tracker.spawn(async move {
+            let _permit = permit;
+            ctx2.metrics.echo_opened();
+            let result = tokio::select! {
+                r = handle_tcp(stream, &service, &ctx2.metrics) => r,
+                () = ctx2.cancel.cancelled() => Ok(()),
+            };
+            ctx2.metrics.echo_closed();
+            match result {
+                Ok(()) => debug!(service = service.name(), %peer, "connection closed"),
+                Err(e) => debug!(service = service.name(), %peer, error = %e, "connection ended"),
+            }
+        });
+    }
+}
+
+async fn handle_tcp(
+    mut stream: TcpStream,
+    service: &TcpService,
+    metrics: &Metrics,
+) -> io::Result<()> {
+    // Small request/response exchanges are the point of these services: don't let Nagle delay them.
+    stream.set_nodelay(true)?;
+    let mut buf = vec![0u8; TCP_CHUNK];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            // The client is done sending; everything it sent has been answered.
+            return stream.shutdown().await;
+        }
+        match service {
+            TcpService::Echo => {
+                stream.write_all(&buf[..n]).await?;
+                metrics.echoed(Proto::Tcp, n);
+            }
+            TcpService::Ack(reply) => stream.write_all(reply.as_bytes()).await?,
+        }
+    }
+}
+
+/// Echoes each datagram to its sender until cancelled.
+pub async fn serve_udp(socket: UdpSocket, metrics: Arc<Metrics>, cancel: CancellationToken) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (n, from) = tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                // ICMP errors from earlier replies surface here on Linux; they concern one peer.
+                Err(e) => {
+                    debug!(error = %e, "udp receive failed");
+                    continue;
+                }
+            },
+            () = cancel.cancelled() => return,
+        };
+        if LOOP_PORTS.contains(&from.port()) || from.port() == 0 {
+            debug!(%from, "not echoing to a service port");
+            continue;
+        }
+        match socket.send_to(&buf[..n], from).await {
+            Ok(_) => metrics.echoed(Proto::Udp, n),
+            Err(e) => debug!(%from, error = %e, "udp send failed"),
+        }
+    }
+}
+
+/// Binds TCP and UDP to the same port. With port 0 the kernel picks the TCP port, and the UDP
+/// socket takes the same number; if that number is taken for UDP, try another.
+pub async fn bind_echo(addr: SocketAddr) -> io::Result<(TcpListener, UdpSocket)> {
+    if addr.port() != 0 {
+        let tcp = TcpListener::bind(addr).await?;
+        let udp = UdpSocket::bind(addr).await?;
+        return Ok((tcp, udp));
+    }
+    let mut last_err = None;
+    for _ in 0..16 {
+        let tcp = TcpListener::bind(addr).await?;
+        let chosen = tcp.local_addr()?;
+        match UdpSocket::bind(chosen).await {
+            Ok(udp) => return Ok((tcp, udp)),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("no free port for TCP and UDP")))
+}

@@ -1,0 +1,514 @@
+//! The HTTP side: an accept loop (optionally TLS) with a header-read timeout and graceful
+//! shutdown, and the routes: the embedded web client, `/ws`, `/api/targets`, `/healthz`,
+//! `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::bridge::{self, close_client, close_frame, codes, Limits};
+use crate::config::Settings;
+use crate::metrics::{ErrorKind, Metrics, RefusalReason};
+use crate::origin::OriginPolicy;
+use crate::target::AllowList;
+
+/// How long connecting to a target may take before the bridge gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Request headers larger than this get 431.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// How long open HTTP connections get to finish their request at shutdown.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub allow: AllowList,
+    pub origin: OriginPolicy,
+    pub metrics: Arc<Metrics>,
+    /// One permit per open bridge: `--max-conns`.
+    pub bridges: Arc<Semaphore>,
+    /// Fires at shutdown; bridges then close with 1001.
+    pub cancel: CancellationToken,
+    /// Bridges outlive their HTTP request; shutdown waits for them here.
+    pub tracker: TaskTracker,
+    /// Whether the relay serves https/wss (for the same-origin check).
+    pub tls: bool,
+}
+
+/// The peer address, put into each request's extensions by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/ws", get(ws))
+        .route("/api/targets", get(targets))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .fallback(get(static_file))
+        .layer(axum::middleware::from_fn(limit_header_size))
+        .with_state(state)
+}
+
+/// Refuses requests whose headers add up to more than [`MAX_HEADER_BYTES`]: hyper bounds what
+/// it buffers, but a head that arrives in one read can exceed its limit.
+async fn limit_header_size(request: Request, next: axum::middleware::Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        let body = Json(serde_json::json!({ "error": "request headers too large" }));
+        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, body).into_response();
+    }
+    next.run(request).await
+}
+
+async fn targets(State(state): State<Arc<AppState>>) -> Response {
+    Json(state.allow.list()).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn static_file(request: Request) -> Response {
+    crate::assets::serve(request.uri().path(), request.headers())
+}
+
+/// A refusal: the status, a JSON body `{"error": "..."}`, and a metric.
+fn refuse(
+    state: &AppState,
+    status: StatusCode,
+    reason: RefusalReason,
+    message: String,
+) -> Response {
+    state.metrics.refused(reason);
+    debug!(status = status.as_u16(), reason = reason.as_str(), %message, "websocket request refused");
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+fn with_header(mut response: Response, name: HeaderName, value: &'static str) -> Response {
+    response
+        .headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+    response
+}
+
+/// True if a comma-separated header contains `token` (case-insensitive).
+fn header_has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .any(|part| part.trim().eq_ignore_ascii_case(token))
+        })
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WsQuery {
+    target: Option<String>,
+    token: Option<String>,
+}
+
+/// Checks the token from `?token=` or `Authorization: Bearer`, in constant time.
+fn token_ok(expected: &str, query: Option<&str>, headers: &HeaderMap) -> bool {
+    use subtle::ConstantTimeEq;
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    [query, bearer]
+        .into_iter()
+        .flatten()
+        .any(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
+}
+
+/// `GET /ws`: validates the handshake and the request, answers 101, and bridges.
+async fn ws(State(state): State<Arc<AppState>>, mut request: Request) -> Response {
+    let headers = request.headers();
+    if !header_has_token(headers, header::CONNECTION, "upgrade")
+        || !header_has_token(headers, header::UPGRADE, "websocket")
+    {
+        let message = "this endpoint is a WebSocket: connect with a WebSocket client \
+                       (Connection: Upgrade, Upgrade: websocket)";
+        let r = refuse(
+            &state,
+            StatusCode::UPGRADE_REQUIRED,
+            RefusalReason::BadRequest,
+            message.into(),
+        );
+        return with_header(r, header::UPGRADE, "websocket");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        let r = refuse(
+            &state,
+            StatusCode::UPGRADE_REQUIRED,
+            RefusalReason::BadRequest,
+            "unsupported or missing Sec-WebSocket-Version: this relay speaks version 13".into(),
+        );
+        return with_header(r, header::SEC_WEBSOCKET_VERSION, "13");
+    }
+    let Some(key) = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| is_valid_key(k.as_bytes()))
+        .cloned()
+    else {
+        return refuse(
+            &state,
+            StatusCode::BAD_REQUEST,
+            RefusalReason::BadRequest,
+            "missing or invalid Sec-WebSocket-Key (must be 16 bytes, base64)".into(),
+        );
+    };
+    let query: WsQuery = match request.uri().query() {
+        None => WsQuery::default(),
+        Some(q) => match serde_urlencoded_query(q) {
+            Ok(q) => q,
+            Err(e) => {
+                return refuse(
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    RefusalReason::BadRequest,
+                    e,
+                )
+            }
+        },
+    };
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if let Err(message) = state.origin.check(origin, host, state.tls) {
+        return refuse(
+            &state,
+            StatusCode::FORBIDDEN,
+            RefusalReason::Origin,
+            message,
+        );
+    }
+    if let Some(expected) = &state.settings.token {
+        if !token_ok(expected, query.token.as_deref(), headers) {
+            let r = refuse(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                RefusalReason::Token,
+                "this relay requires a token: add ?token=... to the URL".into(),
+            );
+            return with_header(r, header::WWW_AUTHENTICATE, "Bearer");
+        }
+    }
+    let (target_name, addrs) = match &query.target {
+        None => ("echo".to_owned(), state.allow.default_addrs()),
+        Some(t) => match state.allow.check(t).await {
+            Ok(found) => found,
+            Err(e) => {
+                return refuse(
+                    &state,
+                    StatusCode::FORBIDDEN,
+                    RefusalReason::Target,
+                    e.to_string(),
+                )
+            }
+        },
+    };
+    if state.cancel.is_cancelled() {
+        return refuse(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            RefusalReason::ShuttingDown,
+            "relay is shutting down".into(),
+        );
+    }
+    let Ok(permit) = state.bridges.clone().try_acquire_owned() else {
+        let message = format!(
+            "relay is at capacity ({} bridges); try again later",
+            state.settings.max_conns
+        );
+        return refuse(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            RefusalReason::Capacity,
+            message,
+        );
+    };
+    let protocol = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == "binary");
+    let Some(on_upgrade) = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+    else {
+        return refuse(
+            &state,
+            StatusCode::BAD_REQUEST,
+            RefusalReason::BadRequest,
+            "this connection cannot be upgraded to a WebSocket".into(),
+        );
+    };
+    let peer = request.extensions().get::<Peer>().map(|p| p.0);
+    let accept = derive_accept_key(key.as_bytes());
+
+    let task_state = state.clone();
+    state.tracker.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = TokioIo::new(upgraded);
+                bridge_connection(task_state, io, peer, target_name, addrs, permit).await;
+            }
+            Err(e) => debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = response.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if protocol {
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("binary"),
+        );
+    }
+    response
+}
+
+fn serde_urlencoded_query(q: &str) -> Result<WsQuery, String> {
+    let uri: axum::http::Uri = format!("/?{q}")
+        .parse()
+        .map_err(|_| "malformed query string".to_owned())?;
+    axum::extract::Query::<WsQuery>::try_from_uri(&uri)
+        .map(|axum::extract::Query(q)| q)
+        .map_err(|e| format!("malformed query string: {}", e.body_text()))
+}
+
+/// A Sec-WebSocket-Key is 16 random bytes in base64 (RFC 6455, 4.2.1).
+fn is_valid_key(key: &[u8]) -> bool {
+    use base64::Engine;
+    key.len() == 24
+        && base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .is_ok_and(|k| k.len() == 16)
+}
+
+/// The WebSocket settings of a bridge: bounded buffers and `--max-message`.
+fn ws_config(settings: &Settings) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(64 * 1024 + 16 * 1024)
+        .max_message_size(Some(settings.max_message))
+        .max_frame_size(Some(settings.max_message))
+}
+
+async fn connect(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to");
+    for addr in addrs {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                // Bridged traffic is often small interactive messages.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = e,
+            Err(_) => last = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+        }
+    }
+    Err(last)
+}
+
+async fn bridge_connection<I>(
+    state: Arc<AppState>,
+    io: I,
+    peer: Option<SocketAddr>,
+    target: String,
+    addrs: Vec<SocketAddr>,
+    _permit: OwnedSemaphorePermit,
+) where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let started = Instant::now();
+    let mut ws =
+        WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&state.settings))).await;
+    let peer = peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
+    let stream = tokio::select! {
+        s = connect(&addrs) => s,
+        () = state.cancel.cancelled() => {
+            close_client(&mut ws, close_frame(codes::GOING_AWAY, "relay shutting down")).await;
+            return;
+        }
+    };
+    let stream = match stream {
+        Ok(s) => s,
+        Err(e) => {
+            state.metrics.error(ErrorKind::Connect);
+            let reason = format!("target unreachable: {}", bridge::short_io_error(&e));
+            warn!(%peer, %target, error = %e, "cannot connect to target");
+            close_client(&mut ws, close_frame(codes::TARGET_ERROR, &reason)).await;
+            return;
+        }
+    };
+    state.metrics.bridge_opened();
+    let limits = Limits {
+        idle_timeout: state.settings.idle_timeout,
+        max_message: state.settings.max_message,
+    };
+    let report = bridge::run(ws, stream, &limits, &state.cancel, &state.metrics).await;
+    state.metrics.bridge_closed();
+    info!(
+        %peer,
+        %target,
+        client_to_target = report.client_to_target,
+        target_to_client = report.target_to_client,
+        duration_ms = started.elapsed().as_millis() as u64,
+        code = report.ending.code().unwrap_or(0),
+        ending = %report.ending.describe(),
+        "bridge closed"
+    );
+}
+
+/// Accepts HTTP connections until cancelled. Each connection gets the handshake timeout for its
+/// TLS handshake and request headers, so a client that never finishes cannot hold a task forever.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+) {
+    let connections = TaskTracker::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = state.cancel.cancelled() => break,
+        };
+        let router = router.clone();
+        let tls = tls.clone();
+        let state = state.clone();
+        connections.spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let handshake_timeout = state.settings.handshake_timeout;
+            match tls {
+                None => serve_connection(stream, peer, router, &state).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            serve_connection(tls_stream, peer, router, &state).await
+                        }
+                        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+    connections.close();
+    let _ = tokio::time::timeout(HTTP_DRAIN, connections.wait()).await;
+}
+
+async fn serve_connection<I>(io: I, peer: SocketAddr, router: Router, state: &AppState)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let metrics = state.metrics.clone();
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        metrics.http_request();
+        request.extensions_mut().insert(Peer(peer));
+        hyper::service::Service::call(&service, request)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.settings.handshake_timeout)
+        .max_buf_size(2 * MAX_HEADER_BYTES);
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                debug!(%peer, error = %e, "http connection ended with an error");
+            }
+        }
+        () = state.cancel.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(HTTP_DRAIN, connection).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_keys() {
+        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ"));
+        assert!(!is_valid_key(b"not base64 at all!!!!!!!"));
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZXh4eA=="));
+    }
+
+    #[test]
+    fn token_from_query_or_bearer() {
+        let mut h = HeaderMap::new();
+        assert!(token_ok("s3cret", Some("s3cret"), &h));
+        assert!(!token_ok("s3cret", Some("s3cre"), &h));
+        assert!(!token_ok("s3cret", None, &h));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
+        assert!(token_ok("s3cret", None, &h));
+    }
+}

@@ -1,0 +1,193 @@
+//! `sockrelay`: the tutorial's echo servers, a safe WebSocket-to-TCP bridge, and the web client
+//! that uses them, in one binary.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use sockrelay::{config::Settings, Relay};
+//! let relay = Relay::bind(Settings::ephemeral()).await?;
+//! println!("open {}", relay.url());
+//! relay.run(sockrelay::shutdown::signal()).await
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: flags, config file and defaults merged into [`config::Settings`].
+//! - [`echo`]: the RFC 862 echo service (TCP and UDP) and the acknowledge server.
+//! - [`http`]: the accept loop, TLS, and routes (`/ws`, `/api/targets`, `/healthz`, `/metrics`).
+//! - [`bridge`]: one WebSocket-to-TCP bridge, generic over its two ends.
+//! - [`target`]: the allow-list and the strict `HOST:PORT` parser.
+//! - [`origin`]: the Origin check of `/ws`.
+//! - [`metrics`]: Prometheus counters.
+//! - [`assets`]: the embedded web client.
+//! - [`client`]: the tutorial's interactive TCP client (`sockrelay client`).
+//! - [`tools`]: the address helpers (`sockrelay inet|serv|host`).
+//! - [`shutdown`]: the Ctrl-C/SIGTERM signal.
+
+pub mod assets;
+pub mod bridge;
+pub mod client;
+pub mod config;
+pub mod echo;
+pub mod http;
+pub mod metrics;
+pub mod origin;
+pub mod shutdown;
+pub mod target;
+pub mod tls;
+pub mod tools;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::echo::{ServiceContext, TcpService};
+use crate::metrics::Metrics;
+
+/// How long open bridges and connections get to close at shutdown.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A relay whose sockets are bound, ready to [`run`](Relay::run).
+pub struct Relay {
+    settings: Arc<Settings>,
+    http: TcpListener,
+    echo_tcp: TcpListener,
+    echo_udp: UdpSocket,
+    ack: TcpListener,
+    tls: Option<TlsAcceptor>,
+    allow: target::AllowList,
+    metrics: Arc<Metrics>,
+}
+
+impl Relay {
+    /// Binds every service (port 0 picks a free port) and resolves the allow-list.
+    pub async fn bind(settings: Settings) -> anyhow::Result<Relay> {
+        let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
+        let http = TcpListener::bind(settings.http)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
+        let (echo_tcp, echo_udp) = echo::bind_echo(settings.echo)
+            .await
+            .with_context(|| format!("cannot listen for echo on {}", settings.echo))?;
+        let ack = TcpListener::bind(settings.ack).await.with_context(|| {
+            format!(
+                "cannot listen for the acknowledge server on {}",
+                settings.ack
+            )
+        })?;
+        let builtins = [("echo", echo_tcp.local_addr()?), ("ack", ack.local_addr()?)];
+        let allow = target::AllowList::build(&builtins, &settings.allow).await?;
+        Ok(Relay {
+            settings: Arc::new(settings),
+            http,
+            echo_tcp,
+            echo_udp,
+            ack,
+            tls,
+            allow,
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().unwrap_or(self.settings.http)
+    }
+
+    /// The bound echo address (TCP and UDP).
+    pub fn echo_addr(&self) -> SocketAddr {
+        self.echo_tcp.local_addr().unwrap_or(self.settings.echo)
+    }
+
+    /// The bound acknowledge server address.
+    pub fn ack_addr(&self) -> SocketAddr {
+        self.ack.local_addr().unwrap_or(self.settings.ack)
+    }
+
+    /// The URL to open in a browser.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let addr = self.http_addr();
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else if addr.is_ipv6() {
+            format!("[{}]", addr.ip())
+        } else {
+            addr.ip().to_string()
+        };
+        format!("{scheme}://{host}:{}/", addr.port())
+    }
+
+    /// The relay's metrics (shared with the running services).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, closes bridges with 1001 and
+    /// waits (bounded) for them to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let url = self.url();
+        info!(service = "http", addr = %self.http_addr(), tls = self.tls.is_some(), "listening");
+        info!(service = "echo", addr = %self.echo_addr(), proto = "tcp+udp", "listening");
+        info!(service = "ack", addr = %self.ack_addr(), "listening");
+        if !assets::client_built() {
+            warn!("the browser client was not built into this binary: run `make run` from the source tree");
+        }
+
+        let ctx = ServiceContext {
+            metrics: self.metrics.clone(),
+            limit: Arc::new(Semaphore::new(self.settings.max_conns)),
+            cancel: cancel.clone(),
+            tracker: tracker.clone(),
+        };
+        let ack_ctx = ServiceContext {
+            limit: Arc::new(Semaphore::new(self.settings.max_conns)),
+            ..ctx.clone()
+        };
+        let state = Arc::new(http::AppState {
+            settings: self.settings.clone(),
+            allow: self.allow,
+            origin: origin::OriginPolicy::new(&self.settings.origin),
+            metrics: self.metrics.clone(),
+            bridges: Arc::new(Semaphore::new(self.settings.max_conns)),
+            cancel: cancel.clone(),
+            tracker: tracker.clone(),
+            tls: self.tls.is_some(),
+        });
+        let router = http::router(state.clone());
+        let ack_reply: Arc<str> = self.settings.ack_reply.as_str().into();
+
+        let services = async {
+            tokio::join!(
+                http::serve(self.http, router, self.tls, state),
+                echo::serve_tcp(self.echo_tcp, TcpService::Echo, ctx.clone()),
+                echo::serve_udp(self.echo_udp, self.metrics.clone(), cancel.clone()),
+                echo::serve_tcp(self.ack, TcpService::Ack(ack_reply), ack_ctx),
+            )
+        };
+        info!("ready: open {url}");
+        let stop = async {
+            shutdown.await;
+            info!("shutting down: closing bridges");
+            cancel.cancel();
+        };
+        tokio::join!(services, stop);
+        tracker.close();
+        if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
+            warn!(remaining = tracker.len(), "drain timed out");
+        }
+        info!("stopped");
+        Ok(())
+    }
+}

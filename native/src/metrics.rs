@@ -1,0 +1,260 @@
+//! Counters for `GET /metrics` (Prometheus text format).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Direction of bytes through a bridge.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Direction {
+    ClientToTarget,
+    TargetToClient,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    direction: &'static str,
+}
+
+/// Why a `/ws` request was refused before a bridge started.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum RefusalReason {
+    Target,
+    Origin,
+    Token,
+    Capacity,
+    BadRequest,
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// How a bridge ended badly.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The target could not be reached.
+    Connect,
+    /// The target reset the connection or failed mid-stream.
+    Target,
+    /// The client broke the WebSocket protocol or vanished without a Close.
+    Protocol,
+    /// A client message exceeded `--max-message`.
+    TooBig,
+    /// No traffic for `--idle-timeout`.
+    Idle,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+/// Protocol of the echo and acknowledge services.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProtoLabels {
+    proto: &'static str,
+}
+
+/// Label values in Prometheus' snake_case.
+macro_rules! label_values {
+    ($($ty:ident { $($variant:ident => $text:literal),* $(,)? })*) => {$(
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),* }
+            }
+        }
+    )*};
+}
+
+label_values! {
+    Direction { ClientToTarget => "client_to_target", TargetToClient => "target_to_client" }
+    RefusalReason {
+        Target => "target", Origin => "origin", Token => "token", Capacity => "capacity",
+        BadRequest => "bad_request", ShuttingDown => "shutting_down",
+    }
+    ErrorKind {
+        Connect => "connect", Target => "target", Protocol => "protocol", TooBig => "too_big",
+        Idle => "idle",
+    }
+    Proto { Tcp => "tcp", Udp => "udp" }
+}
+
+/// All of the relay's metrics; cheap to share (`Arc`) and update from any task.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    bridges_active: Gauge,
+    bridges_total: Counter,
+    bridge_bytes: Family<DirectionLabels, Counter>,
+    refusals: Family<ReasonLabels, Counter>,
+    errors: Family<KindLabels, Counter>,
+    echo_active: Gauge,
+    echo_bytes: Family<ProtoLabels, Counter>,
+    http_requests: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sockrelay");
+        let m = Metrics {
+            bridges_active: Gauge::default(),
+            bridges_total: Counter::default(),
+            bridge_bytes: Family::default(),
+            refusals: Family::default(),
+            errors: Family::default(),
+            echo_active: Gauge::default(),
+            echo_bytes: Family::default(),
+            http_requests: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "bridges_active",
+            "WebSocket-to-TCP bridges open now",
+            m.bridges_active.clone(),
+        );
+        registry.register("bridges", "Bridges opened", m.bridges_total.clone());
+        registry.register(
+            "bridge_bytes",
+            "Payload bytes relayed by bridges",
+            m.bridge_bytes.clone(),
+        );
+        registry.register(
+            "refusals",
+            "WebSocket requests refused before bridging",
+            m.refusals.clone(),
+        );
+        registry.register(
+            "bridge_errors",
+            "Bridges that ended in an error",
+            m.errors.clone(),
+        );
+        registry.register(
+            "echo_connections_active",
+            "Echo and acknowledge TCP connections open now",
+            m.echo_active.clone(),
+        );
+        registry.register(
+            "echo_bytes",
+            "Bytes echoed by the echo service",
+            m.echo_bytes.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests received",
+            m.http_requests.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn bridge_opened(&self) {
+        self.bridges_total.inc();
+        self.bridges_active.inc();
+    }
+
+    pub fn bridge_closed(&self) {
+        self.bridges_active.dec();
+    }
+
+    pub fn bridges_active(&self) -> i64 {
+        self.bridges_active.get()
+    }
+
+    pub fn bytes(&self, direction: Direction, n: usize) {
+        self.bridge_bytes
+            .get_or_create(&DirectionLabels {
+                direction: direction.as_str(),
+            })
+            .inc_by(n as u64);
+    }
+
+    pub fn refused(&self, reason: RefusalReason) {
+        self.refusals
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors
+            .get_or_create(&KindLabels {
+                kind: kind.as_str(),
+            })
+            .inc();
+    }
+
+    /// Echo and acknowledge connections open now.
+    pub fn echo_active(&self) -> i64 {
+        self.echo_active.get()
+    }
+
+    pub fn echo_opened(&self) {
+        self.echo_active.inc();
+    }
+
+    pub fn echo_closed(&self) {
+        self.echo_active.dec();
+    }
+
+    pub fn echoed(&self, proto: Proto, n: usize) {
+        self.echo_bytes
+            .get_or_create(&ProtoLabels {
+                proto: proto.as_str(),
+            })
+            .inc_by(n as u64);
+    }
+
+    pub fn http_request(&self) {
+        self.http_requests.inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_labelled_counters() {
+        let m = Metrics::new();
+        m.bridge_opened();
+        m.bytes(Direction::ClientToTarget, 5);
+        m.refused(RefusalReason::Origin);
+        let text = m.encode();
+        assert!(text.contains("sockrelay_bridges_active 1"), "{text}");
+        assert!(
+            text.contains("sockrelay_bridge_bytes_total{direction=\"client_to_target\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sockrelay_refusals_total{reason=\"origin\"} 1"),
+            "{text}"
+        );
+        m.bridge_closed();
+        assert_eq!(m.bridges_active(), 0);
+    }
+}

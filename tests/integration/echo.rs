@@ -1,0 +1,119 @@
+//! The echo (TCP and UDP) and acknowledge services.
+
+use std::process::Command;
+
+use sockrelay_tests::{Rng, TestRelay, WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+fn python(script: &str, args: &[String]) -> String {
+    let path = format!("{}/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn tcp_echo_returns_every_byte_in_order_then_closes() {
+    let relay = TestRelay::start().await;
+    let mut stream = TcpStream::connect(relay.echo).await.unwrap();
+    let payload = Rng::new(7).bytes(3 * 1024 * 1024 + 17);
+    let (mut r, mut w) = stream.split();
+    let send = async {
+        w.write_all(&payload).await.unwrap();
+        w.shutdown().await.unwrap();
+    };
+    let mut got = Vec::new();
+    let receive = r.read_to_end(&mut got);
+    let ((), n) = tokio::time::timeout(WAIT, async { tokio::join!(send, receive) })
+        .await
+        .unwrap();
+    assert_eq!(n.unwrap(), payload.len());
+    assert!(got == payload, "echo differs");
+}
+
+#[tokio::test]
+async fn tutorial_python_client_gets_its_echo() {
+    let relay = TestRelay::start().await;
+    let port = relay.echo.port().to_string();
+    let out = tokio::task::spawn_blocking(move || python("tutorial_client.py", &[port]))
+        .await
+        .unwrap();
+    assert_eq!(out.trim(), "Received b'Hello, world'");
+}
+
+#[tokio::test]
+async fn tutorial_client_against_the_acknowledge_server() {
+    let relay = TestRelay::start().await;
+    let port = relay.ack.port().to_string();
+    let out = tokio::task::spawn_blocking(move || python("tutorial_client.py", &[port]))
+        .await
+        .unwrap();
+    assert_eq!(out.trim(), "Received b'server received you message.'");
+}
+
+#[tokio::test]
+async fn acknowledge_reply_is_configurable_and_sent_per_read() {
+    let relay = TestRelay::with(|s| s.ack_reply = "got it\n".into()).await;
+    let mut stream = TcpStream::connect(relay.ack).await.unwrap();
+    for _ in 0..3 {
+        stream.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 7];
+        tokio::time::timeout(WAIT, stream.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf, b"got it\n");
+    }
+}
+
+#[tokio::test]
+async fn udp_echo_on_the_same_port() {
+    let relay = TestRelay::start().await;
+    let port = relay.echo.port().to_string();
+    let out = tokio::task::spawn_blocking(move || python("udp_client.py", &[port]))
+        .await
+        .unwrap();
+    assert_eq!(out.trim(), "echoed 3 datagrams");
+
+    // And from tokio, a maximum-size IPv4 datagram.
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let big = Rng::new(3).bytes(65_507);
+    socket.send_to(&big, relay.echo).await.unwrap();
+    let mut buf = vec![0u8; 70_000];
+    let (n, from) = tokio::time::timeout(WAIT, socket.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(from, relay.echo);
+    assert!(buf[..n] == big[..]);
+}
+
+#[tokio::test]
+async fn many_concurrent_tcp_clients() {
+    let relay = TestRelay::start().await;
+    let tasks: Vec<_> = (0..100u64)
+        .map(|i| {
+            let addr = relay.echo;
+            tokio::spawn(async move {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                let payload = Rng::new(i + 1).bytes(10_000 + i as usize);
+                s.write_all(&payload).await.unwrap();
+                let mut got = vec![0u8; payload.len()];
+                s.read_exact(&mut got).await.unwrap();
+                assert!(got == payload);
+            })
+        })
+        .collect();
+    for t in tasks {
+        tokio::time::timeout(WAIT, t).await.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,113 @@
+//! The HTTP surface: static files, `/api/targets`, `/healthz`, `/metrics`, TLS.
+
+use std::sync::Arc;
+
+use sockrelay_tests::{http_get, ws_echo_roundtrip, TestRelay, WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn health_targets_and_metrics() {
+    let relay = TestRelay::with(|s| s.allow = vec!["localhost:22".into()]).await;
+    assert_eq!(http_get(relay.http, "/healthz").await, (200, "ok\n".into()));
+
+    let (status, body) = http_get(relay.http, "/api/targets").await;
+    assert_eq!(status, 200);
+    let targets: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(targets[0]["name"], "echo");
+    assert_eq!(targets[0]["target"], relay.echo.to_string());
+    assert_eq!(targets[1]["name"], "ack");
+    assert_eq!(targets[1]["target"], relay.ack.to_string());
+    assert_eq!(targets[2]["target"], "localhost:22");
+
+    let ws = relay.ws("/ws").await;
+    assert_eq!(ws_echo_roundtrip(ws, b"12345", &[5]).await, b"12345");
+    relay.wait_bridges_closed().await;
+    let (status, text) = http_get(relay.http, "/metrics").await;
+    assert_eq!(status, 200);
+    for needle in [
+        "sockrelay_bridges_active 0",
+        "sockrelay_bridges_total 1",
+        "sockrelay_bridge_bytes_total{direction=\"client_to_target\"} 5",
+        "sockrelay_bridge_bytes_total{direction=\"target_to_client\"} 5",
+        "# EOF",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn index_page_is_served_and_paths_cannot_escape() {
+    let relay = TestRelay::start().await;
+    let (status, body) = http_get(relay.http, "/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<html"), "{body}");
+    for path in [
+        "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+        "/..%2fnative/src/lib.rs",
+        "/%2e%2e%2f%2e%2e%2fetc/passwd",
+        "//etc/passwd",
+        "/pkg/../../Cargo.toml",
+        "/nonexistent.html",
+    ] {
+        assert_eq!(http_get(relay.http, path).await.0, 404, "{path}");
+    }
+}
+
+fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sockrelay-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn tls_serves_https_and_wss() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    let cert = write_temp("cert.pem", &cert_pem);
+    let key = write_temp("key.pem", &certified.signing_key.serialize_pem());
+    let relay = TestRelay::with(|s| {
+        s.tls = Some(sockrelay_tests::sockrelay::config::TlsFiles { cert, key })
+    })
+    .await;
+
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let config = tokio_rustls::rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+
+    // https
+    let tcp = TcpStream::connect(relay.http).await.unwrap();
+    let mut tls = connector.connect(name.clone(), tcp).await.unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, tls.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .ok();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok\n"), "{response}");
+
+    // wss
+    let tcp = TcpStream::connect(relay.http).await.unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    let (ws, _) =
+        tokio_tungstenite::client_async(format!("wss://localhost:{}/ws", relay.http.port()), tls)
+            .await
+            .unwrap();
+    assert_eq!(ws_echo_roundtrip(ws, b"secure", &[3]).await, b"secure");
+
+    // Plain http to a TLS port fails the handshake without hurting the relay.
+    let mut plain = TcpStream::connect(relay.http).await.unwrap();
+    plain.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(WAIT, plain.read_to_end(&mut sink)).await;
+}

@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real relay in process on ephemeral loopback ports and
+//! talks to it with real clients. Modules are grouped by feature.
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod echo;
+mod http;
+mod ws;
