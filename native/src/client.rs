@@ -13,6 +13,14 @@ use tokio::net::TcpStream;
 /// How long to wait for the server to close after our input ended.
 const LINGER: Duration = Duration::from_secs(5);
 
+/// The prompt goes to stderr so that stdout carries only what the server sent.
+fn prompt() {
+    use std::io::Write;
+    let mut err = std::io::stderr();
+    let _ = write!(err, "> ");
+    let _ = err.flush();
+}
+
 /// Runs the client; returns when the server closes or input ends and replies are drained.
 pub async fn run(target: &str) -> anyhow::Result<()> {
     let stream = TcpStream::connect(target)
@@ -25,6 +33,7 @@ pub async fn run(target: &str) -> anyhow::Result<()> {
             "Connected to {}. Type a line and press Enter to send it; Ctrl-D quits.",
             stream.peer_addr()?
         );
+        prompt();
     }
     let (mut reader, mut writer) = stream.into_split();
 
@@ -41,6 +50,9 @@ pub async fn run(target: &str) -> anyhow::Result<()> {
                 stdout.write_all(b"\n").await?;
             }
             stdout.flush().await?;
+            if interactive {
+                prompt();
+            }
         }
     };
 

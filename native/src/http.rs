@@ -454,7 +454,9 @@ pub async fn serve(
     let _ = tokio::time::timeout(HTTP_DRAIN, connections.wait()).await;
 }
 
-async fn serve_connection<I>(io: I, peer: SocketAddr, router: Router, state: &AppState)
+/// Serves HTTP/1.1 (and WebSocket upgrades) on one accepted connection until it ends or the
+/// relay shuts down. Public so that fuzzers can feed it arbitrary bytes.
+pub async fn serve_connection<I>(io: I, peer: SocketAddr, router: Router, state: &AppState)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

@@ -103,6 +103,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    raise_fd_limit(settings.max_conns);
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             let relay = sockrelay::Relay::bind(settings).await?;
@@ -116,6 +117,22 @@ fn serve(args: &ServeArgs) -> ExitCode {
             eprintln!("sockrelay: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Each bridge holds two sockets and the default soft limit is often 1024: raise it to the hard
+/// limit so `--max-conns` is what limits the relay.
+fn raise_fd_limit(max_conns: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if (limit as usize) < max_conns.saturating_mul(2).saturating_add(64) => {
+            tracing::warn!(
+                limit,
+                max_conns,
+                "the open-file limit is below what --max-conns needs (2 per bridge); raise `ulimit -n`"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "cannot raise the open-file limit"),
     }
 }
 

@@ -79,36 +79,7 @@ pub fn parse_hex(input: &str) -> Result<Vec<u8>, ToolError> {
         .collect()
 }
 
-/// Python's `repr()` of a bytes object.
-pub fn py_bytes(bytes: &[u8]) -> String {
-    let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = format!("b{quote}");
-    for &b in bytes {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'\t' => out.push_str("\\t"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b if b == quote as u8 => {
-                out.push('\\');
-                out.push(quote);
-            }
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// Python's `repr()` of a str (enough for the ASCII results printed here).
-fn py_str(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
+use inet::{python_bytes_repr as py_bytes, python_str_repr as py_str};
 
 /// Runs `sockrelay inet ...` and returns what to print.
 pub fn inet(cmd: &InetCommand, as_json: bool) -> Result<String, ToolError> {
@@ -202,12 +173,5 @@ mod tests {
         assert_eq!(parse_hex("c0 a8 01 be").unwrap(), vec![192, 168, 1, 190]);
         assert!(parse_hex("7f0").is_err());
         assert!(parse_hex("zz").is_err());
-    }
-
-    #[test]
-    fn python_bytes_repr() {
-        assert_eq!(py_bytes(&[192, 168, 1, 190]), r"b'\xc0\xa8\x01\xbe'");
-        assert_eq!(py_bytes(b"A\n'"), r#"b"A\n'""#);
-        assert_eq!(py_bytes(b"'\""), r#"b'\'"'"#);
     }
 }

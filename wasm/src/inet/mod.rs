@@ -203,3 +203,13 @@ pub fn parse_ipv6(s: &str) -> Option<[u8; 16]> {
 pub fn format_ipv6(b: [u8; 16]) -> String {
     format::ntop6(b)
 }
+
+/// Python's `repr()` of a `bytes` object, e.g. `b'\x7f\x00\x00\x01'`.
+pub fn python_bytes_repr(b: &[u8]) -> String {
+    format::python_bytes_repr(b)
+}
+
+/// Python's `repr()` of a `str`, e.g. `'2001:db8::1'`.
+pub fn python_str_repr(s: &str) -> String {
+    format::python_str_repr(s)
+}

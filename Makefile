@@ -1,0 +1,52 @@
+# The two commands of README.md: `make run` and `make test`. Each installs what the machine
+# lacks first (scripts/setup.sh is idempotent and quick when everything is there).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+# Extra flags for `make run`, e.g. make run ARGS="--allow 127.0.0.1:22"
+ARGS ?=
+
+.PHONY: run test setup wasm build release lint bench fuzz clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+run: release ## build what is missing, then start sockrelay on http://127.0.0.1:8080
+	./target/release/sockrelay $(ARGS)
+
+release: wasm
+	cargo build --release -p sockrelay
+
+wasm: ## build the browser modules into web/pkg (skipped when up to date)
+	wasm/build.sh
+
+build: wasm
+	cargo build -p sockrelay
+
+setup: ## install everything the tests need (apt, wasm toolchain, wasm-bindgen-cli, npm)
+	scripts/setup.sh
+
+test: setup build ## every test: Rust unit+integration, wasm under node, node, browser
+	@echo "== Rust: unit, integration and oracle tests"
+	cargo test --workspace
+	@echo "== wasm-bindgen tests of the converter module under node"
+	wasm/test-node.sh
+	@echo "== node: the built modules against the python oracle"
+	node --test tests/node/
+	@echo "== browser: headless Chromium against a real sockrelay"
+	node --test --test-concurrency=1 tests/browser/
+
+lint: ## rustfmt and clippy, as CI would want them
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: ## benchmarks (see BENCHMARKS.md)
+	scripts/bench.sh
+
+fuzz: ## run every fuzz target for FUZZ_SECONDS (default 60) each
+	scripts/fuzz.sh $${FUZZ_SECONDS:-60}
+
+clean:
+	cargo clean
+	rm -rf web/pkg
