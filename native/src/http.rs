@@ -67,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(ws))
         .route("/api/targets", get(targets))
+        .route("/api/check", get(check_target))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(get(static_file))
@@ -91,6 +92,28 @@ async fn limit_header_size(request: Request, next: axum::middleware::Next) -> Re
 
 async fn targets(State(state): State<Arc<AppState>>) -> Response {
     Json(state.allow.list()).into_response()
+}
+
+/// `GET /api/check?target=...`: whether `/ws?target=...` would be allowed, with the refusal
+/// reason. Browsers cannot read the body of a refused WebSocket handshake, so a page asks here.
+async fn check_target(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let query = match request.uri().query().map(serde_urlencoded_query).transpose() {
+        Ok(q) => q.unwrap_or_default(),
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e }))).into_response()
+        }
+    };
+    let Some(target) = query.target else {
+        return Json(serde_json::json!({ "target": "echo" })).into_response();
+    };
+    match state.allow.check(&target).await {
+        Ok((canonical, _)) => Json(serde_json::json!({ "target": canonical })).into_response(),
+        Err(e) => (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -334,11 +357,18 @@ fn is_valid_key(key: &[u8]) -> bool {
 }
 
 /// The WebSocket settings of a bridge: bounded buffers and `--max-message`.
+///
+/// The read buffer is tungstenite's largest read and also memory every bridge holds from its
+/// first message on (tungstenite zero-fills it before each read), so it is sized for idle memory
+/// (see BENCHMARKS.md); larger frames still arrive whole, in reads of this size. Writes are
+/// flushed frame by frame, so the write buffer only needs room for the largest frame the bridge
+/// sends ([`bridge::TARGET_READ_MAX`]) plus queued control frames.
 fn ws_config(settings: &Settings) -> WebSocketConfig {
+    const WS_READ_BUFFER: usize = 8 * 1024;
     WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
+        .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(64 * 1024 + 16 * 1024)
+        .max_write_buffer_size(bridge::TARGET_READ_MAX + 16 * 1024)
         .max_message_size(Some(settings.max_message))
         .max_frame_size(Some(settings.max_message))
 }

@@ -111,3 +111,19 @@ async fn tls_serves_https_and_wss() {
     let mut sink = Vec::new();
     let _ = tokio::time::timeout(WAIT, plain.read_to_end(&mut sink)).await;
 }
+
+#[tokio::test]
+async fn check_endpoint_explains_refusals() {
+    let relay = TestRelay::start().await;
+    let (status, body) = http_get(relay.http, "/api/check?target=ack").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&relay.ack.to_string()), "{body}");
+    let (status, body) = http_get(relay.http, "/api/check?target=127.0.0.1:1").await;
+    assert_eq!(status, 403);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("not allowed"), "{body}");
+    let (status, body) = http_get(relay.http, "/api/check?target=127.0.0.1:0").await;
+    assert_eq!(status, 403);
+    assert!(body.contains("port"), "{body}");
+    assert_eq!(http_get(relay.http, "/api/check").await.0, 200);
+}

@@ -1,6 +1,8 @@
 //! Property tests of the address core: round trips, a model of `inet_aton`'s number syntax, and
 //! "nothing panics" over arbitrary input (the wasm module must never trap on user text).
 #![allow(clippy::unwrap_used)]
+// Native only: these use proptest / the file system, which the wasm32 test runner lacks.
+#![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
 use sockrelay_wasm::inet::{self, AF_INET, AF_INET6};

@@ -2,6 +2,8 @@
 //! `tools/gen_inet_cases.py`; the format is documented there) against `sockrelay_wasm::inet`.
 //! Every mismatch is listed, not just the first, so one run shows the whole picture.
 #![allow(clippy::unwrap_used)]
+// Native only: these use proptest / the file system, which the wasm32 test runner lacks.
+#![cfg(not(target_arch = "wasm32"))]
 
 use serde_json::{json, Value};
 use sockrelay_wasm::inet::{self, AddressFacts, PyError, Subnet};

@@ -1,0 +1,139 @@
+// The built converter module (web/pkg/inet.js, from wasm/build.sh) under node, checked against
+// CPython's recorded answers (wasm/tests/data/inet_cases.json, format: tools/gen_inet_cases.py)
+// and against its contract in DESIGN.md: exports, error names, constants, size budget.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const root = new URL("../../", import.meta.url);
+const pkg = new URL("web/pkg/", root);
+const inet = await import(new URL("inet.js", pkg).href);
+const wasmBytes = readFileSync(new URL("inet_bg.wasm", pkg));
+inet.initSync({ module: wasmBytes });
+
+const { cases } = JSON.parse(readFileSync(new URL("wasm/tests/data/inet_cases.json", root), "utf8"));
+
+/** A case's arguments as JS values: Python bytes (lists of ints) become Uint8Arrays. */
+function jsArgs(fn, args) {
+  const bytesAt = { inet_ntoa: 0, inet_ntop: 1 }[fn];
+  return args.map((arg, i) => (i === bytesAt ? Uint8Array.from(arg) : arg));
+}
+
+/** A result in the case file's shape: Uint8Arrays become lists of ints. */
+function plain(value) {
+  if (value instanceof Uint8Array) return Array.from(value);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
+}
+
+function run(fn, args) {
+  try {
+    return { ok: plain(inet[fn](...jsArgs(fn, args))) };
+  } catch (error) {
+    return { error: { type: error.name, message: error.message } };
+  }
+}
+
+for (const fn of new Set(cases.map((c) => c.fn))) {
+  test(`${fn} answers as CPython does`, () => {
+    const mine = cases.filter((c) => c.fn === fn);
+    const wrong = [];
+    for (const c of mine) {
+      const got = run(fn, c.args);
+      const want = "ok" in c ? { ok: c.ok } : { error: c.error };
+      try {
+        assert.deepStrictEqual(got, want);
+      } catch {
+        wrong.push({ args: c.args, want, got });
+      }
+    }
+    // Every mismatch at once, a few in full: one run shows the whole picture.
+    assert.equal(wrong.length, 0, `${wrong.length} of ${mine.length} differ, e.g.\n` +
+      wrong.slice(0, 5).map((w) => JSON.stringify(w)).join("\n"));
+    assert.ok(mine.length > 0);
+  });
+}
+
+test("the README's examples", () => {
+  assert.deepEqual(inet.inet_aton("192.168.1.190"), new Uint8Array([192, 168, 1, 190]));
+  assert.equal(inet.inet_ntoa(new Uint8Array([192, 168, 1, 190])), "192.168.1.190");
+  const loopback6 = inet.inet_pton(inet.AF_INET6, "::1");
+  assert.ok(loopback6 instanceof Uint8Array);
+  assert.equal(loopback6.length, 16);
+  assert.equal(inet.inet_ntop(inet.AF_INET, new Uint8Array([127, 0, 0, 1])), "127.0.0.1");
+  assert.equal(inet.getservbyname("mysql", "tcp"), 3306);
+  assert.equal(inet.getservbyname("mysql"), 3306);
+  assert.equal(inet.getservbyport(80, "tcp"), "http");
+});
+
+test("constants are Linux's address families", () => {
+  assert.equal(inet.AF_INET, 2);
+  assert.equal(inet.AF_INET6, 10);
+  const types = readFileSync(new URL("inet.d.ts", pkg), "utf8");
+  assert.match(types, /export const AF_INET: 2;/);
+  assert.match(types, /export const AF_INET6: 10;/);
+  assert.match(types, /export function getservbyname\(service_name: string, protocol_name\?: string \| null\): number;/);
+});
+
+test("errors are Errors named after the Python class", () => {
+  assert.throws(() => inet.inet_aton("nope"), (e) =>
+    e instanceof Error && e.name === "OSError" &&
+    e.message === "illegal IP address string passed to inet_aton");
+  assert.throws(() => inet.inet_ntop(inet.AF_INET, new Uint8Array(3)),
+    { name: "ValueError", message: "invalid length of packed IP address string" });
+  assert.throws(() => inet.getservbyport(70000),
+    { name: "OverflowError", message: "getservbyport: port must be 0-65535." });
+});
+
+test("wrong JS types are TypeErrors with Python's messages", () => {
+  assert.throws(() => inet.inet_ntoa("x"),
+    { name: "TypeError", message: "a bytes-like object is required, not 'str'" });
+  assert.throws(() => inet.inet_ntoa([1, 2, 3, 4]),
+    { name: "TypeError", message: "a bytes-like object is required, not 'list'" });
+  assert.throws(() => inet.inet_aton(5),
+    { name: "TypeError", message: "inet_aton() argument 1 must be str, not int" });
+  assert.throws(() => inet.inet_aton(),
+    { name: "TypeError", message: "inet_aton() argument 1 must be str, not None" });
+  assert.throws(() => inet.inet_pton("2", "1.2.3.4"),
+    { name: "TypeError", message: "'str' object cannot be interpreted as an integer" });
+  assert.throws(() => inet.getservbyport(80.5),
+    { name: "TypeError", message: "'float' object cannot be interpreted as an integer" });
+  assert.throws(() => inet.getservbyname("http", 6),
+    { name: "TypeError", message: "getservbyname() argument 2 must be str, not int" });
+});
+
+test("JS-only conveniences: null protocol, other byte views, BigInt", () => {
+  assert.equal(inet.getservbyname("http", null), 80);
+  assert.equal(inet.getservbyname("http", undefined), 80);
+  assert.equal(inet.inet_ntoa(new Uint8Array([10, 0, 0, 1]).buffer), "10.0.0.1");
+  assert.equal(inet.inet_ntoa(new DataView(new Uint8Array([9, 10, 0, 0, 1]).buffer, 1)), "10.0.0.1");
+  assert.equal(inet.getservbyport(443n), "https");
+  assert.throws(() => inet.inet_aton("1.2\uDC80"), {
+    name: "UnicodeEncodeError",
+    message: "'utf-8' codec can't encode character '\\udc80' in position 3: surrogates not allowed",
+  });
+});
+
+test("async init() accepts the module bytes", async () => {
+  const fresh = await import(new URL("inet.js?fresh", pkg).href);
+  await fresh.default({ module_or_path: wasmBytes });
+  assert.equal(fresh.inet_ntop(fresh.AF_INET6, fresh.inet_pton(fresh.AF_INET6, "0::0:1")), "::1");
+});
+
+test("the folder is an ES module package", () => {
+  const manifest = JSON.parse(readFileSync(new URL("package.json", pkg), "utf8"));
+  assert.equal(manifest.type, "module");
+  assert.equal(manifest.exports["."].default, "./inet.js");
+  assert.equal(manifest.types, "./inet.d.ts");
+});
+
+test("inet.js + inet_bg.wasm fit the 20 KB gzipped budget", () => {
+  const size = (name) => gzipSync(readFileSync(new URL(name, pkg)), { level: 9 }).length;
+  const total = size("inet.js") + size("inet_bg.wasm");
+  console.log(`${fileURLToPath(pkg)}: inet.js + inet_bg.wasm = ${total} B gzipped`);
+  assert.ok(total <= 20 * 1024, `${total} B gzipped is over the 20480 B budget`);
+});

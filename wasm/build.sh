@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Builds the two browser modules of the sockrelay-wasm crate into web/pkg/:
+#   inet.js   + inet_bg.wasm   the converter (default features), entry for the docs pages
+#   client.js + client_bg.wasm the client UI (--features client), loaded by web/index.html
+# then shrinks each with wasm-opt -Oz and prints gzipped sizes against the converter's budget.
+#
+# Skips all of it when nothing that goes into the modules changed since the last build.
+# Installs what it lacks (see scripts/lib.sh), so it does not depend on scripts/setup.sh.
+# Over budget is reported, not fatal: tests/node/inet.test.mjs holds the budget.
+#
+# Environment: SOCKRELAY_WASM_ROUTE=rustup|debian forces a toolchain route;
+# SOCKRELAY_WASM_BUILD_STD=0 skips rebuilding std for size (see wasm_size_mode in scripts/lib.sh);
+# SOCKRELAY_WASM_FORCE=1 rebuilds even when the inputs are unchanged.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$SOCKRELAY_ROOT"
+
+PKG=web/pkg
+STAMP="$PKG/.build-stamp"
+# Entry JS + wasm of the converter, gzipped (DESIGN.md).
+BUDGET=20480
+# What rustc's default wasm32 CPU emits and wasm-bindgen keeps; wasm-opt must neither reject
+# these nor emit anything newer (engines without it would refuse the module).
+WASM_OPT_FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int
+	--enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue)
+
+# Gzipped size of each file on its own, summed: they are served, and compressed, one by one.
+gz() {
+	local file total=0
+	for file in "$@"; do total=$((total + $(gzip -9 -n -c "$file" | wc -c))); done
+	echo "$total"
+}
+
+report_sizes() {
+	local inet client verdict=OK
+	inet=$(gz "$PKG/inet.js" "$PKG/inet_bg.wasm")
+	client=$(gz "$PKG/client.js" "$PKG/client_bg.wasm")
+	[ "$inet" -le "$BUDGET" ] || verdict=OVER
+	say "inet.js + inet_bg.wasm: $(wc -c <"$PKG/inet.js") + $(wc -c <"$PKG/inet_bg.wasm") B, $inet B gzipped (budget $BUDGET B): $verdict"
+	say "client.js + client_bg.wasm: $(wc -c <"$PKG/client.js") + $(wc -c <"$PKG/client_bg.wasm") B, $client B gzipped"
+}
+
+# Everything that can change the output: sources, manifests, lock file, this script, the
+# appended JS, the tool versions and the route.
+inputs_hash() {
+	{
+		find wasm/src wasm/js wasm/Cargo.toml wasm/build.sh scripts/lib.sh Cargo.toml Cargo.lock \
+			package-lock.json -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum
+		echo "route=$WASM_ROUTE size=$WASM_SIZE_MODE"
+		wasm-bindgen --version
+		node_modules/.bin/wasm-opt --version 2>/dev/null || true
+	} | sha256sum | cut -d' ' -f1
+}
+
+wasm_route
+wasm_size_mode
+ensure_wasm_bindgen
+ensure_node_modules
+WASM_OPT=node_modules/.bin/wasm-opt
+TERSER=node_modules/.bin/terser
+
+hash="$(inputs_hash)"
+if [ -z "${SOCKRELAY_WASM_FORCE:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$hash" ] &&
+	[ -f "$PKG/inet_bg.wasm" ] && [ -f "$PKG/client_bg.wasm" ]; then
+	say "web/pkg is up to date (route: $WASM_ROUTE, std: $WASM_SIZE_MODE)"
+	report_sizes
+	exit 0
+fi
+
+say "building web/pkg (route: $WASM_ROUTE, std: $WASM_SIZE_MODE)"
+STAGE="$(mktemp -d "${TMPDIR:-/tmp}/sockrelay-pkg.XXXXXX")"
+trap 'rm -rf "$STAGE"' EXIT
+ARTIFACT="$WASM_SIZE_TARGET_DIR/$WASM_TARGET/wasm-release/sockrelay_wasm.wasm"
+
+# build_module NAME CARGO_FEATURE_ARGS...: cargo build, wasm-bindgen, wasm-opt, terser into
+# $STAGE. Each build overwrites the one artifact, so each is bound right after it is built.
+build_module() {
+	local name="$1"
+	shift
+	say "cargo build --profile wasm-release $* ($name)"
+	"${WASM_SIZE_CARGO[@]}" build --quiet --target "$WASM_TARGET" --profile wasm-release \
+		--target-dir "$WASM_SIZE_TARGET_DIR" -p sockrelay-wasm "${WASM_SIZE_FLAGS[@]}" "$@"
+	wasm-bindgen --target web --out-dir "$STAGE" --out-name "$name" "$ARTIFACT"
+	say "wasm-opt -Oz ${name}_bg.wasm"
+	# target_features may go once wasm-bindgen has read it.
+	"$WASM_OPT" -Oz --converge "${WASM_OPT_FEATURES[@]}" --strip-debug --strip-producers \
+		--strip-target-features -o "$STAGE/${name}_bg.opt.wasm" "$STAGE/${name}_bg.wasm"
+	mv "$STAGE/${name}_bg.opt.wasm" "$STAGE/${name}_bg.wasm"
+	if [ "$name" = inet ]; then
+		# wasm-bindgen cannot export constants: AF_INET/AF_INET6 are appended to the entry
+		# (their types come from the module's typescript_custom_section).
+		cat wasm/js/constants.js >>"$STAGE/inet.js"
+	fi
+	# The glue's doc comments are in the .d.ts, which stays as generated; minified glue is
+	# about 2 KB less gzipped, a tenth of the converter's budget.
+	say "terser $name.js"
+	{
+		printf '/* @ts-self-types="./%s.d.ts" */\n' "$name"
+		"$TERSER" "$STAGE/$name.js" --module --compress --mangle
+	} >"$STAGE/$name.min.js"
+	mv "$STAGE/$name.min.js" "$STAGE/$name.js"
+}
+
+build_module inet
+build_module client --features client
+
+version="$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml)"
+cat >"$STAGE/package.json" <<EOF
+{
+  "name": "sockrelay-inet",
+  "version": "$version",
+  "description": "Python's socket address helpers (inet_aton, inet_pton, getservbyname, ...) for the browser, in WebAssembly",
+  "license": "MIT OR Apache-2.0",
+  "type": "module",
+  "main": "./inet.js",
+  "module": "./inet.js",
+  "types": "./inet.d.ts",
+  "exports": {
+    ".": {
+      "types": "./inet.d.ts",
+      "default": "./inet.js"
+    },
+    "./inet_bg.wasm": "./inet_bg.wasm",
+    "./client.js": {
+      "types": "./client.d.ts",
+      "default": "./client.js"
+    },
+    "./client_bg.wasm": "./client_bg.wasm",
+    "./package.json": "./package.json"
+  },
+  "files": [
+    "inet.js",
+    "inet.d.ts",
+    "inet_bg.wasm",
+    "inet_bg.wasm.d.ts",
+    "client.js",
+    "client.d.ts",
+    "client_bg.wasm",
+    "client_bg.wasm.d.ts"
+  ],
+  "sideEffects": [
+    "./client.js"
+  ]
+}
+EOF
+
+# Load the optimised converter once: a wasm-opt feature mismatch fails here, not in a browser.
+node --input-type=module -e '
+	const [dir] = process.argv.slice(1);
+	const { readFileSync } = await import("node:fs");
+	const m = await import(`${dir}/inet.js`);
+	m.initSync({ module: readFileSync(`${dir}/inet_bg.wasm`) });
+	const got = m.inet_ntop(m.AF_INET, m.inet_aton("127.1"));
+	if (got !== "127.0.0.1") throw new Error(`smoke test: got ${got}`);
+	new WebAssembly.Module(readFileSync(`${dir}/client_bg.wasm`));
+' "$STAGE" || die "the optimised modules do not load"
+
+mkdir -p "$PKG"
+rm -f "$PKG"/inet* "$PKG"/client* "$PKG"/package.json "$PKG"/.gitignore
+cp "$STAGE"/* "$PKG"/
+echo "$hash" >"$STAMP"
+say "wrote $PKG: $(cd "$PKG" && echo *)"
+report_sizes

@@ -1,0 +1,695 @@
+//! The `#[wasm_bindgen]` surface of the converter module `inet.js`: a thin layer over
+//! [`crate::inet`] that converts JS arguments the way CPython converts Python arguments and
+//! turns [`PyError`]s into JS `Error`s named after the Python exception class.
+//!
+//! Arguments are taken as `JsValue` rather than `&str`/`&[u8]` so that a wrong JS type throws
+//! `TypeError` with Python's message instead of being silently coerced by the generated glue.
+//! `AF_INET`/`AF_INET6` cannot be exported by wasm-bindgen; `wasm/js/constants.js` is appended
+//! to the generated entry by `wasm/build.sh` (the unit tests below keep it in step with Rust).
+
+use js_sys::{ArrayBuffer, Error, JsString, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+use crate::inet::{self, PyError};
+
+type JsResult<T> = Result<T, JsValue>;
+
+impl From<PyError> for JsValue {
+    fn from(error: PyError) -> Self {
+        py_error(error.kind.name(), &error.message)
+    }
+}
+
+/// A JS `Error` whose `name` is a Python exception class, so callers can branch on `e.name`.
+fn py_error(class: &str, message: &str) -> JsValue {
+    let error = Error::new(message);
+    error.set_name(class);
+    error.into()
+}
+
+fn type_error(parts: &[&str]) -> JsValue {
+    py_error("TypeError", &parts.concat())
+}
+
+fn overflow_error(message: &str) -> JsValue {
+    py_error("OverflowError", message)
+}
+
+/// The name of the Python type a JS value stands for, as Python's messages spell it.
+fn py_type_name(value: &JsValue) -> &'static str {
+    if value.is_string() {
+        "str"
+    } else if let Some(number) = value.as_f64() {
+        // `fract` is NaN for infinities, so they and NaN are floats, as in Python.
+        if number.fract() == 0.0 {
+            "int"
+        } else {
+            "float"
+        }
+    } else if value.as_bool().is_some() {
+        "bool"
+    } else if value.is_null() || value.is_undefined() {
+        "NoneType"
+    } else if value.is_bigint() {
+        "int"
+    } else if js_sys::Array::is_array(value) {
+        "list"
+    } else if value.is_instance_of::<ArrayBuffer>() || ArrayBuffer::is_view(value) {
+        "bytes"
+    } else if value.is_function() {
+        "function"
+    } else {
+        "dict"
+    }
+}
+
+/// A `str` argument, converted as CPython's argument parser does (`s` / `str` converters).
+fn str_arg(function: &str, position: &str, value: &JsValue) -> JsResult<String> {
+    let Some(text) = value.as_string() else {
+        // CPython names `None` itself here but its type everywhere else.
+        let type_name = if value.is_null() || value.is_undefined() {
+            "None"
+        } else {
+            py_type_name(value)
+        };
+        return Err(type_error(&[
+            function,
+            "() argument ",
+            position,
+            " must be str, not ",
+            type_name,
+        ]));
+    };
+    // Lone surrogates arrive as U+FFFD; only then is the slow exact check worth it.
+    if text
+        .as_bytes()
+        .windows(3)
+        .any(|w| w == "\u{fffd}".as_bytes())
+    {
+        check_encodable(value.unchecked_ref())?;
+    }
+    Ok(text)
+}
+
+/// Python cannot encode a lone surrogate to UTF-8 and raises `UnicodeEncodeError`; its
+/// position counts code points, as Python's string indices do.
+#[cold]
+fn check_encodable(text: &JsString) -> JsResult<()> {
+    let length = text.length();
+    let (mut index, mut position) = (0, 0);
+    while index < length {
+        let unit = text.char_code_at(index) as u32;
+        index += 1;
+        if (0xd800..0xe000).contains(&unit) {
+            let paired = unit < 0xdc00
+                && index < length
+                && (0xdc00..0xe000).contains(&(text.char_code_at(index) as u32));
+            if !paired {
+                return Err(py_error(
+                    "UnicodeEncodeError",
+                    &[
+                        "'utf-8' codec can't encode character '\\u",
+                        &digits(unit, 16, 4),
+                        "' in position ",
+                        &digits(position, 10, 1),
+                        ": surrogates not allowed",
+                    ]
+                    .concat(),
+                ));
+            }
+            index += 1;
+        }
+        position += 1;
+    }
+    Ok(())
+}
+
+/// `value` in `radix` (lowercase), zero-padded to `width`: without `core::fmt`, which the
+/// converter otherwise links only for panics.
+fn digits(mut value: u32, radix: u32, width: usize) -> String {
+    let mut text = Vec::new();
+    while value > 0 || text.len() < width {
+        text.push(char::from_digit(value % radix, radix).unwrap_or('?'));
+        value /= radix;
+    }
+    text.iter().rev().collect()
+}
+
+/// An optional `str` argument: `undefined` and `null` both mean "not given" (wasm-bindgen
+/// passes both as `None`).
+fn optional_str_arg(
+    function: &str,
+    position: &str,
+    value: Option<&JsValue>,
+) -> JsResult<Option<String>> {
+    value
+        .map(|value| str_arg(function, position, value))
+        .transpose()
+}
+
+/// A bytes-like argument: `Uint8Array`, any other typed array or `DataView` (its bytes, as a
+/// Python `memoryview` would give them), or an `ArrayBuffer`.
+fn bytes_arg(value: &JsValue) -> JsResult<Vec<u8>> {
+    if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
+        Ok(bytes.to_vec())
+    } else if let Some(buffer) = value.dyn_ref::<ArrayBuffer>() {
+        Ok(Uint8Array::new(buffer).to_vec())
+    } else if ArrayBuffer::is_view(value) {
+        // Every view has `buffer`, `byteOffset` and `byteLength`; reading them through the
+        // `Uint8Array` bindings just reads those properties.
+        let view: &Uint8Array = value.unchecked_ref();
+        Ok(Uint8Array::new_with_byte_offset_and_length(
+            &view.buffer(),
+            view.byte_offset(),
+            view.byte_length(),
+        )
+        .to_vec())
+    } else {
+        Err(type_error(&[
+            "a bytes-like object is required, not '",
+            py_type_name(value),
+            "'",
+        ]))
+    }
+}
+
+/// An integer argument, converted as CPython's `PyLong_AsLong` does: booleans are 0 and 1,
+/// non-integers are a `TypeError`, integers beyond a C long an `OverflowError`.
+fn long_arg(value: &JsValue) -> JsResult<i64> {
+    const TOO_LARGE: &str = "Python int too large to convert to C long";
+    if let Some(flag) = value.as_bool() {
+        return Ok(i64::from(flag));
+    }
+    if let Some(number) = value.as_f64() {
+        if number.fract() == 0.0 {
+            // 2^63 is exact as an f64; every integral f64 in [-2^63, 2^63) fits an i64.
+            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+            return if (-LIMIT..LIMIT).contains(&number) {
+                Ok(number as i64)
+            } else {
+                Err(overflow_error(TOO_LARGE))
+            };
+        }
+    } else if value.is_bigint() {
+        return i64::try_from(value.clone()).map_err(|_| overflow_error(TOO_LARGE));
+    }
+    Err(type_error(&[
+        "'",
+        py_type_name(value),
+        "' object cannot be interpreted as an integer",
+    ]))
+}
+
+/// A C `int` argument (the `i` converter): a long, then range-checked.
+fn int_arg(value: &JsValue) -> JsResult<i32> {
+    let long = long_arg(value)?;
+    i32::try_from(long).map_err(|_| {
+        overflow_error(if long > 0 {
+            "signed integer is greater than maximum"
+        } else {
+            "signed integer is less than minimum"
+        })
+    })
+}
+
+/// A plain JS object built from `(key, value)` pairs.
+fn object(entries: &[(&str, JsValue)]) -> Object {
+    let object = Object::new();
+    for (key, value) in entries {
+        // Setting a data property on a fresh ordinary object cannot fail.
+        let _ = Reflect::set(&object, &JsValue::from_str(key), value);
+    }
+    object
+}
+
+/// Convert an IPv4 address string in any form glibc's `inet_aton` accepts (`"127.1"`,
+/// `"0x7f.1"`, octal parts) to its 4 bytes in network order.
+///
+/// Throws `OSError("illegal IP address string passed to inet_aton")` for other strings.
+#[wasm_bindgen(unchecked_return_type = "Uint8Array")]
+pub fn inet_aton(
+    #[wasm_bindgen(unchecked_param_type = "string")] ip_string: &JsValue,
+) -> JsResult<Vec<u8>> {
+    let text = str_arg("inet_aton", "1", ip_string)?;
+    Ok(inet::inet_aton(&text)?.to_vec())
+}
+
+/// Convert 4 bytes (a `Uint8Array`, any typed array or `ArrayBuffer`) to dotted-quad text.
+///
+/// Throws `OSError("packed IP wrong length for inet_ntoa")` unless exactly 4 bytes are given.
+#[wasm_bindgen]
+pub fn inet_ntoa(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | ArrayBufferView")]
+    packed_ip: &JsValue,
+) -> JsResult<String> {
+    Ok(inet::inet_ntoa(&bytes_arg(packed_ip)?)?)
+}
+
+/// Convert an address string of `family` (`AF_INET` or `AF_INET6`) to its packed bytes
+/// (4 or 16), as strictly as glibc's `inet_pton`.
+///
+/// Throws `OSError("illegal IP address string passed to inet_pton")` for a malformed string
+/// and `OSError("[Errno 97] Address family not supported by protocol")` for other families.
+#[wasm_bindgen(unchecked_return_type = "Uint8Array")]
+pub fn inet_pton(
+    #[wasm_bindgen(unchecked_param_type = "number")] address_family: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] ip_string: &JsValue,
+) -> JsResult<Vec<u8>> {
+    let family = int_arg(address_family)?;
+    let text = str_arg("inet_pton", "2", ip_string)?;
+    Ok(inet::inet_pton(family, &text)?)
+}
+
+/// Convert packed bytes of `family` (`AF_INET`: 4 bytes, `AF_INET6`: 16) to the canonical
+/// text glibc's `inet_ntop` writes (`"::ffff:1.2.3.4"`, `"2001:db8::1"`).
+///
+/// Throws `ValueError` for a wrong length and `OSError` for other families.
+#[wasm_bindgen]
+pub fn inet_ntop(
+    #[wasm_bindgen(unchecked_param_type = "number")] address_family: &JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | ArrayBufferView")]
+    packed_ip: &JsValue,
+) -> JsResult<String> {
+    let family = int_arg(address_family)?;
+    let bytes = bytes_arg(packed_ip)?;
+    Ok(inet::inet_ntop(family, &bytes)?)
+}
+
+// `skip_typescript`: wasm-bindgen cannot mark an overridden parameter type optional; the
+// declarations of these two are in `TYPES` below.
+#[wasm_bindgen(skip_typescript)]
+pub fn getservbyname(service_name: &JsValue, protocol_name: Option<JsValue>) -> JsResult<u16> {
+    let name = str_arg("getservbyname", "1", service_name)?;
+    let protocol = optional_str_arg("getservbyname", "2", protocol_name.as_ref())?;
+    Ok(inet::getservbyname(&name, protocol.as_deref())?)
+}
+
+#[wasm_bindgen(skip_typescript)]
+pub fn getservbyport(port: &JsValue, protocol_name: Option<JsValue>) -> JsResult<String> {
+    let port = long_arg(port)?;
+    let protocol = optional_str_arg("getservbyport", "2", protocol_name.as_ref())?;
+    Ok(inet::getservbyport(port, protocol.as_deref())?.to_owned())
+}
+
+/// Facts about an IPv4 or IPv6 address: family, bytes, canonical text, integer, hex, binary,
+/// Python bytes literal and kind (`"loopback"`, `"private"`, ... `"global"`).
+///
+/// Throws `ValueError` for text that is neither an IPv4 nor an IPv6 address.
+#[wasm_bindgen(unchecked_return_type = "AddressFacts")]
+pub fn address_facts(
+    #[wasm_bindgen(unchecked_param_type = "string")] address: &JsValue,
+) -> JsResult<Object> {
+    let text = str_arg("address_facts", "1", address)?;
+    let facts = inet::address_facts(&text)?;
+    Ok(object(&[
+        ("family", facts.family.into()),
+        ("bytes", Uint8Array::from(&facts.bytes[..]).into()),
+        ("canonical", facts.canonical.into()),
+        ("integer", facts.integer.into()),
+        ("hex", facts.hex.into()),
+        ("binary", facts.binary.into()),
+        ("python_bytes", facts.python_bytes.into()),
+        ("kind", facts.kind.as_str().into()),
+    ]))
+}
+
+/// The subnet of an IPv4 or IPv6 prefix (`"192.168.1.0/24"`): network, netmask, first and
+/// last host, broadcast (IPv4 only, else `null`), size and usable host count (as decimal
+/// strings: an IPv6 subnet can hold more addresses than a JS number counts exactly).
+///
+/// Throws `ValueError` for text that is not an address with a prefix length.
+#[wasm_bindgen(unchecked_return_type = "Subnet")]
+pub fn subnet(#[wasm_bindgen(unchecked_param_type = "string")] cidr: &JsValue) -> JsResult<Object> {
+    let text = str_arg("subnet", "1", cidr)?;
+    let subnet = inet::subnet(&text)?;
+    Ok(object(&[
+        ("family", subnet.family.into()),
+        ("prefix", subnet.prefix.into()),
+        ("network", subnet.network.into()),
+        ("netmask", subnet.netmask.into()),
+        ("first_host", subnet.first_host.into()),
+        ("last_host", subnet.last_host.into()),
+        (
+            "broadcast",
+            subnet.broadcast.map_or(JsValue::NULL, JsValue::from),
+        ),
+        ("size", subnet.size.into()),
+        ("hosts", subnet.hosts.into()),
+    ]))
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Address family of IPv4: `2`, Linux's value, as Python on Linux shows it. */
+export const AF_INET: 2;
+/** Address family of IPv6: `10`, Linux's value, as Python on Linux shows it. */
+export const AF_INET6: 10;
+
+/**
+ * The port of an Internet service name (`"http"` → 80), from the embedded copy of Debian's
+ * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional.
+ *
+ * Throws `OSError("service/proto not found")` for unknown names.
+ */
+export function getservbyname(service_name: string, protocol_name?: string | null): number;
+
+/**
+ * The service name of a port (80 → `"http"`), from the embedded copy of Debian's
+ * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional.
+ *
+ * Throws `OverflowError` for ports outside 0-65535 and `OSError("port/proto not found")` for
+ * ports with no name.
+ */
+export function getservbyport(port: number, protocol_name?: string | null): string;
+
+/** What {@link address_facts} tells about an address. */
+export interface AddressFacts {
+  /** `AF_INET` or `AF_INET6`. */
+  family: number;
+  /** The packed address, 4 or 16 bytes in network order. */
+  bytes: Uint8Array;
+  /** The canonical text (`inet_ntop`'s). */
+  canonical: string;
+  /** The address as an unsigned decimal integer. */
+  integer: string;
+  /** The address as `0x`-prefixed hex. */
+  hex: string;
+  /** The address as dotted or grouped binary. */
+  binary: string;
+  /** The packed bytes as a Python bytes literal, such as `b'\x7f\x00\x00\x01'`. */
+  python_bytes: string;
+  /** One of `loopback`, `private`, `unspecified`, `broadcast`, `multicast`, `link-local`, `documentation`, `global`. */
+  kind: string;
+}
+
+/** What {@link subnet} tells about a prefix. */
+export interface Subnet {
+  /** `AF_INET` or `AF_INET6`. */
+  family: number;
+  /** The prefix length. */
+  prefix: number;
+  /** The network address. */
+  network: string;
+  /** The netmask, as an address. */
+  netmask: string;
+  /** The first usable host address. */
+  first_host: string;
+  /** The last usable host address. */
+  last_host: string;
+  /** The broadcast address (IPv4), else `null`. */
+  broadcast: string | null;
+  /** The number of addresses, in decimal. */
+  size: string;
+  /** The number of usable host addresses, in decimal. */
+  hosts: string;
+}
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// The `(name, message)` of the error a call threw.
+    fn thrown<T: std::fmt::Debug>(result: JsResult<T>) -> (String, String) {
+        let error: Error = result.expect_err("should throw").unchecked_into();
+        (error.name().into(), error.message().into())
+    }
+
+    fn expect_error<T: std::fmt::Debug>(result: JsResult<T>, name: &str, message: &str) {
+        assert_eq!(thrown(result), (name.to_owned(), message.to_owned()));
+    }
+
+    fn s(text: &str) -> JsValue {
+        JsValue::from_str(text)
+    }
+
+    fn bytes(data: &[u8]) -> JsValue {
+        Uint8Array::from(data).into()
+    }
+
+    #[wasm_bindgen_test]
+    fn constants_appended_to_the_entry_match_the_core() {
+        let constants = include_str!("../js/constants.js");
+        for line in [
+            format!("export const AF_INET = {};", inet::AF_INET),
+            format!("export const AF_INET6 = {};", inet::AF_INET6),
+        ] {
+            assert!(constants.contains(&line), "constants.js lacks {line:?}");
+        }
+        assert_eq!((inet::AF_INET, inet::AF_INET6), (2, 10));
+    }
+
+    #[wasm_bindgen_test]
+    fn inet_aton_values_and_errors() {
+        assert_eq!(
+            inet_aton(&s("192.168.1.190")).ok(),
+            Some(vec![192, 168, 1, 190])
+        );
+        assert_eq!(inet_aton(&s("127.1")).ok(), Some(vec![127, 0, 0, 1]));
+        assert_eq!(inet_aton(&s("0x7f.1")).ok(), Some(vec![127, 0, 0, 1]));
+        expect_error(
+            inet_aton(&s("x")),
+            "OSError",
+            "illegal IP address string passed to inet_aton",
+        );
+        expect_error(
+            inet_aton(&5.into()),
+            "TypeError",
+            "inet_aton() argument 1 must be str, not int",
+        );
+        expect_error(
+            inet_aton(&JsValue::NULL),
+            "TypeError",
+            "inet_aton() argument 1 must be str, not None",
+        );
+        expect_error(
+            inet_aton(&true.into()),
+            "TypeError",
+            "inet_aton() argument 1 must be str, not bool",
+        );
+        expect_error(
+            inet_aton(&bytes(b"1234")),
+            "TypeError",
+            "inet_aton() argument 1 must be str, not bytes",
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn lone_surrogates_cannot_be_encoded() {
+        let lone = JsString::from_char_code1(0xdcff);
+        let text: JsValue = JsString::from("1.").concat(&lone).into();
+        expect_error(
+            inet_aton(&text),
+            "UnicodeEncodeError",
+            "'utf-8' codec can't encode character '\\udcff' in position 2: surrogates not allowed",
+        );
+        // A real U+FFFD is encodable and only the address is wrong.
+        expect_error(
+            inet_aton(&s("\u{fffd}")),
+            "OSError",
+            "illegal IP address string passed to inet_aton",
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn inet_ntoa_accepts_bytes_like_values() {
+        assert_eq!(
+            inet_ntoa(&bytes(&[192, 168, 1, 190])).ok().as_deref(),
+            Some("192.168.1.190")
+        );
+        let buffer = Uint8Array::from(&[9, 127, 0, 0, 1, 9][..]).buffer();
+        assert!(
+            inet_ntoa(&buffer.clone().into()).is_err(),
+            "6 bytes are not an IPv4 address"
+        );
+        let view = js_sys::DataView::new(&buffer, 1, 4);
+        assert_eq!(inet_ntoa(&view.into()).ok().as_deref(), Some("127.0.0.1"));
+        let words = js_sys::Uint16Array::new_with_byte_offset_and_length(&buffer, 2, 2);
+        assert_eq!(inet_ntoa(&words.into()).ok().as_deref(), Some("0.0.1.9"));
+        expect_error(
+            inet_ntoa(&bytes(&[1, 2, 3])),
+            "OSError",
+            "packed IP wrong length for inet_ntoa",
+        );
+        expect_error(
+            inet_ntoa(&s("x")),
+            "TypeError",
+            "a bytes-like object is required, not 'str'",
+        );
+        expect_error(
+            inet_ntoa(&js_sys::Array::of4(&1.into(), &2.into(), &3.into(), &4.into()).into()),
+            "TypeError",
+            "a bytes-like object is required, not 'list'",
+        );
+        expect_error(
+            inet_ntoa(&JsValue::UNDEFINED),
+            "TypeError",
+            "a bytes-like object is required, not 'NoneType'",
+        );
+        expect_error(
+            inet_ntoa(&1.5.into()),
+            "TypeError",
+            "a bytes-like object is required, not 'float'",
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn inet_pton_and_ntop_round_trip() {
+        let af_inet: JsValue = inet::AF_INET.into();
+        let af_inet6: JsValue = inet::AF_INET6.into();
+        let mut loopback6 = vec![0; 16];
+        loopback6[15] = 1;
+        assert_eq!(
+            inet_pton(&af_inet6, &s("::1")).ok(),
+            Some(loopback6.clone())
+        );
+        assert_eq!(
+            inet_ntop(&af_inet6, &bytes(&loopback6)).ok().as_deref(),
+            Some("::1")
+        );
+        assert_eq!(
+            inet_ntop(&af_inet, &bytes(&[127, 0, 0, 1])).ok().as_deref(),
+            Some("127.0.0.1")
+        );
+        expect_error(
+            inet_pton(&af_inet, &s("127.1")),
+            "OSError",
+            "illegal IP address string passed to inet_pton",
+        );
+        expect_error(
+            inet_pton(&af_inet, &s("1.2.3.4\0")),
+            "ValueError",
+            "embedded null character",
+        );
+        expect_error(
+            inet_ntop(&af_inet, &bytes(&[1, 2, 3])),
+            "ValueError",
+            "invalid length of packed IP address string",
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn integer_arguments_convert_as_python_does() {
+        expect_error(
+            inet_pton(&true.into(), &s("1.2.3.4")),
+            "OSError",
+            "[Errno 97] Address family not supported by protocol",
+        );
+        expect_error(
+            inet_pton(&2.5.into(), &s("x")),
+            "TypeError",
+            "'float' object cannot be interpreted as an integer",
+        );
+        expect_error(
+            inet_pton(&s("2"), &s("x")),
+            "TypeError",
+            "'str' object cannot be interpreted as an integer",
+        );
+        expect_error(
+            inet_pton(&JsValue::NULL, &s("x")),
+            "TypeError",
+            "'NoneType' object cannot be interpreted as an integer",
+        );
+        expect_error(
+            inet_pton(&2f64.powi(40).into(), &s("x")),
+            "OverflowError",
+            "signed integer is greater than maximum",
+        );
+        expect_error(
+            inet_pton(&(-(2f64.powi(40))).into(), &s("x")),
+            "OverflowError",
+            "signed integer is less than minimum",
+        );
+        expect_error(
+            inet_pton(&2f64.powi(70).into(), &s("x")),
+            "OverflowError",
+            "Python int too large to convert to C long",
+        );
+        expect_error(
+            inet_pton(&JsValue::bigint_from_str("2"), &5.into()),
+            "TypeError",
+            "inet_pton() argument 2 must be str, not int",
+        );
+        expect_error(
+            inet_pton(&JsValue::bigint_from_str("1180591620717411303424"), &s("x")),
+            "OverflowError",
+            "Python int too large to convert to C long",
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn services_by_name_and_port() {
+        assert_eq!(getservbyname(&s("mysql"), Some(s("tcp"))).ok(), Some(3306));
+        assert_eq!(getservbyname(&s("http"), None).ok(), Some(80));
+        assert_eq!(
+            getservbyport(&80.into(), Some(s("tcp"))).ok().as_deref(),
+            Some("http")
+        );
+        assert_eq!(
+            getservbyport(&JsValue::bigint_from_str("443"), None)
+                .ok()
+                .as_deref(),
+            Some("https")
+        );
+        expect_error(
+            getservbyname(&s("no-such-service"), None),
+            "OSError",
+            "service/proto not found",
+        );
+        expect_error(
+            getservbyname(&5.into(), None),
+            "TypeError",
+            "getservbyname() argument 1 must be str, not int",
+        );
+        expect_error(
+            getservbyname(&s("http"), Some(5.into())),
+            "TypeError",
+            "getservbyname() argument 2 must be str, not int",
+        );
+        expect_error(
+            getservbyport(&(-1).into(), None),
+            "OverflowError",
+            "getservbyport: port must be 0-65535.",
+        );
+        expect_error(
+            getservbyport(&s("80"), None),
+            "TypeError",
+            "'str' object cannot be interpreted as an integer",
+        );
+        expect_error(
+            getservbyport(&80.into(), Some(5.into())),
+            "TypeError",
+            "getservbyport() argument 2 must be str, not int",
+        );
+    }
+
+    fn get(object: &Object, key: &str) -> JsValue {
+        Reflect::get(object, &s(key)).expect("a plain object")
+    }
+
+    #[wasm_bindgen_test]
+    fn address_facts_is_a_plain_object() {
+        let facts = address_facts(&s("127.0.0.1")).expect("an address");
+        assert_eq!(get(&facts, "family"), inet::AF_INET);
+        assert_eq!(get(&facts, "canonical"), "127.0.0.1");
+        assert_eq!(get(&facts, "integer"), "2130706433");
+        assert_eq!(get(&facts, "kind"), "loopback");
+        let packed: Uint8Array = get(&facts, "bytes").unchecked_into();
+        assert_eq!(packed.to_vec(), vec![127, 0, 0, 1]);
+        assert_eq!(thrown(address_facts(&s("nope"))).0, "ValueError");
+    }
+
+    #[wasm_bindgen_test]
+    fn subnet_is_a_plain_object() {
+        let net = subnet(&s("192.168.1.0/24")).expect("a prefix");
+        assert_eq!(get(&net, "prefix"), 24);
+        assert_eq!(get(&net, "network"), "192.168.1.0");
+        assert_eq!(get(&net, "broadcast"), "192.168.1.255");
+        assert_eq!(get(&net, "size"), "256");
+        let net6 = subnet(&s("2001:db8::/32")).expect("a prefix");
+        assert_eq!(get(&net6, "family"), inet::AF_INET6);
+        assert!(get(&net6, "broadcast").is_null());
+        assert_eq!(thrown(subnet(&s("nope"))).0, "ValueError");
+    }
+}
