@@ -40,8 +40,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub allow: Vec<String>,
 
-    /// Allow WebSocket connections from pages of this origin, e.g. https://example.org
-    /// (repeatable; `*` allows any) [default: the relay's own origin and localhost]
+    /// Allow WebSocket connections from pages of this origin, e.g. https://relay.example.org
+    /// (repeatable; `*` allows any). A relay reached by a DNS name must list its own public
+    /// origin here [default: pages from localhost, and the relay's own origin when it is
+    /// addressed by IP]
     #[arg(long, value_name = "ORIGIN")]
     pub origin: Vec<String>,
 

@@ -63,6 +63,10 @@ fn is_localhost(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+fn is_ip_or_localhost(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok()
+}
+
 impl OriginPolicy {
     pub fn new(settings: &[String]) -> OriginPolicy {
         OriginPolicy {
@@ -84,7 +88,10 @@ impl OriginPolicy {
         let Some(normal) = normalize(origin) else {
             return refused();
         };
-        if let Some(host) = host {
+        // The page came from the relay itself, but only when the relay was addressed by an IP
+        // literal or localhost: a DNS name in Host could be an attacker's, rebound to this relay
+        // (then Host and Origin agree but the page is the attacker's). Names go in --origin.
+        if let Some(host) = host.filter(|h| is_ip_or_localhost(host_of(h))) {
             let own_scheme = if tls { "https" } else { "http" };
             let own = normalize(&format!("{own_scheme}://{host}"));
             if own.as_deref() == Some(normal.as_str()) {
@@ -111,43 +118,58 @@ mod tests {
     #[test]
     fn default_policy() {
         let p = OriginPolicy::new(&[]);
+        let ip_host = Some("192.0.2.7:8080");
+        assert!(p
+            .check(Some("http://192.0.2.7:8080"), ip_host, false)
+            .is_ok());
+        assert!(p
+            .check(Some("HTTP://192.0.2.7:8080"), ip_host, false)
+            .is_ok());
+        assert!(p
+            .check(Some("https://192.0.2.7:8080"), ip_host, false)
+            .is_err());
+        assert!(p
+            .check(Some("http://[::1]:8080"), Some("[::1]:8080"), false)
+            .is_ok());
         let host = Some("relay.example:8080");
         assert!(p.check(None, host, false).is_ok());
-        assert!(p
-            .check(Some("http://relay.example:8080"), host, false)
-            .is_ok());
-        assert!(p
-            .check(Some("HTTP://Relay.Example:8080"), host, false)
-            .is_ok());
         assert!(p.check(Some("http://localhost:3000"), host, false).is_ok());
         assert!(p.check(Some("http://127.0.0.1"), host, false).is_ok());
         assert!(p.check(Some("http://[::1]:5000"), host, false).is_ok());
-        assert!(p
-            .check(Some("https://relay.example:8080"), host, false)
-            .is_err());
-        assert!(p.check(Some("http://evil.example"), host, false).is_err());
-        assert!(p
-            .check(Some("http://localhost.evil.example"), host, false)
-            .is_err());
-        assert!(p
-            .check(Some("http://127.0.0.1.evil.example"), host, false)
-            .is_err());
-        assert!(p.check(Some("null"), host, false).is_err());
-        assert!(p.check(Some("file://"), host, false).is_err());
+        // DNS rebinding: Host and Origin agree on a name that now points at the relay.
+        let rebound = p.check(Some("http://relay.example:8080"), host, false);
+        assert!(rebound.is_err());
+        let rebound = p.check(
+            Some("http://attacker.example"),
+            Some("attacker.example"),
+            false,
+        );
+        assert!(rebound.is_err());
+        for bad in [
+            "http://evil.example",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.evil.example",
+            "null",
+            "file://",
+        ] {
+            assert!(p.check(Some(bad), host, false).is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn listed_origins_replace_localhost() {
-        let p = OriginPolicy::new(&["https://docs.example".into()]);
+        let p = OriginPolicy::new(&[
+            "https://docs.example".into(),
+            "https://relay.example".into(),
+        ]);
         let host = Some("relay.example");
         assert!(p
             .check(Some("https://docs.example:443"), host, true)
             .is_ok());
         assert!(p.check(Some("https://relay.example"), host, true).is_ok());
         assert!(p.check(Some("http://localhost:3000"), host, true).is_err());
-        assert!(OriginPolicy::new(&["*".into()])
-            .check(Some("http://any.example"), host, false)
-            .is_ok());
+        let any = OriginPolicy::new(&["*".into()]);
+        assert!(any.check(Some("http://any.example"), host, false).is_ok());
     }
 
     #[test]

@@ -121,9 +121,45 @@ async fn check_endpoint_explains_refusals() {
     let (status, body) = http_get(relay.http, "/api/check?target=127.0.0.1:1").await;
     assert_eq!(status, 403);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(v["error"].as_str().unwrap().contains("not allowed"), "{body}");
+    assert!(
+        v["error"].as_str().unwrap().contains("not allowed"),
+        "{body}"
+    );
     let (status, body) = http_get(relay.http, "/api/check?target=127.0.0.1:0").await;
     assert_eq!(status, 403);
     assert!(body.contains("port"), "{body}");
     assert_eq!(http_get(relay.http, "/api/check").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_client_that_half_closes_still_gets_its_answer() {
+    let relay = TestRelay::start().await;
+    let mut stream = TcpStream::connect(relay.http).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    stream.shutdown().await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+}
+
+#[tokio::test]
+async fn rebinding_origin_is_refused() {
+    // A page on attacker.example whose name was rebound to the relay's address: Host and Origin
+    // agree, but the relay was not told it is attacker.example.
+    let relay = TestRelay::start().await;
+    let err = relay
+        .try_ws(
+            "/ws",
+            &[("Host", "attacker.example"), ("Origin", "http://attacker.example")],
+        )
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.0, 403);
 }
