@@ -3,7 +3,7 @@
 # root, rustup's stable toolchain, node 20 and python3; does nothing (in a second or two) for
 # what is already there. Safe to run again and again: `make test` runs it first.
 #
-#   apt          chromium, chromium-driver (browser tests); Debian's rustc-web, cargo-web,
+#   apt          chromium, chromium-driver (browser tests), nginx-light (scale-out test); Debian's rustc-web, cargo-web,
 #                rust-web-src and lld only when rustup's wasm32 target cannot be had
 #   rustup       the wasm32-unknown-unknown target and rust-src (std rebuilt for size)
 #   cargo        wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock
@@ -18,8 +18,8 @@ command -v cargo >/dev/null || die "cargo not found: install Rust with rustup fi
 command -v node >/dev/null || die "node not found: node 20 is needed"
 command -v python3 >/dev/null || die "python3 not found"
 
-say "apt: chromium, chromium-driver"
-apt_ensure chromium chromium-driver
+say "apt: chromium, chromium-driver, nginx-light (scale-out test)"
+apt_ensure chromium chromium-driver nginx-light
 
 say "wasm32 toolchain"
 wasm_route

@@ -97,10 +97,19 @@ async fn targets(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /api/check?target=...`: whether `/ws?target=...` would be allowed, with the refusal
 /// reason. Browsers cannot read the body of a refused WebSocket handshake, so a page asks here.
 async fn check_target(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let query = match request.uri().query().map(serde_urlencoded_query).transpose() {
+    let query = match request
+        .uri()
+        .query()
+        .map(serde_urlencoded_query)
+        .transpose()
+    {
         Ok(q) => q.unwrap_or_default(),
         Err(e) => {
-            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e }))).into_response()
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": e })),
+            )
+                .into_response()
         }
     };
     let Some(target) = query.target else {
@@ -219,6 +228,20 @@ async fn ws(State(state): State<Arc<AppState>>, mut request: Request) -> Respons
             "missing or invalid Sec-WebSocket-Key (must be 16 bytes, base64)".into(),
         );
     };
+    // An upgrade request has no body; one that claims a body (both framings even) is a request
+    // smuggling attempt or a broken client, and proxies in front would disagree about it.
+    if headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+    {
+        return refuse(
+            &state,
+            StatusCode::BAD_REQUEST,
+            RefusalReason::BadRequest,
+            "a WebSocket upgrade request must not have a body".into(),
+        );
+    }
     let query: WsQuery = match request.uri().query() {
         None => WsQuery::default(),
         Some(q) => match serde_urlencoded_query(q) {
@@ -501,6 +524,9 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(state.settings.handshake_timeout)
+        // A client that sends its request and then shuts down its write side (`nc -N`) still
+        // gets its answer.
+        .half_close(true)
         .max_buf_size(2 * MAX_HEADER_BYTES);
     let connection = builder
         .serve_connection(TokioIo::new(io), service)

@@ -50,7 +50,12 @@ fn strip_port<'a>(authority: &'a str, default_port: &str) -> &'a str {
 /// The host part of an authority (`host`, `host:port`, `[v6]:port`).
 fn host_of(authority: &str) -> &str {
     if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split_once(']').map_or(rest, |(h, _)| h);
+        // Only `[v6]` or `[v6]:port`; anything else after the bracket is not a host we know.
+        return match rest.split_once(']') {
+            Some((h, "")) => h,
+            Some((h, port)) if port.starts_with(':') => h,
+            _ => "",
+        };
     }
     authority.split(':').next().unwrap_or(authority)
 }
@@ -149,6 +154,7 @@ mod tests {
             "http://evil.example",
             "http://localhost.evil.example",
             "http://127.0.0.1.evil.example",
+            "http://[::1].evil.example",
             "null",
             "file://",
         ] {

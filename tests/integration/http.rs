@@ -105,6 +105,8 @@ async fn tls_serves_https_and_wss() {
             .unwrap();
     assert_eq!(ws_echo_roundtrip(ws, b"secure", &[3]).await, b"secure");
 
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("sockrelay-tls-{}", std::process::id())));
+
     // Plain http to a TLS port fails the handshake without hurting the relay.
     let mut plain = TcpStream::connect(relay.http).await.unwrap();
     plain.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
@@ -156,7 +158,10 @@ async fn rebinding_origin_is_refused() {
     let err = relay
         .try_ws(
             "/ws",
-            &[("Host", "attacker.example"), ("Origin", "http://attacker.example")],
+            &[
+                ("Host", "attacker.example"),
+                ("Origin", "http://attacker.example"),
+            ],
         )
         .await
         .err()

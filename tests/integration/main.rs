@@ -5,5 +5,6 @@
 
 mod cli;
 mod echo;
+mod hostile;
 mod http;
 mod ws;

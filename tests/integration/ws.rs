@@ -430,6 +430,14 @@ async fn bad_handshakes_are_refused_clearly() {
         ),
         (handshake("Sec-WebSocket-Version: 13\r\n"), 400, "Key"),
         (
+            handshake(&format!(
+                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\
+                 Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+            )),
+            400,
+            "body",
+        ),
+        (
             handshake("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n"),
             400,
             "Key",
