@@ -1,6 +1,7 @@
 // Shared by the browser tests: start a real sockrelay on loopback port 0, drive Debian's
 // Chromium with playwright-core, save screenshots under target/screenshots/.
 import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,13 +14,15 @@ const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 
 /**
  * Starts the relay binary (`SOCKRELAY_BIN`, default target/debug/sockrelay) with every service
- * on a port of the system's choosing, and resolves once it logs the URL to open.
- * Returns `{ url, stop }`; `stop()` ends it and waits for the exit.
+ * on a port of the system's choosing (HTTP on `http` when given, e.g. to restart a relay where
+ * a page expects it), and resolves once it logs the URL to open.
+ * Returns `{ url, stop, kill }`: `stop()` ends it with SIGTERM and waits for the exit;
+ * `kill()` ends it with SIGKILL (no goodbye to anyone) and waits too.
  */
-export async function startRelay(extraArgs = [], { timeoutMs = 20_000 } = {}) {
+export async function startRelay(extraArgs = [], { timeoutMs = 20_000, http = "127.0.0.1:0" } = {}) {
   const bin = process.env.SOCKRELAY_BIN ?? join(ROOT, "target", "debug", "sockrelay");
   if (!existsSync(bin)) throw new Error(`no relay binary at ${bin} (cargo build -p sockrelay)`);
-  const args = ["--http", "127.0.0.1:0", "--echo", "127.0.0.1:0", "--ack", "127.0.0.1:0", ...extraArgs];
+  const args = ["--http", http, "--echo", "127.0.0.1:0", "--ack", "127.0.0.1:0", ...extraArgs];
   const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise((resolve) => child.once("exit", resolve));
   let log = "";
@@ -51,7 +54,62 @@ export async function startRelay(extraArgs = [], { timeoutMs = 20_000 } = {}) {
       await exited;
       clearTimeout(timer);
     },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    },
   };
+}
+
+/** A TCP port on loopback that nothing listens on (bound, then released). */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * A TCP server on a loopback port for a relay to `--allow`: `onConnection(socket)` is node's
+ * connection handler. Returns `{ address: "127.0.0.1:PORT", close }`.
+ */
+export async function tcpServer(onConnection) {
+  const sockets = new Set();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    onConnection(socket);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    address: `127.0.0.1:${server.address().port}`,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * The visible form controls of the page that have no accessible name (a `<label>`,
+ * `aria-label`, `aria-labelledby`, or text for buttons), as short descriptions.
+ */
+export async function unlabelledControls(page) {
+  return page.evaluate(() => {
+    const missing = [];
+    for (const el of document.querySelectorAll("input, select, textarea, button")) {
+      if (el.type === "hidden" || el.closest("[hidden]")) continue;
+      const named =
+        (el.labels && el.labels.length > 0) ||
+        el.getAttribute("aria-label") ||
+        el.getAttribute("aria-labelledby") ||
+        (el.tagName === "BUTTON" && el.textContent.trim());
+      if (!named) missing.push(`${el.tagName.toLowerCase()}#${el.id || "?"}`);
+    }
+    return missing;
+  });
 }
 
 /**
@@ -82,6 +140,14 @@ export async function launchBrowser() {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Saves a screenshot of one element (a panel) as target/screenshots/NAME.png; returns its path. */
+export async function screenshotOf(locator, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const path = join(SCREENSHOTS, `${name}.png`);
+  await locator.screenshot({ path });
+  return path;
 }
 
 /** Saves a full-page screenshot as target/screenshots/NAME.png and returns its path. */

@@ -4,14 +4,15 @@
 //! - [`inet`]: the pure address core (plain std Rust, no wasm-bindgen). The native `sockrelay`
 //!   CLI and the browser modules both call it, so there is one implementation to test.
 //! - `js` (wasm32 only): the thin `#[wasm_bindgen]` surface of the converter module `inet.js`.
-//! - `client` (wasm32 with feature `client`): the browser client UI.
+//! - `client` (feature `client`): the browser client UI. Its pure parts (hex, echo matching,
+//!   statistics, the converter panel's answers) also build natively, for their unit tests.
 
 pub mod inet;
 
 #[cfg(target_arch = "wasm32")]
 mod js;
 
-#[cfg(all(target_arch = "wasm32", feature = "client"))]
+#[cfg(any(test, feature = "client"))]
 mod client;
 
 // The converter allocates a few short strings per call; a small free list serves that as well

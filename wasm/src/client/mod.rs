@@ -1,36 +1,71 @@
-//! The browser client (`web/pkg/client.js`): a page that talks to the relay's `/ws` bridge.
+//! The browser client (`web/pkg/client.js`): a page for talking to sockets through the relay's
+//! `/ws` bridge, measuring round trips, and converting addresses.
+//!
+//! No UI framework: the page's markup is written in `web/index.html` (readable, labelled and
+//! laid out before the module loads), and the client fills it in through `web-sys`. The UI is
+//! a few forms, a growing log and a plot, which direct DOM calls handle in a few hundred lines;
+//! a framework would multiply the module's size for little gain.
 //!
 //! # Layout
-//! - [`view`]: the page. Finds the shell's elements (`web/index.html`) by id and renders the
-//!   connection state and the message log; knows nothing about sockets.
-//! - [`controller`]: the connection. Opens the WebSocket, sends what the user submits and
-//!   reports what arrives, what fails and how the connection ends, through the view.
+//! Plain Rust, unit-tested natively (`cargo test -p sockrelay-wasm`):
+//! - [`bytes`]: hex as people type it, hex dumps, Python bytes literals, JSON strings, sizes.
+//! - [`text`]: received bytes as text (UTF-8 across frames, control characters made visible).
+//! - [`echo`]: matches echoed bytes to the messages sent, for round-trip times.
+//! - [`latency`]: the latency test's run (what to send, echo checks, p50/p99/max, rates).
+//! - [`plot`]: the round-trip plot as SVG markup.
+//! - [`closes`]: close codes in words, reconnect backoff.
+//! - [`conversions`]: the converter panel's answers, from [`crate::inet`].
+//!
+//! The page (wasm32 with feature `client`):
+//! - `dom`: element lookup, listeners, timers, clocks.
+//! - `controller`: the connection's life, sending, routing incoming bytes, wiring.
+//! - `log`, `composer`, `measure`, `convert`: one panel each.
 
+#![cfg_attr(not(all(target_arch = "wasm32", feature = "client")), allow(dead_code))]
+
+mod bytes;
+mod closes;
+mod conversions;
+mod echo;
+mod latency;
+mod plot;
+mod text;
+
+#[cfg(all(target_arch = "wasm32", feature = "client"))]
+mod composer;
+#[cfg(all(target_arch = "wasm32", feature = "client"))]
 mod controller;
-mod view;
+#[cfg(all(target_arch = "wasm32", feature = "client"))]
+mod convert;
+#[cfg(all(target_arch = "wasm32", feature = "client"))]
+mod dom;
+#[cfg(all(target_arch = "wasm32", feature = "client"))]
+mod log;
+#[cfg(all(target_arch = "wasm32", feature = "client"))]
+mod measure;
 
-use wasm_bindgen::prelude::*;
-use web_sys::Location;
+#[cfg(all(target_arch = "wasm32", feature = "client"))]
+mod entry {
+    use wasm_bindgen::prelude::*;
 
-/// Entry point, run by wasm-bindgen as soon as `init()` has instantiated the module.
-#[wasm_bindgen(start)]
-pub fn start() -> Result<(), JsValue> {
-    let window = web_sys::window().ok_or("the client needs a browser window")?;
-    let document = window.document().ok_or("the client needs a document")?;
-    let view = view::View::attach(document)?;
-    let url = socket_url(&window.location())?;
-    // The page's event listeners own the controller from here on, for the page's lifetime.
-    controller::Controller::start(view, url);
-    Ok(())
-}
+    use super::{controller, convert, dom};
 
-/// The relay's bridge on the host that served the page: `wss:` when the page came over TLS,
-/// since browsers refuse plain `ws:` from an `https:` page.
-fn socket_url(location: &Location) -> Result<String, JsValue> {
-    let scheme = if location.protocol()? == "https:" {
-        "wss"
-    } else {
-        "ws"
-    };
-    Ok(format!("{scheme}://{}/ws", location.host()?))
+    /// Entry point, run by wasm-bindgen as soon as `init()` has instantiated the module.
+    #[wasm_bindgen(start)]
+    pub fn start() -> Result<(), JsValue> {
+        let page = dom::Page::new()?;
+        // The converter needs no connection: it works whatever happens to the relay.
+        convert::attach(&page.document)?;
+        // The page's event listeners own the controller from here on, for the page's lifetime.
+        let controller = controller::Controller::start(page)?;
+        if let Some(root) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+        {
+            let _ = root.set_attribute("data-client", "ready");
+        }
+        controller::mark("sockrelay-ready");
+        drop(controller);
+        Ok(())
+    }
 }
