@@ -149,7 +149,8 @@ wasm_bindgen_version() {
 ensure_wasm_bindgen() {
 	local want have
 	want="$(wasm_bindgen_version)"
-	have="$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')"
+	# `|| true`: on a fresh machine there is no wasm-bindgen, and pipefail would end the script.
+	have="$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)"
 	[ "$have" = "$want" ] && return 0
 	say "cargo install wasm-bindgen-cli --version $want (found: ${have:-none}; takes a few minutes)"
 	# Without --locked: the CLI's own lock file can name crate versions that no longer build.
