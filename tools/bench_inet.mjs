@@ -9,8 +9,8 @@
 // IPv4-mapped and -compatible addresses (`::ffff:102:304` for `::ffff:1.2.3.4`); the outputs are
 // checked to mean the same address, not to be the same string.
 //
-// Then it breaks one call of ours down (JS <-> wasm crossings and text coding), to show where
-// the time goes.
+// Then it breaks one call of ours down (the wasm share, text coding, JS <-> wasm crossings), to
+// show where the time goes.
 //
 // Usage: node tools/bench_inet.mjs [--quick] [--json] [--pkg DIR]
 //   Build the module first (wasm/build.sh); `npm ci` installs ipaddr.js (a devDependency).
@@ -205,32 +205,61 @@ const results = CASES.map(({ name, ours, theirs }) => {
 
 // ---- where one call of ours spends its time -------------------------------------------------
 
-// Pieces of one inet_ntop(AF_INET6, bytes) / inet_pton(AF_INET6, text), each timed alone.
+// Pieces of a call, each timed alone. inet_pton/inet_ntop take a fast path for exact argument
+// types (wasm/js/fast.js): the JS side passes numbers and ASCII bytes in a scratch buffer to
+// the typed exports `_pton`, `_ntop4`, `_ntop6` (wasm/src/js.rs). Timing those exports alone
+// gives the wasm share of a call; the rest is marshalling in JS. A build without them (one from
+// before the fast paths, through --pkg) gets the text-coding pieces only.
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true, fatal: true });
 let view = new Uint8Array(exports.memory.buffer);
 /** The wasm memory as bytes, as the glue caches it (a grown memory detaches the old view). */
 const memory = () => (view.byteLength ? view : (view = new Uint8Array(exports.memory.buffer)));
-const scratch = exports.__wbindgen_malloc(64, 1);
-const v6Lengths = v6Text.map((t) => t.length);
+const scratch = exports._io ? exports._io() : exports.__wbindgen_malloc(64, 1);
 memory().fill(0x31, scratch, scratch + 64); // ASCII, as the texts are
+const v6Lengths = v6Text.map((t) => t.length);
+const word = (b, i) => b[i] << 24 | b[i + 1] << 16 | b[i + 2] << 8 | b[i + 3];
+const v4Words = v4Bytes.map((b) => word(b, 0));
+const v6Words = v6Bytes.map((b) => [0, 4, 8, 12].map((i) => word(b, i)));
+/** Writes `text` to the scratch buffer, as fast.js does. */
+function put(text) {
+  const m = memory();
+  for (let j = 0; j < text.length; j++) m[scratch + j] = text.charCodeAt(j);
+  return text.length;
+}
 const PARTS = [
   {
-    name: "two bare wasm calls (__wbindgen_malloc + __wbindgen_free)",
-    loop: (n) => { let s = 0; for (let i = 0; i < n; i++) { const p = exports.__wbindgen_malloc(16, 1); exports.__wbindgen_free(p, 16, 1); s += p & 1; } return s; },
-  },
-  {
-    name: "TextDecoder.decode of an IPv6 text from wasm memory (a String result)",
+    name: "TextDecoder.decode of an IPv6 text from wasm memory (how the glue returns a String)",
     loop: (n) => { let s = 0; for (let i = 0; i < n; i++) s += decoder.decode(memory().subarray(scratch, scratch + v6Lengths[i & MASK])).length; return s; },
   },
   {
-    name: "ASCII loop writing an IPv6 text into wasm memory (a &str argument)",
-    loop: (n) => { let s = 0; for (let i = 0; i < n; i++) { const t = v6Text[i & MASK]; const m = memory(); for (let j = 0; j < t.length; j++) m[scratch + j] = t.charCodeAt(j); s += t.length; } return s; },
+    name: "String.fromCharCode of 16 bytes of wasm memory, then slice (how fast.js does)",
+    loop: (n) => { let s = 0; for (let i = 0; i < n; i++) { const m = memory(), p = scratch; s += String.fromCharCode(m[p], m[p + 1], m[p + 2], m[p + 3], m[p + 4], m[p + 5], m[p + 6], m[p + 7], m[p + 8], m[p + 9], m[p + 10], m[p + 11], m[p + 12], m[p + 13], m[p + 14], m[p + 15]).slice(0, 7 + (i & 7)).length; } return s; },
   },
   {
-    name: "Uint8Array.slice of 16 bytes from wasm memory (a Vec<u8> result)",
-    loop: (n) => { let s = 0; for (let i = 0; i < n; i++) s += memory().slice(scratch, scratch + 16)[15]; return s; },
+    name: "ASCII loop writing an IPv6 text into wasm memory (how fast.js passes text)",
+    loop: (n) => { let s = 0; for (let i = 0; i < n; i++) s += put(v6Text[i & MASK]); return s; },
   },
 ];
+if (exports._ntop4) {
+  PARTS.push(
+    {
+      name: "inet_pton v4 without its JS checks and result: the text written, then _pton(AF_INET, length)",
+      loop: (n) => { let s = 0; for (let i = 0; i < n; i++) s += exports._pton(AF_INET, put(v4Text[i & MASK])); return s; },
+    },
+    {
+      name: "inet_pton v6 without its JS checks and result: the text written, then _pton(AF_INET6, length)",
+      loop: (n) => { let s = 0; for (let i = 0; i < n; i++) s += exports._pton(AF_INET6, put(v6Text[i & MASK])); return s; },
+    },
+    {
+      name: "inet_ntop v4 in wasm alone: _ntop4(word)",
+      loop: (n) => { let s = 0; for (let i = 0; i < n; i++) s += exports._ntop4(v4Words[i & MASK]); return s; },
+    },
+    {
+      name: "inet_ntop v6 in wasm alone: _ntop6(w0, w1, w2, w3)",
+      loop: (n) => { let s = 0; for (let i = 0; i < n; i++) { const w = v6Words[i & MASK]; s += exports._ntop6(w[0], w[1], w[2], w[3]); } return s; },
+    },
+  );
+}
 const parts = PARTS.map(({ name, loop }) => {
   calibrate(loop);
   const n = calibrate(loop);
@@ -238,7 +267,8 @@ const parts = PARTS.map(({ name, loop }) => {
 });
 
 // Imports (wasm -> JS calls) made by one call of each function: instantiate a second copy
-// with counting wrappers around its imports.
+// with counting wrappers around its imports. The fast paths make none; the checked paths'
+// imports have the short names wasm/js/short-imports.mjs gives them.
 const imports = await countImports();
 
 async function countImports() {

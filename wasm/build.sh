@@ -3,6 +3,7 @@
 #   inet.js   + inet_bg.wasm   the converter (default features), entry for the docs pages
 #   client.js + client_bg.wasm the client UI (--features client), loaded by web/index.html
 # then shrinks each with wasm-opt -Oz and prints gzipped sizes against the converter's budget.
+# The converter's entry is the generated glue with wasm/js/ appended (assemble_inet_entry).
 #
 # Skips all of it when nothing that goes into the modules changed since the last build.
 # Installs what it lacks (see scripts/lib.sh), so it does not depend on scripts/setup.sh.
@@ -70,26 +71,47 @@ fi
 say "building web/pkg (route: $WASM_ROUTE, std: $WASM_SIZE_MODE)"
 STAGE="$(mktemp -d "${TMPDIR:-/tmp}/sockrelay-pkg.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT
-ARTIFACT="$WASM_SIZE_TARGET_DIR/$WASM_TARGET/wasm-release/sockrelay_wasm.wasm"
 
-# build_module NAME CARGO_FEATURE_ARGS...: cargo build, wasm-bindgen, wasm-opt, terser into
-# $STAGE. Each build overwrites the one artifact, so each is bound right after it is built.
+# assemble_inet_entry FILE: the converter's entry from wasm-bindgen's glue. wasm-bindgen cannot
+# export constants: AF_INET/AF_INET6 are appended (constants.js). inet_pton and inet_ntop are
+# fast.js, appended too: it calls the glue's checked `_inet_pton`/`_inet_ntop` and the fast
+# paths' `_io`/`_pton`/`_ntop4`/`_ntop6` (wasm/src/js.rs), which stop being exports here, as
+# every generated function named `_...` does, and uses the glue's `wasm` and
+# `getUint8ArrayMemory0`. (The `_` functions are skip_typescript; the types of the appended
+# exports are in the module's typescript_custom_section.)
+assemble_inet_entry() {
+	local entry="$1" fn
+	for fn in _inet_pton _inet_ntop _io _pton _ntop4 _ntop6; do
+		grep -q "^export function $fn(" "$entry" || die "$entry: no 'export function $fn(' from wasm-bindgen"
+	done
+	grep -q '^function getUint8ArrayMemory0() {$' "$entry" && grep -q '^ *wasm = instance\.exports;$' "$entry" ||
+		die "$entry: the glue no longer has the 'wasm' and 'getUint8ArrayMemory0' fast.js uses"
+	sed -i -E 's/^export function (_[A-Za-z0-9_]*)\(/function \1(/' "$entry"
+	cat wasm/js/constants.js wasm/js/fast.js >>"$entry"
+}
+
+# build_module NAME PROFILE CARGO_FEATURE_ARGS...: cargo build, wasm-bindgen, wasm-opt, terser
+# into $STAGE. Builds with the same profile overwrite one artifact, so each is bound right after
+# it is built.
 build_module() {
-	local name="$1"
-	shift
-	say "cargo build --profile wasm-release $* ($name)"
-	"${WASM_SIZE_CARGO[@]}" build --quiet --target "$WASM_TARGET" --profile wasm-release \
+	local name="$1" profile="$2" artifact
+	shift 2
+	artifact="$WASM_SIZE_TARGET_DIR/$WASM_TARGET/$profile/sockrelay_wasm.wasm"
+	say "cargo build --profile $profile $* ($name)"
+	"${WASM_SIZE_CARGO[@]}" build --quiet --target "$WASM_TARGET" --profile "$profile" \
 		--target-dir "$WASM_SIZE_TARGET_DIR" -p sockrelay-wasm "${WASM_SIZE_FLAGS[@]}" "$@"
-	wasm-bindgen --target web --out-dir "$STAGE" --out-name "$name" "$ARTIFACT"
+	wasm-bindgen --target web --out-dir "$STAGE" --out-name "$name" "$artifact"
+	if [ "$name" = inet ]; then
+		# Import names without their hashes: about 1.1 KB of the converter's gzipped budget.
+		node wasm/js/short-imports.mjs "$STAGE" inet
+	fi
 	say "wasm-opt -Oz ${name}_bg.wasm"
 	# target_features may go once wasm-bindgen has read it.
 	"$WASM_OPT" -Oz --converge "${WASM_OPT_FEATURES[@]}" --strip-debug --strip-producers \
 		--strip-target-features -o "$STAGE/${name}_bg.opt.wasm" "$STAGE/${name}_bg.wasm"
 	mv "$STAGE/${name}_bg.opt.wasm" "$STAGE/${name}_bg.wasm"
 	if [ "$name" = inet ]; then
-		# wasm-bindgen cannot export constants: AF_INET/AF_INET6 are appended to the entry
-		# (their types come from the module's typescript_custom_section).
-		cat wasm/js/constants.js >>"$STAGE/inet.js"
+		assemble_inet_entry "$STAGE/inet.js"
 	fi
 	# The glue's doc comments are in the .d.ts, which stays as generated; minified glue is
 	# about 2 KB less gzipped, a tenth of the converter's budget.
@@ -101,8 +123,9 @@ build_module() {
 	mv "$STAGE/$name.min.js" "$STAGE/$name.js"
 }
 
-build_module inet
-build_module client --features client
+# The converter's profile is wasm-inet: optimised for size, but less than the client (Cargo.toml).
+build_module inet wasm-inet
+build_module client wasm-release --features client
 
 version="$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml)"
 cat >"$STAGE/package.json" <<EOF
@@ -152,6 +175,16 @@ node --input-type=module -e '
 	m.initSync({ module: readFileSync(`${dir}/inet_bg.wasm`) });
 	const got = m.inet_ntop(m.AF_INET, m.inet_aton("127.1"));
 	if (got !== "127.0.0.1") throw new Error(`smoke test: got ${got}`);
+	// The entry exports the public API only, and both paths of inet_pton/inet_ntop work.
+	const api = "AF_INET AF_INET6 address_facts default getservbyname getservbyport inet_aton " +
+		"inet_ntoa inet_ntop inet_pton initSync subnet";
+	if (Object.keys(m).sort().join(" ") !== api) throw new Error(`exports: ${Object.keys(m)}`);
+	const v6 = m.inet_pton(m.AF_INET6, "2001:db8::ffff:1.2.3.4");
+	for (const text of [m.inet_ntop(m.AF_INET6, v6), m.inet_ntop(10n, v6.buffer)]) {
+		if (text !== "2001:db8::ffff:102:304") throw new Error(`smoke test: got ${text}`);
+	}
+	try { m.inet_pton(m.AF_INET, "1.2.3"); throw new Error("smoke test: inet_pton accepted 1.2.3"); }
+	catch (e) { if (e.name !== "OSError") throw e; }
 	new WebAssembly.Module(readFileSync(`${dir}/client_bg.wasm`));
 ' "$STAGE" || die "the optimised modules do not load"
 

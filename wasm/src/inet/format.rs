@@ -2,59 +2,100 @@
 //!
 //! Written by hand instead of with `format!`: each function allocates only its result, and the
 //! module stays free of `core::fmt` and of 128-bit division, which would cost the size-budgeted
-//! wasm module several kilobytes.
+//! wasm module several kilobytes. The `inet_ntop` forms are written into a fixed array
+//! ([`write_ntop4`], [`write_ntop6`]) and allocate nothing at all: the converter module's fast
+//! path calls them per address, and `String::push` is a call per character in a wasm module
+//! optimised for size.
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+fn hex_digit(nibble: u32) -> u8 {
+    HEX.get((nibble & 0xf) as usize).copied().unwrap_or(b'0')
+}
+
 fn push_hex_digit(out: &mut String, nibble: u32) {
-    let c = HEX.get((nibble & 0xf) as usize).copied().unwrap_or(b'0');
-    out.push(char::from(c));
+    out.push(char::from(hex_digit(nibble)));
 }
 
-/// `%u` of one byte.
-fn push_dec_u8(out: &mut String, v: u8) {
-    if v >= 100 {
-        out.push(char::from(b'0' + v / 100));
-    }
-    if v >= 10 {
-        out.push(char::from(b'0' + v / 10 % 10));
-    }
-    out.push(char::from(b'0' + v % 10));
+/// The longest text `inet_ntop` writes: `INET6_ADDRSTRLEN` less the NUL.
+pub const TEXT_MAX: usize = 45;
+
+/// Text being written into a caller's fixed array.
+struct Cursor<'a> {
+    out: &'a mut [u8; TEXT_MAX],
+    len: usize,
 }
 
-/// `%x` of one 16-bit group: lowercase, no leading zeros.
-fn push_hex_u16(out: &mut String, v: u16) {
-    let v = u32::from(v);
-    let mut shift = 12;
-    while shift > 0 && v >> shift == 0 {
-        shift -= 4;
-    }
-    loop {
-        push_hex_digit(out, v >> shift);
-        if shift == 0 {
-            break;
+impl Cursor<'_> {
+    #[inline(always)]
+    fn push(&mut self, c: u8) {
+        // Never short: the texts written into it are at most TEXT_MAX bytes.
+        if let Some(slot) = self.out.get_mut(self.len) {
+            *slot = c;
+            self.len += 1;
         }
-        shift -= 4;
+    }
+
+    /// `%u` of one byte. Inlined: a call per octet costs the fast `inet_ntop` a third of its
+    /// time in wasm.
+    #[inline(always)]
+    fn dec_u8(&mut self, v: u8) {
+        if v >= 100 {
+            self.push(b'0' + v / 100);
+        }
+        if v >= 10 {
+            self.push(b'0' + v / 10 % 10);
+        }
+        self.push(b'0' + v % 10);
+    }
+
+    fn dotted(&mut self, [a, b, c, d]: [u8; 4]) {
+        self.dec_u8(a);
+        self.push(b'.');
+        self.dec_u8(b);
+        self.push(b'.');
+        self.dec_u8(c);
+        self.push(b'.');
+        self.dec_u8(d);
+    }
+
+    /// `%x` of one 16-bit group: lowercase, no leading zeros.
+    fn hex_u16(&mut self, v: u16) {
+        let v = u32::from(v);
+        let mut shift = 12;
+        while shift > 0 && v >> shift == 0 {
+            shift -= 4;
+        }
+        loop {
+            self.push(hex_digit(v >> shift));
+            if shift == 0 {
+                break;
+            }
+            shift -= 4;
+        }
     }
 }
 
-fn push_dotted(out: &mut String, a: [u8; 4]) {
-    for (i, b) in a.into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        push_dec_u8(out, b);
-    }
+/// The text a writer below wrote (ASCII).
+fn ascii_string(text: &[u8]) -> String {
+    text.iter().map(|&c| char::from(c)).collect()
+}
+
+/// Dotted decimal of 4 bytes into `out`; returns the length.
+pub(super) fn write_ntop4(a: [u8; 4], out: &mut [u8; TEXT_MAX]) -> usize {
+    let mut text = Cursor { out, len: 0 };
+    text.dotted(a);
+    text.len
 }
 
 pub(super) fn ntop4(a: [u8; 4]) -> String {
-    let mut out = String::with_capacity(15);
-    push_dotted(&mut out, a);
-    out
+    let mut out = [0; TEXT_MAX];
+    let len = write_ntop4(a, &mut out);
+    ascii_string(out.get(..len).unwrap_or_default())
 }
 
-/// glibc `inet_ntop6`.
-pub(super) fn ntop6(b: [u8; 16]) -> String {
+/// glibc `inet_ntop6` into `out`; returns the length.
+pub(super) fn write_ntop6(b: [u8; 16], out: &mut [u8; TEXT_MAX]) -> usize {
     let mut words = [0u16; 8];
     for (w, pair) in words.iter_mut().zip(b.chunks_exact(2)) {
         if let [hi, lo] = *pair {
@@ -84,16 +125,16 @@ pub(super) fn ntop6(b: [u8; 16]) -> String {
     }
     let in_run = |i: usize| best_len > 0 && i >= best_base && i < best_base + best_len;
 
-    let mut out = String::with_capacity(45);
+    let mut text = Cursor { out, len: 0 };
     for (i, &w) in words.iter().enumerate() {
         if in_run(i) {
             if i == best_base {
-                out.push(':');
+                text.push(b':');
             }
             continue;
         }
         if i != 0 {
-            out.push(':');
+            text.push(b':');
         }
         // IPv4-compatible (::a.b.c.d, but not ::1 or ::) and IPv4-mapped (::ffff:a.b.c.d)
         // addresses end in dotted decimal; glibc decides from the zero run alone.
@@ -104,15 +145,21 @@ pub(super) fn ntop6(b: [u8; 16]) -> String {
             && (best_len == 6 || (best_len == 5 && words5 == 0xffff))
         {
             let [.., p, q, r, t] = b;
-            push_dotted(&mut out, [p, q, r, t]);
-            return out;
+            text.dotted([p, q, r, t]);
+            return text.len;
         }
-        push_hex_u16(&mut out, w);
+        text.hex_u16(w);
     }
     if best_len > 0 && best_base + best_len == 8 {
-        out.push(':');
+        text.push(b':');
     }
-    out
+    text.len
+}
+
+pub(super) fn ntop6(b: [u8; 16]) -> String {
+    let mut out = [0; TEXT_MAX];
+    let len = write_ntop6(b, &mut out);
+    ascii_string(out.get(..len).unwrap_or_default())
 }
 
 /// `"0x"` then two lowercase hex digits per byte (zero padded, like `bytes.hex()`).

@@ -189,19 +189,44 @@ pub fn inet_ntop(family: i32, b: &[u8]) -> Result<String, PyError> {
 }
 
 /// Strict (`inet_pton`) IPv4 parse without Python's error reporting, for callers that only need
-/// the bytes.
-pub fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
-    parse::pton4(s.as_bytes())
+/// the bytes. The text may be a `&str` or bytes (`&[u8]`: no UTF-8 check needed first).
+pub fn parse_ipv4(s: impl AsRef<[u8]>) -> Option<[u8; 4]> {
+    parse::pton4(s.as_ref())
 }
 
 /// Strict (`inet_pton`) IPv6 parse without Python's error reporting.
-pub fn parse_ipv6(s: &str) -> Option<[u8; 16]> {
-    parse::pton6(s.as_bytes())
+pub fn parse_ipv6(s: impl AsRef<[u8]>) -> Option<[u8; 16]> {
+    parse::pton6(s.as_ref())
 }
 
 /// glibc `inet_ntop(AF_INET6, ...)` text of 16 bytes, infallibly.
 pub fn format_ipv6(b: [u8; 16]) -> String {
     format::ntop6(b)
+}
+
+/// The longest text [`inet_ntop`] writes (`INET6_ADDRSTRLEN` less the NUL).
+pub use format::TEXT_MAX;
+
+/// [`inet_ntop`]'s text of 4 bytes (`AF_INET`), written to the start of `out` without
+/// allocating, for callers that convert many addresses (the converter module's fast path);
+/// returns its length.
+///
+/// ```
+/// use sockrelay_wasm::inet::{self, TEXT_MAX};
+///
+/// let mut out = [0; TEXT_MAX];
+/// let len = inet::write_ipv4([192, 168, 1, 190], &mut out);
+/// assert_eq!(&out[..len], b"192.168.1.190");
+/// let len = inet::write_ipv6(inet::parse_ipv6(b"0::ffff:7f00:1").unwrap(), &mut out);
+/// assert_eq!(&out[..len], b"::ffff:127.0.0.1");
+/// ```
+pub fn write_ipv4(a: [u8; 4], out: &mut [u8; TEXT_MAX]) -> usize {
+    format::write_ntop4(a, out)
+}
+
+/// [`inet_ntop`]'s text of 16 bytes (`AF_INET6`), written as [`write_ipv4`] writes.
+pub fn write_ipv6(b: [u8; 16], out: &mut [u8; TEXT_MAX]) -> usize {
+    format::write_ntop6(b, out)
 }
 
 /// Python's `repr()` of a `bytes` object, e.g. `b'\x7f\x00\x00\x01'`.
