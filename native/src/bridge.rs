@@ -7,23 +7,40 @@
 //! one was written to the target, and target bytes are read only after the previous frame was
 //! flushed to the client. A slow side therefore slows the other, and per-bridge memory is one
 //! read buffer per direction plus tungstenite's bounded frame buffers.
+//!
+//! Performance (see BENCHMARKS.md): small request/response traffic costs exactly one syscall per
+//! hop, so the bridge keeps its user-space work per message small: target bytes are read into a
+//! reusable buffer and handed to tungstenite without a copy or an allocation, client messages
+//! that have already arrived are coalesced into one target write, and the target buffer starts
+//! small and grows only while reads fill it, so an idle bridge costs a few KiB.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
+use tokio_util::bytes::BytesMut;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Direction, ErrorKind, Metrics};
 
+/// First read size from the target, and what a bridge with small traffic keeps.
+const TARGET_READ_MIN: usize = 2 * 1024;
+
 /// Largest chunk read from the target at once, and so the largest frame sent to the client.
-const TARGET_READ_CHUNK: usize = 16 * 1024;
+/// Reads grow to this size only while they fill the buffer (bulk traffic).
+pub const TARGET_READ_MAX: usize = 64 * 1024;
+
+/// Consecutive small target reads after which a grown target buffer is given back.
+const SHRINK_AFTER: u8 = 8;
+
+/// Client messages already received are written to the target together, up to this many bytes.
+const COALESCE_MAX: usize = 16 * 1024;
 
 /// How long to wait for the client's answer to our Close before dropping the connection.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
@@ -167,41 +184,73 @@ where
         let (mut sink, mut stream) = (&mut ws).split();
 
         let client_to_target = async {
-            while let Some(msg) = stream.next().await {
-                let payload = match msg {
-                    Ok(Message::Binary(b)) => b,
-                    Ok(Message::Text(t)) => t.into(),
-                    Ok(Message::Close(frame)) => {
+            // A message that ended a batch, to handle before reading the next one.
+            let mut pending: Option<Step> = None;
+            loop {
+                let step = match pending.take() {
+                    Some(step) => step,
+                    None => Step::from(stream.next().await),
+                };
+                let first = match step {
+                    Step::Data(data) => data,
+                    Step::Skip => continue,
+                    Step::Close(frame) => {
                         // Everything before the Close is already written; now end the target's
                         // input so it sees EOF, as the client intended.
                         let _ = target_write.shutdown().await;
                         return Ending::ClientClosed(frame);
                     }
-                    // tungstenite answers pings itself.
-                    Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
-                    Err(e) => return classify_ws_error(e),
+                    Step::End(ending) => return ending,
                 };
                 touch();
-                if let Err(e) = target_write.write_all(&payload).await {
+                // Messages that are already here (usually read by tungstenite with the first
+                // one) go out in the same write: pipelined small messages then cost one syscall,
+                // not one each. Polling never waits, and at most COALESCE_MAX bytes plus one
+                // message are held, so buffering stays bounded and backpressure holds.
+                let mut len = first.len();
+                let mut batch: Option<Vec<u8>> = None;
+                while len < COALESCE_MAX {
+                    let Some(next) = stream.next().now_or_never() else {
+                        break;
+                    };
+                    match Step::from(next) {
+                        Step::Skip => {}
+                        Step::Data(data) if len + data.len() <= COALESCE_MAX => {
+                            let batch = batch.get_or_insert_with(|| {
+                                let mut b = Vec::with_capacity((4 * len).min(COALESCE_MAX));
+                                b.extend_from_slice(&first);
+                                b
+                            });
+                            batch.extend_from_slice(&data);
+                            len += data.len();
+                        }
+                        other => {
+                            pending = Some(other);
+                            break;
+                        }
+                    }
+                }
+                let bytes = batch.as_deref().unwrap_or(&first);
+                if let Err(e) = target_write.write_all(bytes).await {
                     return Ending::TargetError(e);
                 }
-                up_bytes.fetch_add(payload.len() as u64, Relaxed);
-                metrics.bytes(Direction::ClientToTarget, payload.len());
+                up_bytes.fetch_add(len as u64, Relaxed);
+                metrics.bytes(Direction::ClientToTarget, len);
             }
-            Ending::ClientGone
         };
 
         let target_to_client = async {
-            let mut buf = vec![0u8; TARGET_READ_CHUNK];
+            let mut buf = TargetBuf::default();
             loop {
-                let n = match target_read.read(&mut buf).await {
+                let n = match target_read.read_buf(buf.prepare()).await {
                     Ok(0) => return Ending::TargetClosed,
                     Ok(n) => n,
                     Err(e) => return Ending::TargetError(e),
                 };
                 touch();
-                let frame = Message::Binary(buf[..n].to_vec().into());
-                if let Err(e) = sink.send(frame).await {
+                // No copy: the frame shares the buffer, which is reused once tungstenite has
+                // copied the frame out (before `send` completes).
+                if let Err(e) = sink.send(Message::Binary(buf.take(n))).await {
                     return classify_ws_error(e);
                 }
                 down_bytes.fetch_add(n as u64, Relaxed);
@@ -264,6 +313,78 @@ where
         client_to_target: up_bytes.load(Relaxed),
         target_to_client: down_bytes.load(Relaxed),
         ending,
+    }
+}
+
+/// What the client side of the bridge got.
+enum Step {
+    /// Payload bytes for the target: a binary frame's payload or a text frame's UTF-8 bytes.
+    Data(Bytes),
+    /// A control frame: tungstenite answers pings itself.
+    Skip,
+    Close(Option<CloseFrame>),
+    End(Ending),
+}
+
+impl From<Option<Result<Message, WsError>>> for Step {
+    fn from(msg: Option<Result<Message, WsError>>) -> Step {
+        match msg {
+            Some(Ok(Message::Binary(b))) => Step::Data(b),
+            Some(Ok(Message::Text(t))) => Step::Data(t.into()),
+            Some(Ok(Message::Close(frame))) => Step::Close(frame),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Step::Skip,
+            Some(Err(e)) => Step::End(classify_ws_error(e)),
+            None => Step::End(Ending::ClientGone),
+        }
+    }
+}
+
+/// The buffer target bytes are read into. It starts at [`TARGET_READ_MIN`], grows to
+/// [`TARGET_READ_MAX`] when a read fills it, and goes back to the small size after a run of small
+/// reads, so bulk transfers use few large frames while quiet bridges hold little memory. Frames
+/// are split off without copying; the allocation is reused once the frame has been dropped.
+struct TargetBuf {
+    buf: BytesMut,
+    size: usize,
+    room: usize,
+    small_reads: u8,
+}
+
+impl Default for TargetBuf {
+    fn default() -> Self {
+        TargetBuf {
+            buf: BytesMut::new(),
+            size: TARGET_READ_MIN,
+            room: 0,
+            small_reads: 0,
+        }
+    }
+}
+
+impl TargetBuf {
+    /// The buffer to read into, with room for one read.
+    fn prepare(&mut self) -> &mut BytesMut {
+        self.buf.reserve(self.size);
+        self.room = self.buf.capacity() - self.buf.len();
+        &mut self.buf
+    }
+
+    /// The `n` bytes just read, as a frame payload; adapts the size of the next read.
+    fn take(&mut self, n: usize) -> Bytes {
+        if n >= self.room && self.size < TARGET_READ_MAX {
+            self.size = TARGET_READ_MAX;
+            self.small_reads = 0;
+        } else if n <= TARGET_READ_MIN / 2 {
+            self.small_reads = self.small_reads.saturating_add(1);
+        } else {
+            self.small_reads = 0;
+        }
+        let frame = self.buf.split().freeze();
+        if self.size > TARGET_READ_MIN && self.small_reads >= SHRINK_AFTER {
+            // The large allocation goes when the frame does.
+            *self = TargetBuf::default();
+        }
+        frame
     }
 }
 
@@ -388,6 +509,120 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(matches!(task.await.unwrap().ending, Ending::Idle));
+    }
+
+    #[tokio::test]
+    async fn pipelined_messages_are_coalesced_in_order_then_the_close_shuts_the_target() {
+        let (mut client, mut target, task) = harness(limits()).await;
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            target.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        let mut expected = Vec::new();
+        for i in 0..2000u32 {
+            let len = (i % 300) as usize;
+            let msg: Vec<u8> = (0..len).map(|j| (i as usize * 7 + j) as u8).collect();
+            expected.extend_from_slice(&msg);
+            if i % 5 == 0 {
+                client.feed(Message::Ping(vec![1].into())).await.unwrap();
+            }
+            client.feed(Message::binary(msg)).await.unwrap();
+        }
+        // Larger than one coalesced write, between small ones.
+        let big = vec![0xabu8; 3 * COALESCE_MAX];
+        expected.extend_from_slice(&big);
+        client.feed(Message::binary(big)).await.unwrap();
+        expected.extend_from_slice("fin".as_bytes());
+        client.feed(Message::text("fin")).await.unwrap();
+        client.flush().await.unwrap();
+        client.close(None).await.unwrap();
+        while client.next().await.is_some() {}
+        let all = reader.await.unwrap();
+        assert!(
+            all == expected,
+            "{} bytes, {} expected",
+            all.len(),
+            expected.len()
+        );
+        let report = task.await.unwrap();
+        assert!(matches!(report.ending, Ending::ClientClosed(_)));
+        assert_eq!(report.client_to_target, expected.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn target_bytes_arrive_exact_whatever_the_read_sizes() {
+        let (mut client, mut target, task) = harness(limits()).await;
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let expected = data.clone();
+        let writer = tokio::spawn(async move {
+            let mut rest = &data[..];
+            let mut i = 0usize;
+            while !rest.is_empty() {
+                // Bulk runs (the buffer grows) and trickles (it shrinks again).
+                let n = if (i / 40) % 2 == 0 {
+                    100_000
+                } else {
+                    1 + i % 700
+                };
+                let n = n.min(rest.len());
+                target.write_all(&rest[..n]).await.unwrap();
+                rest = &rest[n..];
+                i += 1;
+                if n < 1000 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            target.shutdown().await.unwrap();
+            target
+        });
+        let mut received = Vec::new();
+        loop {
+            match client.next().await.unwrap().unwrap() {
+                Message::Binary(b) => {
+                    assert!(!b.is_empty() && b.len() <= TARGET_READ_MAX);
+                    received.extend_from_slice(&b);
+                }
+                Message::Close(f) => {
+                    assert_eq!(u16::from(f.unwrap().code), 1000);
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let _target = writer.await.unwrap();
+        assert!(received == expected, "{} bytes", received.len());
+        let report = task.await.unwrap();
+        assert_eq!(report.target_to_client, expected.len() as u64);
+    }
+
+    #[test]
+    fn target_buffer_grows_when_filled_and_shrinks_after_small_reads() {
+        let mut b = TargetBuf::default();
+        let room = b.prepare().capacity();
+        assert!((TARGET_READ_MIN..2 * TARGET_READ_MIN).contains(&room));
+        b.buf.extend_from_slice(&vec![7; room]);
+        let frame = b.take(room);
+        assert_eq!(frame.len(), room);
+        drop(frame);
+        assert!(b.prepare().capacity() >= TARGET_READ_MAX);
+        // Reused, not reallocated, once the frame is gone.
+        let start = b.buf.as_ptr() as usize;
+        let end = start + b.buf.capacity();
+        for _ in 0..100 {
+            b.buf.extend_from_slice(&[1; 2000]);
+            drop(b.take(2000));
+            let at = b.prepare().as_ptr() as usize;
+            // The allocation began at most one small buffer before `start`.
+            assert!((start - 2 * TARGET_READ_MIN..end).contains(&at));
+            assert!(b.buf.capacity() >= TARGET_READ_MAX);
+        }
+        for _ in 0..SHRINK_AFTER {
+            b.prepare();
+            b.buf.extend_from_slice(b"small");
+            drop(b.take(5));
+        }
+        assert!(b.prepare().capacity() < 2 * TARGET_READ_MIN);
     }
 
     #[test]

@@ -1,0 +1,735 @@
+//! A verifying echo load generator.
+//!
+//! `loadgen tcp HOST:PORT` and `loadgen ws URL` open `--conns` connections, keep `--inflight`
+//! messages of `--size` bytes outstanding on each, check every echoed byte against what was sent
+//! (in order, nothing lost, nothing extra), and report messages/s, MiB/s and latency percentiles
+//! (HDR histogram) over `--duration` seconds after `--warmup`. Frame boundaries on the way back do
+//! not matter: a bridge may split or join the echo, only the bytes count.
+//!
+//! `loadgen idle URL --conns N --pid PID` opens N bridges, sends one message through each, holds
+//! them all open and reports the server's RSS per bridge.
+//!
+//! Every run prints one line for people and, with `--json FILE`, appends one JSON record for
+//! `bench-report`.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use sockrelay_bench::{
+    cpu_busy_ticks, parse_size, pattern, rss_kib, tree_cpu_ticks, Record, Verifier, SHIFTS,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadgen",
+    about = "Verifying echo load generator for TCP echo servers and WebSocket-to-TCP bridges"
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+    /// Runtime worker threads (default: the CPUs this process may run on; 1 = current-thread).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Mode {
+    /// Load a TCP echo server directly, e.g. `loadgen tcp 127.0.0.1:65432`.
+    Tcp {
+        addr: String,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// Load a WebSocket bridge to an echo server, e.g. `loadgen ws ws://127.0.0.1:8080/ws`.
+    Ws {
+        url: String,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// Open many bridges, send one message through each, hold them, report the server's RSS.
+    Idle {
+        url: String,
+        /// Bridges to open.
+        #[arg(short = 'c', long, default_value_t = 10_000)]
+        conns: usize,
+        /// Connections opened concurrently.
+        #[arg(long, default_value_t = 64)]
+        parallel: usize,
+        /// The server's process id, whose RSS is read from /proc.
+        #[arg(long)]
+        pid: u32,
+        /// Seconds to wait with all bridges open before reading the RSS.
+        #[arg(long, default_value_t = 1.0)]
+        settle: f64,
+        #[command(flatten)]
+        out: Out,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Load {
+    /// Concurrent connections.
+    #[arg(short = 'c', long, default_value_t = 50)]
+    conns: usize,
+    /// Message size: 64, 16K, 64KiB, 1M.
+    #[arg(short = 's', long, default_value = "64", value_parser = parse_size)]
+    size: usize,
+    /// Messages outstanding per connection (1 = strict request/response).
+    #[arg(short = 'i', long, default_value_t = 1)]
+    inflight: usize,
+    /// Measured seconds.
+    #[arg(short = 'd', long, default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds of load before measuring.
+    #[arg(short = 'w', long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Server process id: report its CPU use (with children) and peak RSS during the window.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// The CPU the server is pinned to: with `--pid`, report how much other processes ran there.
+    #[arg(long)]
+    sut_cpu: Option<usize>,
+    /// Measure up to this many times while other processes took more than `--max-foreign` % of
+    /// the server's CPU, and keep the least disturbed measurement.
+    #[arg(long, default_value_t = 1)]
+    attempts: u32,
+    /// See `--attempts`.
+    #[arg(long, default_value_t = 15.0)]
+    max_foreign: f64,
+    #[command(flatten)]
+    out: Out,
+}
+
+#[derive(Args, Debug)]
+struct Out {
+    /// Append the result as one JSON line to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Name of the system measured, for the record.
+    #[arg(long, default_value = "")]
+    system: String,
+    /// Name of the workload, for the record.
+    #[arg(long, default_value = "")]
+    workload: String,
+    /// Round number, for the record.
+    #[arg(long, default_value_t = 0)]
+    round: u32,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let threads = cli
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+    };
+    rt.block_on(async move {
+        match cli.mode {
+            Mode::Tcp { addr, load } => run_load(Target::Tcp(addr), load).await,
+            Mode::Ws { url, load } => run_load(Target::Ws(url), load).await,
+            Mode::Idle {
+                url,
+                conns,
+                parallel,
+                pid,
+                settle,
+                out,
+            } => run_idle(url, conns, parallel, pid, settle, out).await,
+        }
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Tcp(String),
+    Ws(String),
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+enum Conn {
+    Tcp(TcpStream),
+    Ws(Box<Ws>),
+}
+
+/// The client's WebSocket buffers: tungstenite zero-fills its whole read buffer before every
+/// read, so a buffer far larger than the messages costs the load generator time on each one.
+fn ws_config(size: usize) -> WebSocketConfig {
+    let read = (size + 14).next_power_of_two().clamp(4096, 64 * 1024);
+    WebSocketConfig::default()
+        .read_buffer_size(read)
+        .write_buffer_size(64 * 1024)
+        .max_message_size(None)
+        .max_frame_size(None)
+}
+
+async fn connect(target: &Target, size: usize) -> Result<Conn> {
+    match target {
+        Target::Tcp(addr) => {
+            let s = TcpStream::connect(addr)
+                .await
+                .with_context(|| format!("connect {addr}"))?;
+            s.set_nodelay(true)?;
+            Ok(Conn::Tcp(s))
+        }
+        Target::Ws(url) => {
+            let (ws, _) =
+                tokio_tungstenite::connect_async_with_config(url, Some(ws_config(size)), true)
+                    .await
+                    .with_context(|| format!("connect {url}"))?;
+            Ok(Conn::Ws(Box::new(ws)))
+        }
+    }
+}
+
+const WARMUP: u8 = 0;
+const MEASURE: u8 = 1;
+const STOP: u8 = 2;
+
+/// How long connections get to drain their outstanding echoes and close after the window.
+const GRACE: Duration = Duration::from_secs(10);
+
+struct Shared {
+    phase: AtomicU8,
+    /// Readers give up here whatever happens.
+    give_up: Instant,
+}
+
+/// One connection's send times of outstanding messages and its window of permits.
+struct Window {
+    sent_at: Mutex<VecDeque<Instant>>,
+    permits: Semaphore,
+}
+
+struct ConnResult {
+    hist: Histogram<u64>,
+    error: Option<String>,
+}
+
+fn new_hist() -> Histogram<u64> {
+    // 1 ns .. 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+async fn run_load(target: Target, load: Load) -> Result<()> {
+    if load.conns == 0 || load.inflight == 0 {
+        bail!("--conns and --inflight must be at least 1");
+    }
+    let mut best: Option<(Record, Vec<String>)> = None;
+    let mut attempts = 0;
+    while attempts < load.attempts.max(1) {
+        attempts += 1;
+        let (record, errors) = measure(&target, &load).await?;
+        let foreign = record.foreign_cpu_pct.unwrap_or(0.0);
+        let better = best.as_ref().is_none_or(|(b, _)| {
+            foreign < b.foreign_cpu_pct.unwrap_or(0.0) || !errors.is_empty()
+        });
+        if better {
+            best = Some((record, errors));
+        }
+        if foreign <= load.max_foreign || best.as_ref().is_some_and(|(_, e)| !e.is_empty()) {
+            break;
+        }
+        if attempts < load.attempts {
+            eprintln!(
+                "loadgen: other processes took {foreign:.0}% of the server's CPU; measuring again"
+            );
+        }
+    }
+    let Some((mut record, errors)) = best else {
+        bail!("nothing measured");
+    };
+    record.attempts = Some(attempts);
+    write_record(&load.out, &record)?;
+    if !errors.is_empty() {
+        for e in errors.iter().take(5) {
+            eprintln!("loadgen: connection failed: {e}");
+        }
+        bail!("{} of {} connections failed", errors.len(), load.conns);
+    }
+    if record.msgs == 0 {
+        bail!("no message completed in the measured window");
+    }
+    Ok(())
+}
+
+/// One measurement on fresh connections: the record and the connections' errors.
+async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> {
+    let size = load.size;
+    // Connect everything before the clock starts.
+    let mut conns = Vec::with_capacity(load.conns);
+    for _ in 0..load.conns {
+        conns.push(connect(target, size).await?);
+    }
+    let start = Instant::now();
+    let warmup = Duration::from_secs_f64(load.warmup);
+    let duration = Duration::from_secs_f64(load.duration);
+    let shared = Arc::new(Shared {
+        phase: AtomicU8::new(WARMUP),
+        give_up: start + warmup + duration + GRACE,
+    });
+    let mut tasks = JoinSet::new();
+    for (id, conn) in conns.into_iter().enumerate() {
+        let pat: Arc<[u8]> = pattern(id as u64, size).into();
+        let shared = shared.clone();
+        let inflight = load.inflight;
+        tasks.spawn(async move {
+            let r = match conn {
+                Conn::Tcp(s) => run_tcp(s, pat, size, inflight, shared).await,
+                Conn::Ws(ws) => run_ws(*ws, pat, size, inflight, shared).await,
+            };
+            r.unwrap_or_else(|e| ConnResult {
+                hist: new_hist(),
+                error: Some(format!("{e:#}")),
+            })
+        });
+    }
+
+    sleep_until(start + warmup).await;
+    let cpu0 = load.pid.and_then(tree_cpu_ticks);
+    let busy0 = load.sut_cpu.and_then(cpu_busy_ticks);
+    let t0 = Instant::now();
+    shared.phase.store(MEASURE, Ordering::SeqCst);
+    let mut rss_max = None;
+    let end = t0 + duration;
+    loop {
+        if let Some(pid) = load.pid {
+            rss_max = rss_max.max(rss_kib(pid));
+        }
+        let next = Instant::now() + Duration::from_millis(100);
+        if next >= end {
+            sleep_until(end).await;
+            break;
+        }
+        sleep_until(next).await;
+    }
+    shared.phase.store(STOP, Ordering::SeqCst);
+    let seconds = t0.elapsed().as_secs_f64();
+    let cpu1 = load.pid.and_then(tree_cpu_ticks);
+    let busy1 = load.sut_cpu.and_then(cpu_busy_ticks);
+
+    let mut hist = new_hist();
+    let mut errors = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let r = r.context("connection task panicked")?;
+        hist.add(&r.hist).context("merge histograms")?;
+        if let Some(e) = r.error {
+            errors.push(e);
+        }
+    }
+    let msgs = hist.len();
+    let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    let server_cpu_pct = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => {
+            Some(b.saturating_sub(a) as f64 / sockrelay_bench::TICKS_PER_SECOND / seconds * 100.0)
+        }
+        _ => None,
+    };
+    let foreign_cpu_pct = match (cpu0, cpu1, busy0, busy1) {
+        (Some(a), Some(b), Some(c), Some(d)) => {
+            let other = (d.saturating_sub(c)).saturating_sub(b.saturating_sub(a));
+            Some(other as f64 / sockrelay_bench::TICKS_PER_SECOND / seconds * 100.0)
+        }
+        _ => None,
+    };
+    let (mode, where_) = match target {
+        Target::Tcp(a) => ("tcp", a.clone()),
+        Target::Ws(u) => ("ws", u.clone()),
+    };
+    let record = Record {
+        kind: "throughput".into(),
+        system: load.out.system.clone(),
+        workload: load.out.workload.clone(),
+        mode: mode.into(),
+        round: load.out.round,
+        conns: load.conns,
+        size,
+        inflight: load.inflight,
+        seconds,
+        msgs,
+        msgs_per_s: msgs as f64 / seconds,
+        mib_per_s: msgs as f64 * size as f64 / seconds / (1024.0 * 1024.0),
+        p50_us: us(0.5),
+        p99_us: us(0.99),
+        p999_us: us(0.999),
+        max_us: hist.max() as f64 / 1000.0,
+        server_cpu_pct,
+        server_rss_kib: rss_max,
+        foreign_cpu_pct,
+        ..Record::default()
+    };
+    println!(
+        "{mode} {where_} {sys}{conns} conns x {size} B x {inflight} in flight: {mps:.0} msgs/s, \
+         {mib:.1} MiB/s, p50 {p50:.1} us, p99 {p99:.1} us, p99.9 {p999:.1} us{cpu}{rss}{other}",
+        sys = if record.system.is_empty() {
+            String::new()
+        } else {
+            format!("[{}] ", record.system)
+        },
+        conns = load.conns,
+        inflight = load.inflight,
+        mps = record.msgs_per_s,
+        mib = record.mib_per_s,
+        p50 = record.p50_us,
+        p99 = record.p99_us,
+        p999 = record.p999_us,
+        cpu = server_cpu_pct.map_or(String::new(), |c| format!(", server CPU {c:.0}%")),
+        rss = rss_max.map_or(String::new(), |r| format!(", server RSS {r} KiB")),
+        other = foreign_cpu_pct.map_or(String::new(), |f| format!(
+            ", other processes {f:.0}% of the server's CPU"
+        )),
+    );
+    Ok((record, errors))
+}
+
+fn write_record(out: &Out, record: &Record) -> Result<()> {
+    if let Some(path) = &out.json {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("open {}", path.display()))?;
+        writeln!(f, "{}", serde_json::to_string(record)?)?;
+    }
+    Ok(())
+}
+
+/// Records one completed message: its latency (if measuring) and a permit for the next one.
+fn complete(window: &Window, shared: &Shared, hist: &mut Histogram<u64>) {
+    let sent = window
+        .sent_at
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop_front();
+    if shared.phase.load(Ordering::Relaxed) == MEASURE {
+        if let Some(sent) = sent {
+            hist.saturating_record(sent.elapsed().as_nanos() as u64);
+        }
+    }
+    window.permits.add_permits(1);
+}
+
+/// Waits for a free slot in the window, then takes every free slot at once (so pipelined
+/// messages go out in one write) and stamps their send time. 0 once the run is over.
+async fn next_batch(window: &Window, shared: &Shared) -> usize {
+    let Ok(first) = window.permits.acquire().await else {
+        return 0;
+    };
+    first.forget();
+    let mut n = 1;
+    while let Ok(p) = window.permits.try_acquire() {
+        p.forget();
+        n += 1;
+    }
+    if shared.phase.load(Ordering::Relaxed) == STOP {
+        // Give back all but one: `drain` counts on exactly one being held.
+        window.permits.add_permits(n - 1);
+        return 0;
+    }
+    let now = Instant::now();
+    window
+        .sent_at
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(std::iter::repeat_n(now, n));
+    n
+}
+
+/// After the last send: wait (bounded) until every outstanding message has come back.
+async fn drain(window: &Window, inflight: usize, shared: &Shared) {
+    // One permit was kept by the `next_batch` that saw STOP.
+    let rest = (inflight - 1) as u32;
+    if rest > 0 {
+        let _ = tokio::time::timeout_at(shared.give_up, window.permits.acquire_many(rest)).await;
+    }
+}
+
+async fn run_tcp(
+    stream: TcpStream,
+    pat: Arc<[u8]>,
+    size: usize,
+    inflight: usize,
+    shared: Arc<Shared>,
+) -> Result<ConnResult> {
+    let (mut rd, mut wr) = stream.into_split();
+    let window = Arc::new(Window {
+        sent_at: Mutex::new(VecDeque::with_capacity(inflight)),
+        permits: Semaphore::new(inflight),
+    });
+    let writer = {
+        let (window, shared, pat) = (window.clone(), shared.clone(), pat.clone());
+        tokio::spawn(async move {
+            let mut seq = 0u64;
+            let mut batch = Vec::with_capacity(size * inflight.min(64));
+            loop {
+                let n = next_batch(&window, &shared).await;
+                if n == 0 {
+                    break;
+                }
+                if n == 1 {
+                    let off = (seq % SHIFTS as u64) as usize;
+                    wr.write_all(&pat[off..off + size]).await?;
+                    seq += 1;
+                    continue;
+                }
+                batch.clear();
+                for _ in 0..n {
+                    let off = (seq % SHIFTS as u64) as usize;
+                    batch.extend_from_slice(&pat[off..off + size]);
+                    seq += 1;
+                }
+                wr.write_all(&batch).await?;
+            }
+            drain(&window, inflight, &shared).await;
+            wr.shutdown().await?;
+            anyhow::Ok(seq)
+        })
+    };
+    let mut hist = new_hist();
+    let mut verifier = Verifier::new(pat, size);
+    let mut buf = vec![0u8; size.clamp(16 * 1024, 256 * 1024)];
+    let mut error = None;
+    // One timer for the whole run: a new one per read would cost a timer-wheel insert each time.
+    let give_up = sleep_until(shared.give_up);
+    tokio::pin!(give_up);
+    loop {
+        let n = tokio::select! {
+            biased;
+            r = rd.read(&mut buf) => match r {
+                Ok(n) => n,
+                Err(e) => { error = Some(format!("read: {e}")); break; }
+            },
+            () = &mut give_up => { error = Some("did not close in time".into()); break; }
+        };
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = verifier.feed(&buf[..n], || complete(&window, &shared, &mut hist)) {
+            error = Some(e);
+            break;
+        }
+    }
+    // A failed reader leaves the writer waiting for permits: release it.
+    window.permits.close();
+    let sent = match writer.await.context("writer panicked")? {
+        Ok(sent) => sent,
+        Err(e) => {
+            error.get_or_insert(format!("write: {e:#}"));
+            verifier.seq
+        }
+    };
+    if error.is_none() && (verifier.seq != sent || verifier.pos != 0) {
+        error = Some(format!(
+            "sent {sent} messages, {} came back (+{} bytes)",
+            verifier.seq, verifier.pos
+        ));
+    }
+    Ok(ConnResult { hist, error })
+}
+
+async fn run_ws(
+    ws: Ws,
+    pat: Arc<[u8]>,
+    size: usize,
+    inflight: usize,
+    shared: Arc<Shared>,
+) -> Result<ConnResult> {
+    let (mut sink, mut stream) = ws.split();
+    let window = Arc::new(Window {
+        sent_at: Mutex::new(VecDeque::with_capacity(inflight)),
+        permits: Semaphore::new(inflight),
+    });
+    let writer = {
+        let (window, shared) = (window.clone(), shared.clone());
+        let pat = Bytes::copy_from_slice(&pat);
+        tokio::spawn(async move {
+            let mut seq = 0u64;
+            loop {
+                let n = next_batch(&window, &shared).await;
+                if n == 0 {
+                    break;
+                }
+                for _ in 0..n {
+                    let off = (seq % SHIFTS as u64) as usize;
+                    sink.feed(Message::Binary(pat.slice(off..off + size)))
+                        .await?;
+                    seq += 1;
+                }
+                sink.flush().await?;
+            }
+            drain(&window, inflight, &shared).await;
+            // The bridge answers the Close; a bridge that already hung up is no error here (the
+            // reader checks that every message came back).
+            let _ = sink.close().await;
+            anyhow::Ok(seq)
+        })
+    };
+    let mut hist = new_hist();
+    let mut verifier = Verifier::new(pat, size);
+    let mut error = None;
+    let give_up = sleep_until(shared.give_up);
+    tokio::pin!(give_up);
+    loop {
+        let msg = tokio::select! {
+            biased;
+            m = stream.next() => m,
+            () = &mut give_up => { error = Some("did not close in time".into()); break; }
+        };
+        let data = match msg {
+            None => break,
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Close(_))) => continue,
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Text(_))) => {
+                error = Some("got a text message".into());
+                break;
+            }
+            Some(Err(e)) => {
+                error = Some(format!("read: {e}"));
+                break;
+            }
+        };
+        if let Err(e) = verifier.feed(&data, || complete(&window, &shared, &mut hist)) {
+            error = Some(e);
+            break;
+        }
+    }
+    window.permits.close();
+    let sent = match writer.await.context("writer panicked")? {
+        Ok(sent) => sent,
+        Err(e) => {
+            error.get_or_insert(format!("write: {e:#}"));
+            verifier.seq
+        }
+    };
+    if error.is_none() && (verifier.seq != sent || verifier.pos != 0) {
+        error = Some(format!(
+            "sent {sent} messages, {} came back (+{} bytes)",
+            verifier.seq, verifier.pos
+        ));
+    }
+    Ok(ConnResult { hist, error })
+}
+
+/// Opens one bridge, sends one small message, checks the echo, and returns the open bridge.
+async fn open_idle(url: String, id: u64) -> Result<Ws> {
+    const SIZE: usize = 64;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), true)
+        .await
+        .with_context(|| format!("connect {url}"))?;
+    let pat: Arc<[u8]> = pattern(id, SIZE).into();
+    ws.send(Message::binary(pat[..SIZE].to_vec())).await?;
+    let mut verifier = Verifier::new(pat, SIZE);
+    while verifier.seq == 0 {
+        match ws.next().await {
+            Some(Ok(Message::Binary(b))) => verifier.feed(&b, || ()).map_err(anyhow::Error::msg)?,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("closed before the echo came back"),
+        }
+    }
+    Ok(ws)
+}
+
+async fn open_many(url: &str, from: usize, to: usize, parallel: usize) -> Result<Vec<Ws>> {
+    let mut out = Vec::with_capacity(to - from);
+    let mut set = JoinSet::new();
+    let mut next = from;
+    while next < to || !set.is_empty() {
+        while next < to && set.len() < parallel {
+            set.spawn(open_idle(url.to_owned(), next as u64));
+            next += 1;
+        }
+        if let Some(r) = set.join_next().await {
+            out.push(r.context("open task panicked")??);
+        }
+    }
+    Ok(out)
+}
+
+async fn run_idle(
+    url: String,
+    conns: usize,
+    parallel: usize,
+    pid: u32,
+    settle: f64,
+    out: Out,
+) -> Result<()> {
+    if conns < 2 {
+        bail!("--conns must be at least 2");
+    }
+    let settle = Duration::from_secs_f64(settle);
+    let rss = || rss_kib(pid).with_context(|| format!("no process {pid}"));
+    let before = rss()?;
+    let half = conns / 2;
+    let started = std::time::Instant::now();
+    let mut held = open_many(&url, 0, half, parallel).await?;
+    tokio::time::sleep(settle).await;
+    let mid = rss()?;
+    held.extend(open_many(&url, half, conns, parallel).await?);
+    let open_secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(settle).await;
+    let after = rss()?;
+    let per = (after.saturating_sub(before)) as f64 * 1024.0 / conns as f64;
+    let marginal = (after.saturating_sub(mid)) as f64 * 1024.0 / (conns - half) as f64;
+    println!(
+        "idle {url}: {conns} bridges open (in {open_secs:.1} s); server RSS {before} KiB -> \
+         {after} KiB: {per:.0} bytes per bridge ({marginal:.0} bytes per bridge over the second half)"
+    );
+    let record = Record {
+        kind: "idle".into(),
+        system: out.system.clone(),
+        workload: out.workload.clone(),
+        mode: "ws".into(),
+        round: out.round,
+        conns,
+        size: 64,
+        idle_bridges: Some(conns),
+        rss_before_kib: Some(before),
+        rss_after_kib: Some(after),
+        rss_per_bridge_bytes: Some(per),
+        rss_per_bridge_marginal_bytes: Some(marginal),
+        ..Record::default()
+    };
+    write_record(&out, &record)?;
+    // Close politely, a bounded number at a time, so the server is not flooded with resets.
+    let mut set = JoinSet::new();
+    for mut ws in held {
+        if set.len() >= parallel {
+            set.join_next().await;
+        }
+        set.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), ws.close(None)).await;
+        });
+    }
+    while set.join_next().await.is_some() {}
+    Ok(())
+}

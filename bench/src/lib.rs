@@ -1,0 +1,287 @@
+//! Shared pieces of the benchmark harness: the result record the load generator writes and the
+//! report reads, the byte pattern every echoed byte is checked against, and `/proc` probes for a
+//! server's memory and CPU time.
+
+use std::fs;
+
+use serde::{Deserialize, Serialize};
+
+/// One measurement: a line of the results file (JSON Lines).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    /// `throughput` (a load run) or `idle` (the idle-bridge memory run).
+    pub kind: String,
+    /// The system measured, e.g. `sockrelay-ws`, `websocat`, `bare-echo`.
+    pub system: String,
+    /// The workload name, e.g. `64B x 50`.
+    pub workload: String,
+    /// `tcp` or `ws`.
+    pub mode: String,
+    pub round: u32,
+    pub conns: usize,
+    pub size: usize,
+    pub inflight: usize,
+    /// Length of the measured window (warm-up excluded), seconds.
+    pub seconds: f64,
+    /// Messages whose echo came back complete and verified inside the window.
+    pub msgs: u64,
+    pub msgs_per_s: f64,
+    /// Payload MiB/s in one direction (each echoed byte counted once).
+    pub mib_per_s: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    /// CPU used by the server process tree during the window, in % of one CPU (when `--pid`).
+    pub server_cpu_pct: Option<f64>,
+    /// Highest RSS of the server process during the window, KiB (when `--pid`).
+    pub server_rss_kib: Option<u64>,
+    /// CPU time other processes took on the server's CPU during the window, in % of that CPU
+    /// (when `--sut-cpu` and `--pid`): how much the machine's other work got in the way.
+    pub foreign_cpu_pct: Option<f64>,
+    /// Measurement attempts made (more than 1 when `--attempts` retried a disturbed window).
+    pub attempts: Option<u32>,
+    /// Idle run: bridges held open at the measurement.
+    pub idle_bridges: Option<usize>,
+    /// Idle run: RSS before any bridge and with all bridges open, KiB.
+    pub rss_before_kib: Option<u64>,
+    pub rss_after_kib: Option<u64>,
+    /// Idle run: (after - before) / bridges, bytes.
+    pub rss_per_bridge_bytes: Option<f64>,
+    /// Idle run: the same from the second half of the bridges only (no one-time costs), bytes.
+    pub rss_per_bridge_marginal_bytes: Option<f64>,
+}
+
+/// How many different message contents a connection cycles through.
+pub const SHIFTS: usize = 251;
+
+/// A connection's byte pattern: message `seq` is `pattern[seq % 251 ..][..size]`, so a lost,
+/// duplicated, reordered or corrupted message (or byte) does not match.
+pub fn pattern(conn: u64, size: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ conn.wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1;
+    (0..size + SHIFTS)
+        .map(|_| {
+            // xorshift64*
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+/// Checks a received byte stream against the pattern, message by message.
+#[derive(Debug)]
+pub struct Verifier {
+    pattern: std::sync::Arc<[u8]>,
+    size: usize,
+    /// Next message expected.
+    pub seq: u64,
+    /// Bytes of message `seq` already received.
+    pub pos: usize,
+}
+
+impl Verifier {
+    pub fn new(pattern: std::sync::Arc<[u8]>, size: usize) -> Verifier {
+        Verifier {
+            pattern,
+            size,
+            seq: 0,
+            pos: 0,
+        }
+    }
+
+    /// Consumes received bytes; calls `done` once per completed message.
+    pub fn feed(&mut self, mut data: &[u8], mut done: impl FnMut()) -> Result<(), String> {
+        while !data.is_empty() {
+            let start = (self.seq % SHIFTS as u64) as usize + self.pos;
+            let take = (self.size - self.pos).min(data.len());
+            if data[..take] != self.pattern[start..start + take] {
+                let at = data[..take]
+                    .iter()
+                    .zip(&self.pattern[start..start + take])
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
+                return Err(format!(
+                    "echoed byte {} of message {} differs from what was sent",
+                    self.pos + at,
+                    self.seq
+                ));
+            }
+            self.pos += take;
+            data = &data[take..];
+            if self.pos == self.size {
+                self.pos = 0;
+                self.seq += 1;
+                done();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `64`, `64B`, `16K`, `64KiB`, `1M`, `1MiB`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let upper = t.to_ascii_uppercase();
+    let (num, mult) = if let Some(n) = upper
+        .strip_suffix("KIB")
+        .or_else(|| upper.strip_suffix('K'))
+    {
+        (n.to_owned(), 1024)
+    } else if let Some(n) = upper
+        .strip_suffix("MIB")
+        .or_else(|| upper.strip_suffix('M'))
+    {
+        (n.to_owned(), 1024 * 1024)
+    } else {
+        (upper.strip_suffix('B').unwrap_or(&upper).to_owned(), 1)
+    };
+    let n: usize = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad size {s:?} (examples: 64, 16K, 64KiB, 1M)"))?;
+    match n.checked_mul(mult) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!("bad size {s:?}: must be at least 1 byte")),
+    }
+}
+
+/// `64 B`, `64 KiB`, `1 MiB` for tables.
+pub fn size_label(size: usize) -> String {
+    if size >= 1 << 20 && size % (1 << 20) == 0 {
+        format!("{} MiB", size >> 20)
+    } else if size >= 1024 && size % 1024 == 0 {
+        format!("{} KiB", size >> 10)
+    } else {
+        format!("{size} B")
+    }
+}
+
+/// Resident set size of a process, KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// User + system CPU time of a process and all its descendants, in clock ticks.
+pub fn tree_cpu_ticks(root: u32) -> Option<u64> {
+    let procs = all_procs();
+    let mut total = 0;
+    let mut found = false;
+    let mut frontier = vec![root];
+    while let Some(pid) = frontier.pop() {
+        for p in &procs {
+            if p.pid == pid {
+                total += p.ticks;
+                found = true;
+            }
+            if p.ppid == pid {
+                frontier.push(p.pid);
+            }
+        }
+    }
+    found.then_some(total)
+}
+
+/// Busy time of one CPU (user, nice, system, irq, softirq, steal) in clock ticks.
+pub fn cpu_busy_ticks(cpu: usize) -> Option<u64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let name = format!("cpu{cpu}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    Some([0, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum())
+}
+
+/// Clock ticks per second for `/proc/*/stat` times (USER_HZ, 100 on Linux).
+pub const TICKS_PER_SECOND: f64 = 100.0;
+
+struct ProcStat {
+    pid: u32,
+    ppid: u32,
+    ticks: u64,
+}
+
+fn all_procs() -> Vec<ProcStat> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name is in parentheses and may hold spaces: split after the last ')'.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // After the name: state(0) ppid(1) ... utime(11) stime(12).
+            Some(ProcStat {
+                pid,
+                ppid: f.get(1)?.parse().ok()?,
+                ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64").unwrap(), 64);
+        assert_eq!(parse_size("64B").unwrap(), 64);
+        assert_eq!(parse_size("64K").unwrap(), 65536);
+        assert_eq!(parse_size("64KiB").unwrap(), 65536);
+        assert_eq!(parse_size("1M").unwrap(), 1 << 20);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("x").is_err());
+        assert_eq!(size_label(64), "64 B");
+        assert_eq!(size_label(65536), "64 KiB");
+    }
+
+    #[test]
+    fn verifier_accepts_the_stream_in_any_chunking_and_rejects_a_change() {
+        let size = 10;
+        let p: std::sync::Arc<[u8]> = pattern(3, size).into();
+        let mut stream = Vec::new();
+        for seq in 0..600u64 {
+            let off = (seq % SHIFTS as u64) as usize;
+            stream.extend_from_slice(&p[off..off + size]);
+        }
+        for chunk in [1, 7, 10, 64, 6000] {
+            let mut v = Verifier::new(p.clone(), size);
+            let mut n = 0;
+            for c in stream.chunks(chunk) {
+                v.feed(c, || n += 1).unwrap();
+            }
+            assert_eq!(n, 600);
+        }
+        let mut bad = stream.clone();
+        bad[1234] ^= 1;
+        let mut v = Verifier::new(p.clone(), size);
+        assert!(v.feed(&bad, || ()).is_err());
+        // A lost message is caught too.
+        let mut v = Verifier::new(p, size);
+        assert!(v.feed(&stream[size..], || ()).is_err());
+    }
+
+    #[test]
+    fn own_process_is_visible() {
+        let me = std::process::id();
+        assert!(rss_kib(me).unwrap() > 0);
+        assert!(tree_cpu_ticks(me).is_some());
+        assert!(cpu_busy_ticks(0).is_some());
+    }
+}

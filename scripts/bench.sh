@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# The benchmark harness (`make bench`): sockrelay's echo against a bare tokio echo, and sockrelay's
+# /ws bridge against websocat and websockify bridging to the same bare echo; then sockrelay's
+# memory with many idle bridges and with 50 busy ones. Prints a table with ratios and writes a
+# report and an SVG plot. See BENCHMARKS.md.
+#
+#   scripts/bench.sh                 full run (about 6-10 minutes)
+#   scripts/bench.sh --quick         smoke run (about 1-2 minutes)
+#   scripts/bench.sh --help          every option
+#
+# Everything runs on 127.0.0.1. Servers get their own process group and are stopped at exit.
+set -euo pipefail
+CALLER_PWD=$PWD
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$HOME/.cargo/bin:$PATH"
+
+ROUNDS=5
+DURATION=2
+WARMUP=0.5
+IDLE=10000
+OUT=target/bench
+PUBLISH=0
+ATTEMPTS=2
+PEERS=1
+PIN=1
+ONLY=all
+SOCKRELAY_BIN=
+BASELINE_BIN=
+LABEL=
+WORKLOADS="64B_x_50:64:50:1 64B_x_1:64:1:1 64KiB_x_8:64K:8:4 64B_x_50_pipelined:64:50:16"
+
+usage() {
+    cat <<EOF
+usage: scripts/bench.sh [options]
+  --quick            1 round of 1.5 s per cell, 1,000 idle bridges (a smoke run)
+  --rounds N         rounds per cell, alternating the systems' order (default $ROUNDS)
+  --duration S       measured seconds per cell (default $DURATION)
+  --warmup S         warm-up seconds before each measurement (default $WARMUP)
+  --attempts N       measure a cell up to N times while other processes take more than 15% of
+                     the pinned server CPU, keeping the least disturbed (default $ATTEMPTS)
+  --idle N           idle bridges for the memory run (default $IDLE; capped by the fd hard limit)
+  --only WHAT        all | echo | ws | memory (default all)
+  --workloads LIST   NAME:SIZE:CONNS:INFLIGHT ... (default "$WORKLOADS")
+  --sockrelay BIN    measure this sockrelay binary instead of building target/release/sockrelay
+  --baseline BIN     also measure this (older) sockrelay binary, as "before", in the same run
+  --label TEXT       a note for the report title (e.g. "before")
+  --no-peers         skip websocat and websockify (and do not install them)
+  --no-pin           do not pin servers and load generator to separate CPUs
+  --out DIR          where runs are written (default $OUT; each run in DIR/run-TIMESTAMP)
+  --publish          copy the report and plot to bench/results.md and bench/results.svg
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --quick) ROUNDS=1; DURATION=1.5; WARMUP=0.5; IDLE=1000; ATTEMPTS=1 ;;
+        --attempts) ATTEMPTS=$2; shift ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --warmup) WARMUP=$2; shift ;;
+        --idle) IDLE=$2; shift ;;
+        --only) ONLY=$2; shift ;;
+        --workloads) WORKLOADS=$2; shift ;;
+        --sockrelay) SOCKRELAY_BIN=$(cd "$CALLER_PWD" && realpath "$2"); shift ;;
+        --baseline) BASELINE_BIN=$(cd "$CALLER_PWD" && realpath "$2"); shift ;;
+        --label) LABEL=$2; shift ;;
+        --no-peers) PEERS=0 ;;
+        --no-pin) PIN=0 ;;
+        --out) OUT=$(cd "$CALLER_PWD" && realpath -m "$2"); shift ;;
+        --publish) PUBLISH=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+log() { printf '== %s\n' "$*" >&2; }
+
+RUN="$OUT/run-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$RUN"
+RUN=$(cd "$RUN" && pwd)
+ln -sfn "$RUN" "$OUT/latest"
+RESULTS="$RUN/results.jsonl"
+: >"$RESULTS"
+log "results in $RUN"
+
+# ---------------------------------------------------------------- build
+log "building (release)"
+if [[ -z $SOCKRELAY_BIN ]]; then
+    cargo build --release -q -p sockrelay -p sockrelay-bench
+    SOCKRELAY_BIN="$ROOT/target/release/sockrelay"
+else
+    cargo build --release -q -p sockrelay-bench
+fi
+LOADGEN="$ROOT/target/release/loadgen"
+BARE="$ROOT/target/release/bare-echo"
+REPORT="$ROOT/target/release/bench-report"
+
+# ---------------------------------------------------------------- peers
+WEBSOCAT=
+WEBSOCKIFY=
+if [[ $PEERS == 1 && $ONLY != echo && $ONLY != memory ]]; then
+    WEBSOCAT=$(command -v websocat || true)
+    if [[ -z $WEBSOCAT ]]; then
+        log "installing websocat from crates.io (several minutes on 2 cores; log: /tmp/websocat-install.log)"
+        if cargo install --locked websocat >/tmp/websocat-install.log 2>&1; then
+            WEBSOCAT="$HOME/.cargo/bin/websocat"
+        else
+            log "websocat did not install (see /tmp/websocat-install.log): measuring without it"
+        fi
+    fi
+    WEBSOCKIFY=$(command -v websockify || true)
+    VENV="$ROOT/target/bench-venv"
+    if [[ -z $WEBSOCKIFY && -x $VENV/bin/websockify ]]; then
+        WEBSOCKIFY="$VENV/bin/websockify"
+    fi
+    if [[ -z $WEBSOCKIFY ]]; then
+        log "installing websockify from PyPI into $VENV (log: /tmp/websockify-install.log)"
+        if python3 -m venv "$VENV" >/tmp/websockify-install.log 2>&1 &&
+            "$VENV/bin/pip" install -q websockify >>/tmp/websockify-install.log 2>&1; then
+            WEBSOCKIFY="$VENV/bin/websockify"
+        else
+            log "websockify did not install (see /tmp/websockify-install.log): measuring without it"
+        fi
+    fi
+fi
+
+# ---------------------------------------------------------------- limits and pinning
+# Each bridge costs the relay two descriptors (client and target) and the load generator one.
+ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+MAX_IDLE=$(((NOFILE - 100) / 2))
+if ((IDLE > MAX_IDLE)); then
+    log "the open-file hard limit is $NOFILE: $IDLE idle bridges need $((2 * IDLE + 100)); measuring $MAX_IDLE"
+    IDLE=$MAX_IDLE
+fi
+
+CPUS=$(nproc)
+# CPU 1 runs the system under test alone; CPU 0 runs the load generator and the bare echo that
+# the bridges connect to (the environment, the same for every bridge).
+if [[ $PIN == 1 && $CPUS -ge 2 ]]; then
+    SUT=(taskset -c 1)
+    ENV=(taskset -c 0)
+    WATCH=(--sut-cpu 1 --attempts "$ATTEMPTS")
+    PINNING="system under test on CPU 1; load generator and bare echo target on CPU 0"
+else
+    SUT=()
+    ENV=()
+    WATCH=()
+    PINNING="not pinned"
+fi
+
+# ---------------------------------------------------------------- servers
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD...: in its own process group (websockify forks a process per connection).
+start() {
+    local name=$1
+    shift
+    setsid "$@" >"$RUN/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+stop() {
+    kill -- "-$1" 2>/dev/null || kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+wait_port() {
+    local port=$1 i
+    for i in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "bench.sh: nothing listens on 127.0.0.1:$port; logs in $RUN" >&2
+    exit 1
+}
+
+read -r P_BARE P_BARE2 P_HTTP P_ECHO P_ACK P_WSC P_WSF P_HTTP2 P_ECHO2 P_ACK2 P_HTTP3 P_ECHO3 P_ACK3 < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(13)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+for s in socks: s.close()')
+
+start bare-echo "${ENV[@]}" "$BARE" "127.0.0.1:$P_BARE"
+BARE_PID=$LAST_PID
+wait_port "$P_BARE"
+
+# start_relay HTTP ECHO ACK [BIN]: a sockrelay that may bridge to the bare echo.
+start_relay() {
+    local bin=${4:-$SOCKRELAY_BIN}
+    start "sockrelay-$1" "${SUT[@]}" "$bin" --http "127.0.0.1:$1" --echo "127.0.0.1:$2" \
+        --ack "127.0.0.1:$3" --allow "127.0.0.1:$P_BARE" --max-conns $((IDLE + 100)) \
+        --idle-timeout 3600
+    wait_port "$1"
+}
+
+SYSTEMS=()
+declare -A TARGET_OF MODE_OF PID_OF
+if [[ $ONLY == all || $ONLY == echo || $ONLY == ws ]]; then
+    start_relay "$P_HTTP" "$P_ECHO" "$P_ACK"
+    RELAY_PID=$LAST_PID
+    if [[ -n $BASELINE_BIN ]]; then
+        start_relay "$P_HTTP3" "$P_ECHO3" "$P_ACK3" "$BASELINE_BIN"
+        BASE_PID=$LAST_PID
+    fi
+    if [[ $ONLY != ws ]]; then
+        # The bare echo runs where the system under test runs when it is the one measured.
+        start bare-echo-sut "${SUT[@]}" "$BARE" "127.0.0.1:$P_BARE2"
+        SYSTEMS+=(bare-echo sockrelay-echo)
+        TARGET_OF[bare-echo]="127.0.0.1:$P_BARE2" MODE_OF[bare-echo]=tcp PID_OF[bare-echo]=$LAST_PID
+        TARGET_OF[sockrelay-echo]="127.0.0.1:$P_ECHO" MODE_OF[sockrelay-echo]=tcp PID_OF[sockrelay-echo]=$RELAY_PID
+        wait_port "$P_BARE2"
+        if [[ -n $BASELINE_BIN ]]; then
+            SYSTEMS+=(sockrelay-echo-before)
+            TARGET_OF[sockrelay-echo-before]="127.0.0.1:$P_ECHO3"
+            MODE_OF[sockrelay-echo-before]=tcp PID_OF[sockrelay-echo-before]=$BASE_PID
+        fi
+    fi
+    if [[ $ONLY != echo ]]; then
+        SYSTEMS+=(sockrelay-ws)
+        TARGET_OF[sockrelay-ws]="ws://127.0.0.1:$P_HTTP/ws?target=127.0.0.1:$P_BARE"
+        MODE_OF[sockrelay-ws]=ws PID_OF[sockrelay-ws]=$RELAY_PID
+        if [[ -n $BASELINE_BIN ]]; then
+            SYSTEMS+=(sockrelay-ws-before)
+            TARGET_OF[sockrelay-ws-before]="ws://127.0.0.1:$P_HTTP3/ws?target=127.0.0.1:$P_BARE"
+            MODE_OF[sockrelay-ws-before]=ws PID_OF[sockrelay-ws-before]=$BASE_PID
+        fi
+        if [[ -n $WEBSOCAT ]]; then
+            start websocat "${SUT[@]}" "$WEBSOCAT" --binary -q "ws-l:127.0.0.1:$P_WSC" "tcp:127.0.0.1:$P_BARE"
+            SYSTEMS+=(websocat)
+            TARGET_OF[websocat]="ws://127.0.0.1:$P_WSC/" MODE_OF[websocat]=ws PID_OF[websocat]=$LAST_PID
+            wait_port "$P_WSC"
+        fi
+        if [[ -n $WEBSOCKIFY ]]; then
+            start websockify "${SUT[@]}" "$WEBSOCKIFY" "127.0.0.1:$P_WSF" "127.0.0.1:$P_BARE"
+            SYSTEMS+=(websockify)
+            TARGET_OF[websockify]="ws://127.0.0.1:$P_WSF/" MODE_OF[websockify]=ws PID_OF[websockify]=$LAST_PID
+            wait_port "$P_WSF"
+        fi
+    fi
+fi
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+FAILED=0
+
+# ---------------------------------------------------------------- throughput and latency
+if ((${#SYSTEMS[@]} > 0)); then
+    read -ra WL <<<"$WORKLOADS"
+    N=${#SYSTEMS[@]}
+    log "systems: ${SYSTEMS[*]}; $ROUNDS round(s) x ${#WL[@]} workloads x ${DURATION}s; $PINNING"
+    for w in "${WL[@]}"; do
+        IFS=: read -r name size conns inflight <<<"$w"
+        name=${name//_/ }
+        for ((r = 1; r <= ROUNDS; r++)); do
+            for ((k = 0; k < N; k++)); do
+                # Rotate the order each round so no system always runs first or last.
+                sys=${SYSTEMS[$(((k + r - 1) % N))]}
+                if ! "${ENV[@]}" "$LOADGEN" "${MODE_OF[$sys]}" "${TARGET_OF[$sys]}" \
+                    --conns "$conns" --size "$size" --inflight "$inflight" \
+                    --duration "$DURATION" --warmup "$WARMUP" --pid "${PID_OF[$sys]}" "${WATCH[@]}" \
+                    --system "$sys" --workload "$name" --round "$r" --json "$RESULTS" \
+                    2>>"$RUN/loadgen-errors.log" | sed "s/^/[$name r$r] /"; then
+                    log "$sys failed on $name (see $RUN/loadgen-errors.log)"
+                    FAILED=1
+                fi
+            done
+        done
+    done
+fi
+
+# ---------------------------------------------------------------- memory
+# memory SYSTEM BIN: idle and busy bridges, each on a fresh relay (memory freed by earlier runs
+# would be reused and hide the cost).
+memory() {
+    local sys=$1 bin=$2
+    start_relay "$P_HTTP2" "$P_ECHO2" "$P_ACK2" "$bin"
+    MEM_PID=$LAST_PID
+    sleep 0.5
+    log "memory ($sys): $IDLE idle bridges"
+    "${ENV[@]}" "$LOADGEN" idle "ws://127.0.0.1:$P_HTTP2/ws?target=127.0.0.1:$P_BARE" \
+        --conns "$IDLE" --pid "$MEM_PID" --system "$sys" --workload "$IDLE idle" \
+        --json "$RESULTS" 2>>"$RUN/loadgen-errors.log" || { log "idle run failed"; FAILED=1; }
+    stop "$MEM_PID"
+    start_relay "$P_HTTP2" "$P_ECHO2" "$P_ACK2" "$bin"
+    MEM_PID=$LAST_PID
+    sleep 0.5
+    log "memory ($sys): 50 busy bridges"
+    "${ENV[@]}" "$LOADGEN" ws "ws://127.0.0.1:$P_HTTP2/ws?target=127.0.0.1:$P_BARE" \
+        --conns 50 --size 64 --duration "$DURATION" --warmup "$WARMUP" --pid "$MEM_PID" \
+        --system "$sys" --workload "busy RSS" --json "$RESULTS" \
+        2>>"$RUN/loadgen-errors.log" || { log "busy run failed"; FAILED=1; }
+    stop "$MEM_PID"
+}
+
+if [[ $ONLY == all || $ONLY == memory ]]; then
+    [[ -n ${RELAY_PID:-} ]] && stop "$RELAY_PID"
+    [[ -n ${BASE_PID:-} ]] && stop "$BASE_PID"
+    [[ -n $BASELINE_BIN ]] && memory sockrelay-ws-before "$BASELINE_BIN"
+    memory sockrelay-ws "$SOCKRELAY_BIN"
+fi
+
+# ---------------------------------------------------------------- report
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || true)
+TITLE="$(date -u +%Y-%m-%dT%H:%MZ), ${MODEL:-unknown CPU}, $CPUS CPUs, Linux $(uname -r); $PINNING;"
+TITLE+=" $ROUNDS round(s) of ${DURATION}s (+${WARMUP}s warm-up), medians; load average $LOAD_START at start, $LOAD_END at end"
+[[ -n $LABEL ]] && TITLE="$LABEL: $TITLE"
+echo
+"$REPORT" "$RESULTS" --md "$RUN/report.md" --svg "$RUN/plot.svg" --title "$TITLE"
+if [[ $PUBLISH == 1 ]]; then
+    cp "$RUN/report.md" bench/results.md
+    cp "$RUN/plot.svg" bench/results.svg
+    log "published to bench/results.md and bench/results.svg"
+fi
+exit "$FAILED"
