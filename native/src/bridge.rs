@@ -52,6 +52,10 @@ pub mod codes {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
     pub const PROTOCOL: u16 = 1002;
+    /// Never sent: what logs show for a client Close that carried no code.
+    pub const NO_STATUS: u16 = 1005;
+    /// Never sent: what logs show for a client that went away without a Close.
+    pub const ABNORMAL: u16 = 1006;
     pub const TOO_BIG: u16 = 1009;
     pub const TARGET_ERROR: u16 = 1011;
 }
@@ -59,7 +63,8 @@ pub mod codes {
 /// How a bridge ended.
 #[derive(Debug)]
 pub enum Ending {
-    /// The target closed its side; everything it sent was delivered, then Close 1000.
+    /// The target closed its side; everything it sent was delivered, then Close 1000. What the
+    /// client sent until it answered that Close was still written to the target.
     TargetClosed,
     /// The client sent Close; the target's write side was shut down and the Close answered.
     ClientClosed(Option<CloseFrame>),
@@ -78,16 +83,20 @@ pub enum Ending {
 }
 
 impl Ending {
-    /// The close code sent (or received, for a client Close), for logs.
-    pub fn code(&self) -> Option<u16> {
+    /// The close code sent (or received, for a client Close), for logs; where no code went
+    /// over the wire, the code RFC 6455 (7.1.5) reports for that: 1005 for a Close without a
+    /// code, 1006 for a connection that ended without a Close.
+    pub fn code(&self) -> u16 {
         match self {
-            Ending::TargetClosed => Some(codes::NORMAL),
-            Ending::ClientClosed(frame) => frame.as_ref().map(|f| u16::from(f.code)),
-            Ending::ClientGone => None,
-            Ending::TargetError(_) => Some(codes::TARGET_ERROR),
-            Ending::TooBig => Some(codes::TOO_BIG),
-            Ending::Protocol(_) => Some(codes::PROTOCOL),
-            Ending::Idle | Ending::Shutdown => Some(codes::GOING_AWAY),
+            Ending::TargetClosed => codes::NORMAL,
+            Ending::ClientClosed(frame) => {
+                frame.as_ref().map_or(codes::NO_STATUS, |f| f.code.into())
+            }
+            Ending::ClientGone => codes::ABNORMAL,
+            Ending::TargetError(_) => codes::TARGET_ERROR,
+            Ending::TooBig => codes::TOO_BIG,
+            Ending::Protocol(_) => codes::PROTOCOL,
+            Ending::Idle | Ending::Shutdown => codes::GOING_AWAY,
         }
     }
 
@@ -110,7 +119,8 @@ impl Ending {
         match self {
             Ending::TargetError(_) => Some(ErrorKind::Target),
             Ending::TooBig => Some(ErrorKind::TooBig),
-            Ending::Protocol(_) | Ending::ClientGone => Some(ErrorKind::Protocol),
+            Ending::Protocol(_) => Some(ErrorKind::Protocol),
+            Ending::ClientGone => Some(ErrorKind::ClientGone),
             Ending::Idle => Some(ErrorKind::Idle),
             _ => None,
         }
@@ -243,7 +253,15 @@ where
             let mut buf = TargetBuf::default();
             loop {
                 let n = match target_read.read_buf(buf.prepare()).await {
-                    Ok(0) => return Ending::TargetClosed,
+                    Ok(0) => {
+                        // Every byte the target sent is already on its way to the client: the
+                        // Close goes after it.
+                        let close = close_frame(codes::NORMAL, "target closed");
+                        return match sink.send(Message::Close(Some(close))).await {
+                            Ok(()) => Ending::TargetClosed,
+                            Err(e) => classify_ws_error(e),
+                        };
+                    }
                     Ok(n) => n,
                     Err(e) => return Ending::TargetError(e),
                 };
@@ -269,17 +287,27 @@ where
             }
         };
 
-        tokio::select! {
-            ending = client_to_target => ending,
+        tokio::pin!(client_to_target);
+        let ending = tokio::select! {
+            ending = &mut client_to_target => ending,
             ending = target_to_client => ending,
             ending = idle => ending,
             () = cancel.cancelled() => Ending::Shutdown,
+        };
+        if let Ending::TargetClosed = ending {
+            // The target has only shut down its sending side, perhaps: what the client sends
+            // until it answers our Close (a write in progress included) still goes to the
+            // target, which then sees EOF. A target that is gone entirely makes the writes
+            // fail, which changes nothing: the bridge ended because the target closed.
+            let _ = tokio::time::timeout(CLOSE_GRACE, client_to_target).await;
         }
+        ending
     };
 
     match &ending {
         Ending::TargetClosed => {
-            close_client(&mut ws, close_frame(codes::NORMAL, "target closed")).await
+            // Our Close was sent and the client's answer read (or the grace ran out): flush.
+            let _ = tokio::time::timeout(CLOSE_GRACE, ws.close()).await;
         }
         Ending::ClientClosed(_) => {
             // Flushes tungstenite's queued answer to the client's Close.
@@ -479,6 +507,48 @@ mod tests {
         let report = task.await.unwrap();
         assert!(matches!(report.ending, Ending::TargetClosed));
         assert_eq!((report.client_to_target, report.target_to_client), (6, 4));
+    }
+
+    /// A client frame as a browser sends it (masked), for writing under tungstenite's feet.
+    fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        assert!(payload.len() < 126);
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        frame
+    }
+
+    #[tokio::test]
+    async fn client_bytes_sent_after_target_eof_still_reach_a_half_closed_target() {
+        let (mut client, target, task) = harness(limits()).await;
+        let (mut target_read, mut target_write) = tokio::io::split(target);
+        target_write.write_all(b"bye").await.unwrap();
+        // Only the target's sending side ends; it still reads.
+        target_write.shutdown().await.unwrap();
+        let mut received = Vec::new();
+        let close = loop {
+            match client.next().await.unwrap().unwrap() {
+                Message::Binary(b) => received.extend_from_slice(&b),
+                Message::Close(f) => break f,
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        assert_eq!(received, b"bye");
+        assert_eq!(u16::from(close.unwrap().code), 1000);
+        // The bridge has sent its Close, so it saw the EOF; a client that had a message in
+        // flight then sends it, and its Close answer after it.
+        let raw = client.get_mut();
+        raw.write_all(&masked_frame(0x2, b"late words"))
+            .await
+            .unwrap();
+        raw.write_all(&masked_frame(0x8, &[])).await.unwrap();
+        let mut all = Vec::new();
+        target_read.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, b"late words");
+        let report = task.await.unwrap();
+        assert!(matches!(report.ending, Ending::TargetClosed));
+        assert_eq!((report.client_to_target, report.target_to_client), (10, 3));
     }
 
     #[tokio::test]

@@ -152,7 +152,7 @@ pub async fn serve_udp(socket: UdpSocket, metrics: Arc<Metrics>, cancel: Cancell
             },
             () = cancel.cancelled() => return,
         };
-        if LOOP_PORTS.contains(&from.port()) || from.port() == 0 {
+        if !replies_to(from) {
             debug!(%from, "not echoing to a service port");
             continue;
         }
@@ -161,6 +161,13 @@ pub async fn serve_udp(socket: UdpSocket, metrics: Arc<Metrics>, cancel: Cancell
             Err(e) => debug!(%from, error = %e, "udp send failed"),
         }
     }
+}
+
+/// Whether a datagram from `from` gets its echo: not when it comes from a port whose service
+/// answers every datagram (echo, chargen: two such servers would bounce packets forever, and
+/// a forged source address can set that up), nor from port 0, which cannot be sent to.
+fn replies_to(from: SocketAddr) -> bool {
+    from.port() != 0 && !LOOP_PORTS.contains(&from.port())
 }
 
 /// Binds TCP and UDP to the same port. With port 0 the kernel picks the TCP port, and the UDP
@@ -181,4 +188,23 @@ pub async fn bind_echo(addr: SocketAddr) -> io::Result<(TcpListener, UdpSocket)>
         }
     }
     Err(last_err.unwrap_or_else(|| io::Error::other("no free port for TCP and UDP")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_echo_never_answers_looping_services_or_port_zero() {
+        for ip in ["127.0.0.1", "::1"] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            for port in [0, 7, 19] {
+                assert!(!replies_to(SocketAddr::new(ip, port)), "{ip} port {port}");
+            }
+            for port in [1, 6, 8, 18, 20, 53, 65432, 65535] {
+                assert!(replies_to(SocketAddr::new(ip, port)), "{ip} port {port}");
+            }
+        }
+    }
 }

@@ -426,10 +426,24 @@ async fn bridge_connection<I>(
     let mut ws =
         WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&state.settings))).await;
     let peer = peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
+    // Every bridge that got its 101 ends with one "bridge closed" line, whichever way it ends.
+    let closed = |up: u64, down: u64, code: u16, ending: &str| {
+        info!(
+            %peer,
+            %target,
+            client_to_target = up,
+            target_to_client = down,
+            duration_ms = started.elapsed().as_millis() as u64,
+            code,
+            ending = %ending,
+            "bridge closed"
+        );
+    };
     let stream = tokio::select! {
         s = connect(&addrs) => s,
         () = state.cancel.cancelled() => {
             close_client(&mut ws, close_frame(codes::GOING_AWAY, "relay shutting down")).await;
+            closed(0, 0, codes::GOING_AWAY, "relay shutting down");
             return;
         }
     };
@@ -438,8 +452,8 @@ async fn bridge_connection<I>(
         Err(e) => {
             state.metrics.error(ErrorKind::Connect);
             let reason = format!("target unreachable: {}", bridge::short_io_error(&e));
-            warn!(%peer, %target, error = %e, "cannot connect to target");
             close_client(&mut ws, close_frame(codes::TARGET_ERROR, &reason)).await;
+            closed(0, 0, codes::TARGET_ERROR, &reason);
             return;
         }
     };
@@ -450,15 +464,11 @@ async fn bridge_connection<I>(
     };
     let report = bridge::run(ws, stream, &limits, &state.cancel, &state.metrics).await;
     state.metrics.bridge_closed();
-    info!(
-        %peer,
-        %target,
-        client_to_target = report.client_to_target,
-        target_to_client = report.target_to_client,
-        duration_ms = started.elapsed().as_millis() as u64,
-        code = report.ending.code().unwrap_or(0),
-        ending = %report.ending.describe(),
-        "bridge closed"
+    closed(
+        report.client_to_target,
+        report.target_to_client,
+        report.ending.code(),
+        &report.ending.describe(),
     );
 }
 
@@ -471,11 +481,24 @@ pub async fn serve(
     state: Arc<AppState>,
 ) {
     let connections = TaskTracker::new();
+    // Connections that have not become bridges (requests, handshakes in progress) are capped
+    // like bridges are: each holds a permit, taken before `accept`, until it ends or upgrades.
+    // Past the cap, new connections wait in the listen backlog instead of taking descriptors
+    // and memory; the handshake timeout frees permits held by clients that never finish.
+    let pending = Arc::new(Semaphore::new(state.settings.max_conns.max(1)));
     loop {
+        let permit = tokio::select! {
+            permit = pending.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = state.cancel.cancelled() => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
+                    // Usually out of descriptors: give running connections time to end.
                     warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
@@ -487,6 +510,7 @@ pub async fn serve(
         let tls = tls.clone();
         let state = state.clone();
         connections.spawn(async move {
+            let _permit = permit;
             let _ = stream.set_nodelay(true);
             let handshake_timeout = state.settings.handshake_timeout;
             match tls {
@@ -503,6 +527,8 @@ pub async fn serve(
             }
         });
     }
+    // New connections are refused from here on, not left waiting in the backlog.
+    drop(listener);
     connections.close();
     let _ = tokio::time::timeout(HTTP_DRAIN, connections.wait()).await;
 }

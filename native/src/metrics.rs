@@ -41,8 +41,10 @@ pub enum ErrorKind {
     Connect,
     /// The target reset the connection or failed mid-stream.
     Target,
-    /// The client broke the WebSocket protocol or vanished without a Close.
+    /// The client broke the WebSocket protocol.
     Protocol,
+    /// The client's connection ended (EOF or reset) without a Close.
+    ClientGone,
     /// A client message exceeded `--max-message`.
     TooBig,
     /// No traffic for `--idle-timeout`.
@@ -84,8 +86,8 @@ label_values! {
         BadRequest => "bad_request", ShuttingDown => "shutting_down",
     }
     ErrorKind {
-        Connect => "connect", Target => "target", Protocol => "protocol", TooBig => "too_big",
-        Idle => "idle",
+        Connect => "connect", Target => "target", Protocol => "protocol",
+        ClientGone => "client_gone", TooBig => "too_big", Idle => "idle",
     }
     Proto { Tcp => "tcp", Udp => "udp" }
 }

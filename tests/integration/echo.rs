@@ -117,3 +117,38 @@ async fn many_concurrent_tcp_clients() {
         tokio::time::timeout(WAIT, t).await.unwrap().unwrap();
     }
 }
+
+/// One echo round trip on an open connection, or `None` if no answer came within `wait`.
+async fn echo_once(stream: &mut TcpStream, wait: std::time::Duration) -> Option<Vec<u8>> {
+    stream.write_all(b"ping").await.ok()?;
+    let mut got = [0u8; 4];
+    tokio::time::timeout(wait, stream.read_exact(&mut got))
+        .await
+        .ok()?
+        .ok()?;
+    Some(got.to_vec())
+}
+
+#[tokio::test]
+async fn connections_past_max_conns_wait_until_one_ends() {
+    let relay = TestRelay::with(|s| s.max_conns = 2).await;
+    let mut a = TcpStream::connect(relay.echo).await.unwrap();
+    let mut b = TcpStream::connect(relay.echo).await.unwrap();
+    assert_eq!(echo_once(&mut a, WAIT).await.unwrap(), b"ping");
+    assert_eq!(echo_once(&mut b, WAIT).await.unwrap(), b"ping");
+    // The third is queued by the kernel, not served and not refused...
+    let mut c = TcpStream::connect(relay.echo).await.unwrap();
+    let short = std::time::Duration::from_millis(300);
+    assert_eq!(echo_once(&mut c, short).await, None);
+    // ... until a served one ends; then its bytes (sent while it waited) come back first.
+    drop(a);
+    let mut got = [0u8; 8];
+    tokio::time::timeout(WAIT, async {
+        c.write_all(b"pong").await.unwrap();
+        c.read_exact(&mut got).await.unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(&got, b"pingpong");
+    assert_eq!(echo_once(&mut b, WAIT).await.unwrap(), b"ping");
+}

@@ -105,7 +105,9 @@ async fn tls_serves_https_and_wss() {
             .unwrap();
     assert_eq!(ws_echo_roundtrip(ws, b"secure", &[3]).await, b"secure");
 
-    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("sockrelay-tls-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(
+        std::env::temp_dir().join(format!("sockrelay-tls-{}", std::process::id())),
+    );
 
     // Plain http to a TLS port fails the handshake without hurting the relay.
     let mut plain = TcpStream::connect(relay.http).await.unwrap();
@@ -167,4 +169,34 @@ async fn rebinding_origin_is_refused() {
         .err()
         .unwrap();
     assert_eq!(err.0, 403);
+}
+
+#[tokio::test]
+async fn unfinished_requests_are_capped_and_open_bridges_do_not_count() {
+    let relay = TestRelay::with(|s| s.max_conns = 2).await;
+    // A bridge gives its HTTP connection's place back once it is upgraded.
+    let ws = relay.ws("/ws").await;
+    // Two connections that never send a request take every place...
+    let idle_a = TcpStream::connect(relay.http).await.unwrap();
+    let _idle_b = TcpStream::connect(relay.http).await.unwrap();
+    let mut waiting = TcpStream::connect(relay.http).await.unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        waiting.read_to_string(&mut response),
+    )
+    .await;
+    assert!(early.is_err(), "answered past the cap: {response:?}");
+    // ... until one goes; the waiting request is then answered, and the bridge still works.
+    drop(idle_a);
+    tokio::time::timeout(WAIT, waiting.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+    assert_eq!(ws_echo_roundtrip(ws, b"still", &[2]).await, b"still");
 }

@@ -7,4 +7,5 @@ mod cli;
 mod echo;
 mod hostile;
 mod http;
+mod process;
 mod ws;

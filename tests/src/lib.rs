@@ -274,6 +274,8 @@ pub struct RelayProcess {
     pub child: std::process::Child,
     pub http: SocketAddr,
     pub echo: SocketAddr,
+    /// Every log line the relay wrote after its startup lines.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl RelayProcess {
@@ -311,12 +313,47 @@ impl RelayProcess {
                 echo = addr_of(&line);
             }
         }
-        // Keep draining the log so the relay never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining the log so the relay never blocks on a full pipe; keep it for tests.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
         RelayProcess {
             child,
             http: http.unwrap(),
             echo: echo.unwrap(),
+            log,
+        }
+    }
+
+    /// The log lines (after startup) written so far that contain every one of `needles`.
+    pub fn log_lines(&self, needles: &[&str]) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .filter(|line| needles.iter().all(|n| line.contains(n)))
+            .cloned()
+            .collect()
+    }
+
+    /// The first log line (after startup) that contains every one of `needles`, waiting up to
+    /// `timeout` for it to be written.
+    pub fn wait_for_log(&self, needles: &[&str], timeout: std::time::Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let found = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| needles.iter().all(|n| line.contains(n)))
+                .cloned();
+            if found.is_some() || std::time::Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 

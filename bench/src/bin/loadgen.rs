@@ -246,9 +246,9 @@ async fn run_load(target: Target, load: Load) -> Result<()> {
         attempts += 1;
         let (record, errors) = measure(&target, &load).await?;
         let foreign = record.foreign_cpu_pct.unwrap_or(0.0);
-        let better = best.as_ref().is_none_or(|(b, _)| {
-            foreign < b.foreign_cpu_pct.unwrap_or(0.0) || !errors.is_empty()
-        });
+        let better = best
+            .as_ref()
+            .is_none_or(|(b, _)| foreign < b.foreign_cpu_pct.unwrap_or(0.0) || !errors.is_empty());
         if better {
             best = Some((record, errors));
         }

@@ -1,0 +1,138 @@
+//! The relay as its own process: what only a real process shows (signals, its log).
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use sockrelay_tests::{RelayProcess, WAIT};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn connect(relay: &RelayProcess, path: &str) -> sockrelay_tests::Ws {
+    let url = format!("ws://{}{path}", relay.http);
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap()
+        .unwrap();
+    ws
+}
+
+/// The local address of a client's TCP connection, as the relay logs it as the peer.
+fn local_addr(ws: &sockrelay_tests::Ws) -> std::net::SocketAddr {
+    match ws.get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Plain(s) => s.local_addr().unwrap(),
+        _ => panic!("plain TCP expected"),
+    }
+}
+
+fn signal(relay: &RelayProcess, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &relay.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn sigterm_closes_open_bridges_with_1001_after_their_bytes_and_exits_0() {
+    let mut relay = RelayProcess::spawn(&[]);
+    let mut clients = Vec::new();
+    for i in 0..3u8 {
+        let mut ws = connect(&relay, "/ws").await;
+        ws.send(Message::binary(vec![i; 1000])).await.unwrap();
+        let mut got = 0;
+        while got < 1000 {
+            match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+                Some(Ok(Message::Binary(b))) => got += b.len(),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        clients.push(ws);
+    }
+    signal(&relay, "TERM");
+    for mut ws in clients {
+        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(Some(f)))) => {
+                assert_eq!(u16::from(f.code), 1001);
+                assert_eq!(f.reason.as_str(), "relay shutting down");
+            }
+            other => panic!("expected Close 1001, got {other:?}"),
+        }
+        // Answering the Close lets the relay finish its drain early.
+        let _ = ws.close(None).await;
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = relay.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "relay still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0), "{status}");
+    // Stopped accepting: nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(relay.http).await.is_err());
+}
+
+#[tokio::test]
+async fn each_bridge_ends_with_one_log_line_saying_who_where_how_much_how_long_and_why() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let relay = RelayProcess::spawn(&["--allow", &dead.to_string()]);
+
+    // An echo bridge the client closes.
+    let mut ws = connect(&relay, "/ws").await;
+    let peer = local_addr(&ws).to_string();
+    ws.send(Message::text("Hello, world")).await.unwrap();
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Binary(b))) => assert_eq!(&b[..], b"Hello, world"),
+        other => panic!("unexpected {other:?}"),
+    }
+    ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: 1000.into(),
+        reason: "done".into(),
+    }))
+    .await
+    .unwrap();
+    while let Some(Ok(_)) = ws.next().await {}
+    let peer_field = format!("peer={peer}");
+    let line = relay
+        .wait_for_log(&["bridge closed", &peer_field], WAIT)
+        .expect("no log line for the bridge");
+    for field in [
+        "target=echo",
+        "client_to_target=12",
+        "target_to_client=12",
+        "duration_ms=",
+        "code=1000",
+        "ending=client closed",
+    ] {
+        assert!(line.contains(field), "{field:?} not in {line:?}");
+    }
+
+    // A bridge whose target is unreachable gets its line too, with the reason it was given.
+    let mut ws = connect(&relay, &format!("/ws?target={dead}")).await;
+    let peer = local_addr(&ws).to_string();
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(f)))) => {
+            assert_eq!(u16::from(f.code), 1011);
+            assert!(f.reason.starts_with("target unreachable"), "{}", f.reason);
+        }
+        other => panic!("expected Close 1011, got {other:?}"),
+    }
+    let peer_field = format!("peer={peer}");
+    let line = relay
+        .wait_for_log(&["bridge closed", &peer_field], WAIT)
+        .expect("no log line for the refused bridge");
+    let dead_field = format!("target={dead}");
+    for field in [
+        dead_field.as_str(),
+        "client_to_target=0",
+        "code=1011",
+        "target unreachable",
+    ] {
+        assert!(line.contains(field), "{field:?} not in {line:?}");
+    }
+    // One line per bridge, not one per message or per direction.
+    assert_eq!(relay.log_lines(&["bridge closed"]).len(), 2);
+}
