@@ -39,6 +39,7 @@ enum Command {
     /// getservbyname / getservbyport from the built-in services table
     Serv {
         /// Service name (e.g. ssh) or port number (e.g. 22)
+        #[arg(allow_negative_numbers = true)]
         name_or_port: String,
         /// Protocol: tcp or udp (default: first match)
         #[arg(long)]

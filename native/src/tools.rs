@@ -2,9 +2,11 @@
 //! browser module. Output looks like Python's by default (`b'\x7f\x00\x00\x01'`, `'ssh'`), or
 //! JSON with `--json`. Bad input is a [`ToolError`]: `main` prints it and exits with status 2.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
-use sockrelay_wasm::inet::{self, PyError, AF_INET, AF_INET6};
+use sockrelay_wasm::inet::{self, PyError, PyErrorKind, AF_INET, AF_INET6};
 
 /// `sockrelay inet ...`
 #[derive(Debug, Subcommand)]
@@ -103,16 +105,12 @@ pub fn inet(cmd: &InetCommand, as_json: bool) -> Result<String, ToolError> {
     })
 }
 
-/// Runs `sockrelay serv NAME|PORT [--proto P]`.
+/// Runs `sockrelay serv NAME|PORT [--proto P]`. What reads as an integer (digits, optionally
+/// after a `-`) is a port, looked up as Python's `getservbyport(int(PORT))` would, with its
+/// errors; anything else is a service name.
 pub fn serv(name_or_port: &str, proto: Option<&str>, as_json: bool) -> Result<String, ToolError> {
-    if !name_or_port.is_empty()
-        && name_or_port
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'-')
-    {
-        let port: i64 = name_or_port
-            .parse()
-            .map_err(|_| ToolError::Lookup(format!("invalid port {name_or_port:?}")))?;
+    if let Some(port) = integer_arg(name_or_port) {
+        let port = port?;
         let name = inet::getservbyport(port, proto)?;
         return Ok(if as_json {
             json!({ "port": port, "name": name, "proto": proto }).to_string()
@@ -128,8 +126,24 @@ pub fn serv(name_or_port: &str, proto: Option<&str>, as_json: bool) -> Result<St
     })
 }
 
-/// Runs `sockrelay host [NAME]`: `gethostname()`, or `gethostbyname(NAME)` (first IPv4 address,
-/// as Python's `socket.gethostbyname` returns).
+/// `text` as a decimal integer converted as CPython's `PyLong_AsLong` converts one: `None` if
+/// it is not an integer at all, `OverflowError` if it does not fit a C long (as
+/// `getservbyport(99999999999999999999)` raises), else its value.
+fn integer_arg(text: &str) -> Option<Result<i64, PyError>> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Only overflow can make well-formed digits fail to parse.
+    Some(text.parse().map_err(|_| {
+        PyError::new(
+            PyErrorKind::OverflowError,
+            "Python int too large to convert to C long",
+        )
+    }))
+}
+
+/// Runs `sockrelay host [NAME]`: `gethostname()`, or [`gethostbyname`].
 pub fn host(name: Option<&str>, as_json: bool) -> Result<String, ToolError> {
     let Some(name) = name else {
         let hostname = hostname()?;
@@ -139,18 +153,116 @@ pub fn host(name: Option<&str>, as_json: bool) -> Result<String, ToolError> {
             py_str(&hostname)
         });
     };
-    use std::net::ToSocketAddrs;
-    let addr = (name, 0)
-        .to_socket_addrs()
-        .map_err(|e| ToolError::Lookup(format!("socket.gaierror: {name}: {e}")))?
-        .find(|a| a.is_ipv4())
-        .ok_or_else(|| ToolError::Lookup(format!("socket.gaierror: {name}: no IPv4 address")))?;
-    let ip = addr.ip().to_string();
+    let ip = gethostbyname(name)?.to_string();
     Ok(if as_json {
         json!({ "name": name, "address": ip }).to_string()
     } else {
         py_str(&ip)
     })
+}
+
+/// `socket.gethostbyname(name)` as CPython 3 on glibc answers it: the name is IDNA-encoded
+/// (only ASCII names are checked here, as the codec's ASCII fast path does; others go to the
+/// resolver as UTF-8, which refuses them, where Python would punycode them), `""` is
+/// `0.0.0.0`, `"<broadcast>"` is `255.255.255.255`, a dotted quad is itself, and anything else
+/// is the first IPv4 address the system resolver (`getaddrinfo`) gives, or Python's
+/// `socket.gaierror` with glibc's code and text.
+pub fn gethostbyname(name: &str) -> Result<Ipv4Addr, ToolError> {
+    check_idna_labels(name)?;
+    if name.is_empty() {
+        return Ok(Ipv4Addr::UNSPECIFIED);
+    }
+    if name == "<broadcast>" {
+        return Ok(Ipv4Addr::BROADCAST);
+    }
+    if let Ok(ip) = name.parse::<Ipv4Addr>() {
+        return Ok(ip);
+    }
+    // Python asks for AF_INET only: glibc refuses an IPv6 literal outright.
+    if name.parse::<Ipv6Addr>().is_ok() {
+        return Err(gaierror(EAI_ADDRFAMILY));
+    }
+    let addrs = (name, 0).to_socket_addrs().map_err(|e| lookup_error(&e))?;
+    // Found, but without an IPv4 address (`::1 ip6-localhost` in /etc/hosts): glibc's AF_INET
+    // lookup skips such entries and finds nothing.
+    addrs
+        .filter_map(|addr| match addr.ip() {
+            IpAddr::V4(ip) => Some(ip),
+            IpAddr::V6(_) => None,
+        })
+        .next()
+        .ok_or_else(|| gaierror(EAI_NONAME))
+}
+
+/// The `idna` codec's checks on an ASCII name: every label but the last is 1 to 63 bytes, the
+/// last at most 63 (it may be empty: a trailing dot).
+fn check_idna_labels(name: &str) -> Result<(), ToolError> {
+    if !name.is_ascii() {
+        return Ok(());
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    let (last, rest) = labels.split_last().unwrap_or((&"", &[]));
+    let why = if rest
+        .iter()
+        .any(|label| label.is_empty() || label.len() > 63)
+    {
+        "label empty or too long"
+    } else if last.len() > 63 {
+        "label too long"
+    } else {
+        return Ok(());
+    };
+    Err(ToolError::Lookup(format!(
+        "UnicodeError: encoding with 'idna' codec failed (UnicodeError: {why})"
+    )))
+}
+
+/// glibc's `getaddrinfo` error codes and `gai_strerror` texts (`<netdb.h>`), which Python's
+/// `socket.gaierror` shows as `[Errno CODE] TEXT`.
+const GAI_ERRORS: [(i32, &str); 12] = [
+    (-1, "Bad value for ai_flags"),
+    (EAI_NONAME, "Name or service not known"),
+    (-3, "Temporary failure in name resolution"),
+    (-4, "Non-recoverable failure in name resolution"),
+    (-5, "No address associated with hostname"),
+    (-6, "ai_family not supported"),
+    (-7, "ai_socktype not supported"),
+    (-8, "Servname not supported for ai_socktype"),
+    (EAI_ADDRFAMILY, "Address family for hostname not supported"),
+    (-10, "Memory allocation failure"),
+    (-11, "System error"),
+    (-12, "Argument buffer overflow"),
+];
+const EAI_NONAME: i32 = -2;
+const EAI_ADDRFAMILY: i32 = -9;
+
+fn gaierror(code: i32) -> ToolError {
+    let text = GAI_ERRORS
+        .iter()
+        .find(|&&(c, _)| c == code)
+        .map_or("Unknown error", |&(_, text)| text);
+    ToolError::Lookup(format!("socket.gaierror: [Errno {code}] {text}"))
+}
+
+/// A failed `to_socket_addrs` as Python reports it. std words a `getaddrinfo` failure as
+/// "failed to lookup address information: " and `gai_strerror`'s text (English: Rust never
+/// calls `setlocale`), from which the code is recovered; `EAI_SYSTEM` comes as the `errno`
+/// error, which Python raises as a plain `OSError`.
+fn lookup_error(error: &std::io::Error) -> ToolError {
+    if let Some(errno) = error.raw_os_error() {
+        let text = error.to_string();
+        let suffix = format!(" (os error {errno})");
+        let text = text.strip_suffix(&suffix).unwrap_or(&text);
+        return ToolError::Lookup(format!("OSError: [Errno {errno}] {text}"));
+    }
+    let text = error.to_string();
+    let detail = text
+        .strip_prefix("failed to lookup address information: ")
+        .unwrap_or(&text);
+    match GAI_ERRORS.iter().find(|&&(_, t)| t == detail) {
+        Some(&(code, _)) => gaierror(code),
+        None => ToolError::Lookup(format!("socket.gaierror: {detail}")),
+    }
 }
 
 fn hostname() -> Result<String, ToolError> {
@@ -173,5 +285,77 @@ mod tests {
         assert_eq!(parse_hex("c0 a8 01 be").unwrap(), vec![192, 168, 1, 190]);
         assert!(parse_hex("7f0").is_err());
         assert!(parse_hex("zz").is_err());
+    }
+
+    fn message<T: std::fmt::Debug>(result: Result<T, ToolError>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn ports_convert_as_python_ints() {
+        assert_eq!(integer_arg("80").unwrap().unwrap(), 80);
+        assert_eq!(integer_arg("-1").unwrap().unwrap(), -1);
+        assert!(integer_arg("http").is_none());
+        assert!(integer_arg("-").is_none());
+        assert!(integer_arg("1-2").is_none());
+        assert!(integer_arg("").is_none());
+        for huge in ["99999999999999999999", "-99999999999999999999"] {
+            assert_eq!(
+                integer_arg(huge).unwrap().unwrap_err().to_string(),
+                "OverflowError: Python int too large to convert to C long"
+            );
+        }
+        assert_eq!(
+            message(serv("2147483648", None, false)),
+            "OverflowError: signed integer is greater than maximum"
+        );
+        assert_eq!(
+            message(serv("1-2", None, false)),
+            "OSError: service/proto not found"
+        );
+    }
+
+    #[test]
+    fn host_names_are_checked_as_the_idna_codec_does() {
+        assert!(check_idna_labels("localhost.").is_ok());
+        assert!(check_idna_labels(&"a".repeat(63)).is_ok());
+        let empty = "UnicodeError: encoding with 'idna' codec failed \
+                     (UnicodeError: label empty or too long)";
+        for name in ["a..b", ".", "..", &format!("{}.b", "a".repeat(64))] {
+            assert_eq!(message(gethostbyname(name)), empty, "{name:?}");
+        }
+        assert_eq!(
+            message(gethostbyname(&"a".repeat(64))),
+            "UnicodeError: encoding with 'idna' codec failed (UnicodeError: label too long)"
+        );
+    }
+
+    #[test]
+    fn special_and_numeric_host_names_need_no_resolver() {
+        assert_eq!(gethostbyname("").unwrap(), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(gethostbyname("<broadcast>").unwrap(), Ipv4Addr::BROADCAST);
+        assert_eq!(
+            gethostbyname("192.168.1.190").unwrap(),
+            Ipv4Addr::new(192, 168, 1, 190)
+        );
+        assert_eq!(
+            message(gethostbyname("::1")),
+            "socket.gaierror: [Errno -9] Address family for hostname not supported"
+        );
+    }
+
+    #[test]
+    fn resolver_failures_read_as_gaierror() {
+        let std_error = std::io::Error::other(
+            "failed to lookup address information: Temporary failure in name resolution",
+        );
+        assert_eq!(
+            lookup_error(&std_error).to_string(),
+            "socket.gaierror: [Errno -3] Temporary failure in name resolution"
+        );
+        assert_eq!(
+            lookup_error(&std::io::Error::from_raw_os_error(24)).to_string(),
+            "OSError: [Errno 24] Too many open files"
+        );
     }
 }

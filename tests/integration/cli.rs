@@ -10,35 +10,88 @@ fn sockrelay() -> Command {
     Command::new(sockrelay_tests::sockrelay_bin())
 }
 
+/// The option entries of a `--help` text: each long flag with its description, whitespace
+/// collapsed (clap wraps the text to the terminal's width).
+fn help_entries(help: &str) -> Vec<(String, String)> {
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed
+            .strip_prefix("--")
+            .filter(|_| line.starts_with("  "))
+        {
+            let flag = rest.split([' ', '=']).next().unwrap_or_default();
+            entries.push((format!("--{flag}"), trimmed.to_owned()));
+        } else if trimmed.starts_with('-') || !line.starts_with("  ") {
+            // `-h, --help` and section headings end the entry before them.
+            entries.push((String::new(), String::new()));
+        } else if let Some((_, text)) = entries.last_mut() {
+            text.push(' ');
+            text.push_str(trimmed);
+        }
+    }
+    entries.retain(|(flag, _)| !flag.is_empty());
+    for (_, text) in &mut entries {
+        *text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    entries
+}
+
 #[test]
 fn help_documents_every_option_with_its_default() {
-    let out = sockrelay().arg("--help").output().unwrap();
-    assert!(out.status.success());
-    let help = String::from_utf8(out.stdout).unwrap();
-    for flag in [
-        "--http",
-        "--echo",
-        "--ack",
-        "--allow",
-        "--origin",
-        "--token",
-        "--max-conns",
-        "--handshake-timeout",
-        "--idle-timeout",
-        "--max-message",
-        "--tls-cert",
-        "--tls-key",
-        "--config",
-    ] {
-        assert!(help.contains(flag), "{flag} missing");
-    }
-    for default in [
-        "127.0.0.1:8080",
-        "127.0.0.1:65432",
-        "127.0.0.1:8001",
-        "1048576",
-    ] {
-        assert!(help.contains(default), "default {default} missing");
+    let d = sockrelay::config::Settings::default();
+    let secs = |t: Duration| t.as_secs().to_string();
+    // Every option of `serve`, and what its help must say as its default (from the defaults the
+    // relay applies, so the two cannot drift apart); `None`: no default, none may be shown.
+    let expected: Vec<(&str, Option<String>)> = vec![
+        ("--config", None),
+        ("--http", Some(d.http.to_string())),
+        ("--echo", Some(d.echo.to_string())),
+        ("--ack", Some(d.ack.to_string())),
+        ("--ack-reply", Some(format!("{:?}", d.ack_reply))),
+        ("--allow", None),
+        (
+            "--origin",
+            Some(
+                "pages from localhost, and the relay's own origin when it is addressed by IP"
+                    .into(),
+            ),
+        ),
+        ("--token", None),
+        ("--max-conns", Some(d.max_conns.to_string())),
+        ("--handshake-timeout", Some(secs(d.handshake_timeout))),
+        ("--idle-timeout", Some(secs(d.idle_timeout))),
+        ("--max-message", Some(d.max_message.to_string())),
+        ("--tls-cert", None),
+        ("--tls-key", None),
+    ];
+    assert_eq!(
+        (d.max_conns, secs(d.handshake_timeout), secs(d.idle_timeout)),
+        (1024, "10".into(), "300".into())
+    );
+    assert_eq!(d.max_message, 1 << 20);
+    for args in [&["--help"][..], &["serve", "--help"]] {
+        let out = sockrelay().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        let entries = help_entries(&help);
+        let flags: Vec<&str> = entries.iter().map(|(flag, _)| flag.as_str()).collect();
+        let want: Vec<&str> = expected.iter().map(|(flag, _)| *flag).collect();
+        assert_eq!(flags, want, "{args:?}: options listed\n{help}");
+        for ((flag, text), (_, default)) in entries.iter().zip(&expected) {
+            match default {
+                Some(value) => assert!(
+                    text.ends_with(&format!("[default: {value}]")),
+                    "{args:?}: {flag} must end with [default: {value}]: {text}"
+                ),
+                None => assert!(
+                    !text.contains("[default:"),
+                    "{args:?}: {flag} has no default: {text}"
+                ),
+            }
+        }
+        let token = &entries[7].1;
+        assert!(token.contains("[env: SOCKRELAY_TOKEN]"), "{token}");
     }
 }
 
@@ -168,10 +221,190 @@ fn address_tools_print_like_python() {
         run_tool(&["serv", "80", "--proto", "tcp"]).1.trim(),
         "'http'"
     );
-    let (code, out, _) = run_tool(&["inet", "aton", "1.2.3.4", "--json"]);
-    assert_eq!(code, 0);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["bytes"], serde_json::json!([1, 2, 3, 4]));
+}
+
+/// The JSON a successful `sockrelay ARGS` printed.
+fn run_json(args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = run_tool(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    assert_eq!(out.lines().count(), 1, "{args:?}: one line of JSON: {out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+#[test]
+fn address_tools_print_json() {
+    use serde_json::json;
+    assert_eq!(
+        run_json(&["inet", "aton", "1.2.3.4", "--json"]),
+        json!({ "bytes": [1, 2, 3, 4], "python": r"b'\x01\x02\x03\x04'" })
+    );
+    assert_eq!(
+        run_json(&["inet", "ntoa", "c0a801be", "--json"]),
+        json!({ "address": "192.168.1.190" })
+    );
+    // `--json` is global to `inet`: before the subcommand too.
+    assert_eq!(
+        run_json(&["inet", "--json", "pton", "AF_INET6", "::1"]),
+        json!({
+            "bytes": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            "python": r"b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01'",
+        })
+    );
+    assert_eq!(
+        run_json(&["inet", "pton", "4", "192.168.1.190", "--json"]),
+        json!({ "bytes": [192, 168, 1, 190], "python": r"b'\xc0\xa8\x01\xbe'" })
+    );
+    assert_eq!(
+        run_json(&[
+            "inet",
+            "ntop",
+            "6",
+            "00000000000000000000ffff01020304",
+            "--json"
+        ]),
+        json!({ "address": "::ffff:1.2.3.4" })
+    );
+    assert_eq!(
+        run_json(&["serv", "ssh", "--json"]),
+        json!({ "name": "ssh", "port": 22, "proto": null })
+    );
+    assert_eq!(
+        run_json(&["serv", "domain", "--proto", "udp", "--json"]),
+        json!({ "name": "domain", "port": 53, "proto": "udp" })
+    );
+    assert_eq!(
+        run_json(&["serv", "443", "--json"]),
+        json!({ "port": 443, "name": "https", "proto": null })
+    );
+    assert_eq!(
+        run_json(&["serv", "80", "--proto", "tcp", "--json"]),
+        json!({ "port": 80, "name": "http", "proto": "tcp" })
+    );
+    assert_eq!(
+        run_json(&["host", "localhost", "--json"]),
+        json!({ "name": "localhost", "address": "127.0.0.1" })
+    );
+    assert_eq!(
+        run_json(&["host", "", "--json"]),
+        json!({ "name": "", "address": "0.0.0.0" })
+    );
+    assert_eq!(
+        run_json(&["host", "--json"]),
+        json!({ "hostname": uname_n() })
+    );
+}
+
+/// The host name as `uname -n` gives it (what Python's `socket.gethostname()` returns).
+fn uname_n() -> String {
+    let out = Command::new("uname").arg("-n").output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+/// `sockrelay host`: what Python's `socket.gethostname()`/`gethostbyname()` print. Only names
+/// answered on this machine (no argument, /etc/hosts, special names, literals) or refused by
+/// the resolver itself, so no query leaves the machine.
+#[test]
+fn host_prints_like_python() {
+    let hostname = uname_n();
+    assert!(!hostname.is_empty());
+    // A plain host name: Python's repr of it is the name in single quotes.
+    assert!(
+        hostname
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)),
+        "{hostname:?}"
+    );
+    assert_eq!(
+        run_tool(&["host"]),
+        (0, format!("'{hostname}'\n"), String::new())
+    );
+    for (name, want) in [
+        ("localhost", "'127.0.0.1'"),
+        ("", "'0.0.0.0'"),
+        ("<broadcast>", "'255.255.255.255'"),
+        ("255.255.255.255", "'255.255.255.255'"),
+        ("192.168.1.190", "'192.168.1.190'"),
+        // Not a dotted quad, so glibc's getaddrinfo reads it as inet_aton does.
+        ("127.1", "'127.0.0.1'"),
+    ] {
+        assert_eq!(
+            run_tool(&["host", name]),
+            (0, format!("{want}\n"), String::new()),
+            "host {name:?}"
+        );
+    }
+}
+
+#[test]
+fn host_failures_exit_2_with_pythons_error() {
+    let not_known = "socket.gaierror: [Errno -2] Name or service not known";
+    let idna =
+        "UnicodeError: encoding with 'idna' codec failed (UnicodeError: label empty or too long)";
+    for (name, want) in [
+        // glibc refuses these as host names before it would ask a DNS server.
+        // (Checked with strace: no socket is opened for these.)
+        ("bad name", not_known),
+        ("-", not_known),
+        // Python's idna codec refuses these before any lookup.
+        ("a..invalid", idna),
+        (
+            "::1",
+            "socket.gaierror: [Errno -9] Address family for hostname not supported",
+        ),
+    ] {
+        let (code, out, err) = run_tool(&["host", name]);
+        assert_eq!(
+            (code, out.as_str(), err.trim_end()),
+            (2, "", want),
+            "host {name:?}"
+        );
+    }
+}
+
+#[test]
+fn serv_ports_overflow_as_in_python() {
+    for (port, want) in [
+        (
+            "99999999999999999999",
+            "OverflowError: Python int too large to convert to C long",
+        ),
+        (
+            "-99999999999999999999",
+            "OverflowError: Python int too large to convert to C long",
+        ),
+        (
+            "2147483648",
+            "OverflowError: signed integer is greater than maximum",
+        ),
+        (
+            "-2147483649",
+            "OverflowError: signed integer is less than minimum",
+        ),
+        (
+            "65536",
+            "OverflowError: getservbyport: port must be 0-65535.",
+        ),
+        ("-1", "OverflowError: getservbyport: port must be 0-65535."),
+        (
+            "2147483647",
+            "OverflowError: getservbyport: port must be 0-65535.",
+        ),
+        ("3", "OSError: port/proto not found"),
+    ] {
+        let (code, out, err) = run_tool(&["serv", port]);
+        assert_eq!(
+            (code, out.as_str(), err.trim_end()),
+            (2, "", want),
+            "serv {port}"
+        );
+    }
+    // The range check comes after the protocol, which a terminal can only give as a str.
+    let (code, _, err) = run_tool(&["serv", "65536", "--proto", "tcp"]);
+    assert_eq!(
+        (code, err.trim_end()),
+        (2, "OverflowError: getservbyport: port must be 0-65535.")
+    );
 }
 
 #[test]

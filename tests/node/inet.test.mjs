@@ -106,6 +106,55 @@ test("wrong JS types are TypeErrors with Python's messages", () => {
     { name: "TypeError", message: "getservbyname() argument 2 must be str, not int" });
 });
 
+test("getservbyport converts the port to a C int before it looks at the protocol", () => {
+  // As python3 answers: the `i` converter's OverflowError first, then argument 2's TypeError,
+  // then the 0-65535 range check.
+  assert.throws(() => inet.getservbyport(2 ** 31, 5),
+    { name: "OverflowError", message: "signed integer is greater than maximum" });
+  assert.throws(() => inet.getservbyport(-(2 ** 31) - 1, 5),
+    { name: "OverflowError", message: "signed integer is less than minimum" });
+  assert.throws(() => inet.getservbyport(2n ** 64n, 5),
+    { name: "OverflowError", message: "Python int too large to convert to C long" });
+  for (const port of [80, 65536, 2 ** 31 - 1]) {
+    assert.throws(() => inet.getservbyport(port, 5),
+      { name: "TypeError", message: "getservbyport() argument 2 must be str, not int" });
+  }
+  assert.throws(() => inet.getservbyport(80, new Uint8Array([116, 99, 112])),
+    { name: "TypeError", message: "getservbyport() argument 2 must be str, not bytes" });
+});
+
+test("the declarations' doc comments name the errors Python raises", () => {
+  const types = readFileSync(new URL("inet.d.ts", pkg), "utf8");
+  const doc = (fn) => {
+    const match = types.match(new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*export function ${fn}\\(`));
+    assert.ok(match, `no doc comment on ${fn}`);
+    return match[1].replace(/\s*\n\s*\*\s*/g, " ");
+  };
+  const ntop = doc("inet_ntop");
+  assert.throws(() => inet.inet_ntop(5, new Uint8Array(4)),
+    { name: "ValueError", message: "unknown address family 5" });
+  assert.match(ntop, /`ValueError\("unknown address family N"\)` for other families/);
+  assert.doesNotMatch(ntop, /OSError/);
+  const pton = doc("inet_pton");
+  assert.throws(() => inet.inet_pton(5, "1.2.3.4"),
+    { name: "OSError", message: "[Errno 97] Address family not supported by protocol" });
+  assert.match(pton, /`OSError\("\[Errno 97\] Address family not supported by protocol"\)` for other families/);
+  assert.match(pton, /`OSError\("illegal IP address string passed to inet_pton"\)` for a malformed string/);
+  assert.match(pton, /`ValueError\("embedded null character"\)`/);
+  for (const fn of ["getservbyname", "getservbyport"]) {
+    assert.match(doc(fn), /`null` and `undefined` both mean it is omitted/);
+  }
+});
+
+test("the docs page says what a null protocol does", () => {
+  const docs = readFileSync(new URL("web/docs.html", root), "utf8").replace(/\s+/g, " ");
+  assert.match(docs, /<code>getservbyname\("http", null\)<\/code> is <code>80<\/code>/);
+  assert.equal(inet.getservbyname("http", null), 80);
+  assert.equal(inet.getservbyport(80, null), "http");
+  assert.doesNotMatch(docs, /<code>undefined<\/code> are <code>None<\/code>\)\.<\/p>/,
+    "the errors section must not end at 'null and undefined are None'");
+});
+
 test("JS-only conveniences: null protocol, other byte views, BigInt", () => {
   assert.equal(inet.getservbyname("http", null), 80);
   assert.equal(inet.getservbyname("http", undefined), 80);

@@ -352,11 +352,13 @@ pub fn getservbyname(service_name: &JsValue, protocol_name: Option<JsValue>) -> 
     Ok(inet::getservbyname(&name, protocol.as_deref())?)
 }
 
+// CPython parses `port` with the `i` converter, C `int` range check included, before it looks
+// at the protocol, and checks the port range only after both: so `int_arg` comes first here.
 #[wasm_bindgen(skip_typescript)]
 pub fn getservbyport(port: &JsValue, protocol_name: Option<JsValue>) -> JsResult<String> {
-    let port = long_arg(port)?;
+    let port = int_arg(port)?;
     let protocol = optional_str_arg("getservbyport", "2", protocol_name.as_ref())?;
-    Ok(inet::getservbyport(port, protocol.as_deref())?.to_owned())
+    Ok(inet::getservbyport(port.into(), protocol.as_deref())?.to_owned())
 }
 
 /// Facts about an IPv4 or IPv6 address: family, bytes, canonical text, integer, hex, binary,
@@ -417,8 +419,9 @@ export const AF_INET6: 10;
  * Convert an address string of `family` (`AF_INET` or `AF_INET6`) to its packed bytes
  * (4 or 16), as strictly as glibc's `inet_pton`.
  *
- * Throws `OSError("illegal IP address string passed to inet_pton")` for a malformed string
- * and `OSError("[Errno 97] Address family not supported by protocol")` for other families.
+ * Throws `OSError("illegal IP address string passed to inet_pton")` for a malformed string,
+ * `ValueError("embedded null character")` for a string holding a NUL, and
+ * `OSError("[Errno 97] Address family not supported by protocol")` for other families.
  */
 export function inet_pton(address_family: number, ip_string: string): Uint8Array;
 
@@ -426,13 +429,15 @@ export function inet_pton(address_family: number, ip_string: string): Uint8Array
  * Convert packed bytes of `family` (`AF_INET`: 4 bytes, `AF_INET6`: 16) to the canonical
  * text glibc's `inet_ntop` writes (`"::ffff:1.2.3.4"`, `"2001:db8::1"`).
  *
- * Throws `ValueError` for a wrong length and `OSError` for other families.
+ * Throws `ValueError("invalid length of packed IP address string")` for a wrong length and
+ * `ValueError("unknown address family N")` for other families.
  */
 export function inet_ntop(address_family: number, packed_ip: Uint8Array | ArrayBuffer | ArrayBufferView): string;
 
 /**
  * The port of an Internet service name (`"http"` → 80), from the embedded copy of Debian's
- * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional.
+ * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional; `null` and
+ * `undefined` both mean it is omitted (Python would reject `None` with a `TypeError`).
  *
  * Throws `OSError("service/proto not found")` for unknown names.
  */
@@ -440,7 +445,8 @@ export function getservbyname(service_name: string, protocol_name?: string | nul
 
 /**
  * The service name of a port (80 → `"http"`), from the embedded copy of Debian's
- * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional.
+ * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional; `null` and
+ * `undefined` both mean it is omitted (Python would reject `None` with a `TypeError`).
  *
  * Throws `OverflowError` for ports outside 0-65535 and `OSError("port/proto not found")` for
  * ports with no name.
@@ -812,6 +818,61 @@ mod tests {
             getservbyport(&80.into(), Some(5.into())),
             "TypeError",
             "getservbyport() argument 2 must be str, not int",
+        );
+    }
+
+    /// CPython converts the port to a C `int` (range check included) before it parses the
+    /// protocol, and checks 0-65535 only after both (values from python3's `socket`).
+    #[wasm_bindgen_test]
+    fn getservbyport_checks_the_port_before_the_protocol() {
+        let bad_protocol = || Some(5.into());
+        expect_error(
+            getservbyport(&2f64.powi(31).into(), bad_protocol()),
+            "OverflowError",
+            "signed integer is greater than maximum",
+        );
+        expect_error(
+            getservbyport(&JsValue::bigint_from_str("2147483648"), bad_protocol()),
+            "OverflowError",
+            "signed integer is greater than maximum",
+        );
+        expect_error(
+            getservbyport(&(-(2f64.powi(31)) - 1.0).into(), bad_protocol()),
+            "OverflowError",
+            "signed integer is less than minimum",
+        );
+        expect_error(
+            getservbyport(&2f64.powi(63).into(), bad_protocol()),
+            "OverflowError",
+            "Python int too large to convert to C long",
+        );
+        expect_error(
+            getservbyport(&2f64.powi(31).into(), None),
+            "OverflowError",
+            "signed integer is greater than maximum",
+        );
+        expect_error(
+            getservbyport(&1.5.into(), bad_protocol()),
+            "TypeError",
+            "'float' object cannot be interpreted as an integer",
+        );
+        // A C int that is no port: the protocol's type is reported first.
+        for port in [2f64.powi(31) - 1.0, 65536.0, -1.0] {
+            expect_error(
+                getservbyport(&port.into(), bad_protocol()),
+                "TypeError",
+                "getservbyport() argument 2 must be str, not int",
+            );
+        }
+        expect_error(
+            getservbyport(&80.into(), Some(bytes(b"tcp"))),
+            "TypeError",
+            "getservbyport() argument 2 must be str, not bytes",
+        );
+        expect_error(
+            getservbyport(&65536.into(), None),
+            "OverflowError",
+            "getservbyport: port must be 0-65535.",
         );
     }
 
