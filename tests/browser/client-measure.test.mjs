@@ -80,6 +80,85 @@ test("one message at a time: every round trip timed, plotted and summarised", as
   console.log(`sequential 200 × 64 B: ${JSON.stringify(s)}`);
 });
 
+test("the plot is live: it grows during a run, then holds every round trip", async () => {
+  // One at a time, 256 KiB each: a few seconds on loopback, so many renders (at most about
+  // fifteen a second) land while it runs. 300 stays under the plot's width in pixels, where
+  // every round trip is a point of its own.
+  const count = 300;
+  await openClient();
+  await page.evaluate(() => {
+    // The plot's point count and the summary's "K of N", read in one go (the client draws
+    // both in the same render), and whether the test is still running (Stop shown).
+    window.plotSnapshot = () => {
+      const line = document.querySelector("#measure-plot polyline.series");
+      const progress = document.getElementById("sum-progress").textContent;
+      return {
+        points: line ? line.getAttribute("points").trim().split(/\s+/).length : 0,
+        completed: parseInt(progress, 10),
+        progress,
+        running: !document.getElementById("measure-stop").hidden,
+      };
+    };
+    // Every redraw of the plot, as the page saw it.
+    window.plotHistory = [];
+    new MutationObserver(() => window.plotHistory.push(window.plotSnapshot()))
+      .observe(document.getElementById("measure-plot"), { childList: true });
+  });
+  await run({ count, size: 262144 });
+
+  // Two samples while it runs: some points, not all, as many as the round trips counted so
+  // far, then more. Taken in the page as it redraws (the first redraw with points, then the
+  // next that adds some), so no delay on the way to the test can let the run end in between.
+  const { first, second } = await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        let first = null;
+        const done = (second) => {
+          observer.disconnect();
+          clearTimeout(timer);
+          resolve({ first: first ?? second, second });
+        };
+        const check = () => {
+          const now = window.plotSnapshot();
+          if (!now.running) done(now);
+          else if (!first && now.points > 0) first = now;
+          else if (first && now.points > first.points) done(now);
+        };
+        const observer = new MutationObserver(check);
+        observer.observe(document.getElementById("measure-plot"), { childList: true });
+        const timer = setTimeout(() => done(window.plotSnapshot()), 30_000);
+        check();
+      }),
+  );
+  const inRun = (s) => s.running && s.completed < count && s.progress === `${s.completed} of ${count}`;
+  for (const [name, s] of [["first", first], ["second", second]]) {
+    assert.ok(inRun(s), `still running at the ${name} sample: ${JSON.stringify(s)}`);
+    assert.ok(s.points > 0 && s.points < count, `${name} sample: ${JSON.stringify(s)}`);
+    assert.equal(s.points, s.completed, `a point for each round trip so far: ${JSON.stringify(s)}`);
+  }
+  assert.ok(second.points > first.points, `grows: ${JSON.stringify({ first, second })}`);
+
+  // The end: every round trip a point, and the summary.
+  await page.locator("#measure-status", { hasText: new RegExp(`^Done: ${count} round trips in [\\d.]+ s\\.$`) }).waitFor({ timeout: 120_000 });
+  await page.waitForFunction((count) => document.getElementById("sum-progress").textContent === `${count} of ${count}`, count);
+  await page.waitForTimeout(200); // the last render
+  assert.equal(await points(), count);
+  const s = await summary();
+  assert.ok(0 < s.p50 && s.p50 <= s.p99 && s.p99 <= s.max, JSON.stringify(s));
+  assert.ok(s.rate > 0, JSON.stringify(s));
+  assert.equal(await page.locator("#measure-plot line.mark").count(), 2, "p50 and p99 marked");
+
+  // What the page drew along the way: several partial plots, never shrinking, ending complete.
+  const history = await page.evaluate(() => window.plotHistory);
+  const partial = new Set(history.filter((h) => h.points > 0 && h.points < count).map((h) => h.points));
+  assert.ok(partial.size >= 2, `partial plots drawn during the run: ${[...partial]}`);
+  for (let i = 1; i < history.length; i++) {
+    assert.ok(history[i].points >= history[i - 1].points, `the plot shrank: ${JSON.stringify(history.slice(i - 1, i + 1))}`);
+  }
+  assert.equal(history.at(-1).points, count);
+  console.log(`live plot, ${count} × 256 KiB: ${history.length} redraws, samples at ${first.points} and ${second.points} points; ${JSON.stringify(s)}`);
+});
+
 test("pipelined: many messages in flight, summarised the same way", async () => {
   await openClient();
   await run({ count: 3000, size: 512, pipelined: true });

@@ -280,6 +280,82 @@ test("labelled for screen readers", async () => {
   assert.equal(await page.getByLabel("Reconnect automatically").count(), 1);
 });
 
+/** "rgb(r, g, b)" or "rgba(r, g, b, a)" as [r, g, b, a]. */
+function parseRgb(css) {
+  const match = css.match(/^rgba?\((\d+(?:\.\d+)?), (\d+(?:\.\d+)?), (\d+(?:\.\d+)?)(?:, (\d+(?:\.\d+)?))?\)$/);
+  assert.ok(match, `not an rgb() colour: ${css}`);
+  return [Number(match[1]), Number(match[2]), Number(match[3]), match[4] === undefined ? 1 : Number(match[4])];
+}
+
+/** WCAG 2 relative luminance of an sRGB colour, 0 (black) to 1 (white). */
+function luminance([r, g, b]) {
+  const linear = (c) => {
+    const s = c / 255;
+    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+}
+
+/** WCAG 2 contrast ratio of two colours, 1 to 21. */
+function contrast(a, b) {
+  const [high, low] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (high + 0.05) / (low + 0.05);
+}
+
+/**
+ * The computed text colour of the first element matching each selector and the background it
+ * is drawn on (its own, or the nearest ancestor's that is not transparent), as rgb() strings.
+ */
+async function colours(page, selectors) {
+  return page.evaluate((selectors) => {
+    const result = {};
+    for (const selector of selectors) {
+      const el = document.querySelector(selector);
+      if (!el) throw new Error(`no ${selector}`);
+      let bg = "rgba(0, 0, 0, 0)";
+      for (let at = el; at; at = at.parentElement) {
+        const colour = getComputedStyle(at).backgroundColor;
+        if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") {
+          bg = colour;
+          break;
+        }
+      }
+      result[selector] = { fg: getComputedStyle(el).color, bg };
+    }
+    return result;
+  }, selectors);
+}
+
+test("light and dark themes follow prefers-color-scheme, both readable", async () => {
+  const page = await openClient();
+  // Body text on the page; text, a hint, the status line and buttons on a panel.
+  const selectors = ["body", "#traffic", "#message-hint", "#status", "#connect", "#log-clear", "#counters"];
+  const seen = {};
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    assert.equal(await page.evaluate(() => matchMedia("(prefers-color-scheme: dark)").matches), scheme === "dark");
+    seen[scheme] = await colours(page, selectors);
+    for (const selector of selectors) {
+      const { fg, bg } = seen[scheme][selector];
+      const [text, ground] = [parseRgb(fg), parseRgb(bg)];
+      assert.equal(ground[3], 1, `${scheme} ${selector}: an opaque background, not ${bg}`);
+      const ratio = contrast(text, ground);
+      assert.ok(ratio >= 4.5, `${scheme} ${selector}: contrast ${ratio.toFixed(2)}:1 of ${fg} on ${bg} is under 4.5:1`);
+    }
+  }
+  const { light, dark } = seen;
+  assert.notEqual(light.body.bg, dark.body.bg, "the body's background changes with the scheme");
+  assert.notEqual(light.body.fg, dark.body.fg, "the body's text colour changes with the scheme");
+  const [lightBg, darkBg] = [luminance(parseRgb(light.body.bg)), luminance(parseRgb(dark.body.bg))];
+  const [lightFg, darkFg] = [luminance(parseRgb(light.body.fg)), luminance(parseRgb(dark.body.fg))];
+  assert.ok(lightBg > 0.7, `light: a light background (luminance ${lightBg.toFixed(3)}, ${light.body.bg})`);
+  assert.ok(darkBg < 0.05, `dark: a dark background (luminance ${darkBg.toFixed(3)}, ${dark.body.bg})`);
+  assert.ok(lightFg < lightBg && darkFg > darkBg, "dark text on light, light text on dark");
+  // The panels follow too, not only the page around them.
+  assert.notEqual(light["#traffic"].bg, dark["#traffic"].bg);
+  assert.ok(luminance(parseRgb(dark["#traffic"].bg)) < 0.05, `dark panel: ${dark["#traffic"].bg}`);
+});
+
 test("layouts: two columns on a desktop, one at 360 px, light and dark", async () => {
   const desktop = await openClient({ width: 1280, height: 900 });
   const traffic = await desktop.locator("#traffic").boundingBox();
