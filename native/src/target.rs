@@ -169,6 +169,15 @@ impl AllowList {
         builtins: &[(&str, SocketAddr)],
         extra: &[String],
     ) -> anyhow::Result<AllowList> {
+        AllowList::build_with(&SystemResolver, builtins, extra).await
+    }
+
+    /// [`AllowList::build`] with the resolver given (tests inject answers through it).
+    async fn build_with<R: Resolve>(
+        resolver: &R,
+        builtins: &[(&str, SocketAddr)],
+        extra: &[String],
+    ) -> anyhow::Result<AllowList> {
         let mut entries = Vec::new();
         for &(name, bound) in builtins {
             let addr = connectable(bound);
@@ -184,7 +193,7 @@ impl AllowList {
         for text in extra {
             let spec = TargetSpec::parse(text)
                 .map_err(|e| anyhow::anyhow!("invalid --allow {text:?}: {e}"))?;
-            let addrs = resolve(&spec)
+            let addrs = resolve(resolver, &spec)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot resolve --allow {text:?}: {e}"))?;
             entries.push(Entry {
@@ -218,6 +227,15 @@ impl AllowList {
     /// Checks a requested target (an entry's name such as `echo`, or `HOST:PORT`) and returns the
     /// addresses to connect to, in order.
     pub async fn check(&self, requested: &str) -> Result<(String, Vec<SocketAddr>), Refusal> {
+        self.check_with(&SystemResolver, requested).await
+    }
+
+    /// [`AllowList::check`] with the resolver given (tests inject answers through it).
+    async fn check_with<R: Resolve>(
+        &self,
+        resolver: &R,
+        requested: &str,
+    ) -> Result<(String, Vec<SocketAddr>), Refusal> {
         if let Some(e) = self.entries.iter().find(|e| e.name == requested) {
             return Ok((e.spec.to_string(), e.addrs.clone()));
         }
@@ -233,13 +251,21 @@ impl AllowList {
         let addrs = match &spec.host {
             Host::Ip(_) => entry.addrs.clone(),
             Host::Name(_) => {
-                let now = resolve(&spec)
-                    .await
-                    .map_err(|_| Refusal::Resolution(requested.to_owned()))?;
-                let kept: Vec<SocketAddr> = now
-                    .into_iter()
-                    .filter(|a| entry.addrs.contains(a))
-                    .collect();
+                let now = resolve(resolver, &spec).await.map_err(|e| {
+                    tracing::warn!(requested, error = %e, "target did not resolve");
+                    Refusal::Resolution(requested.to_owned())
+                })?;
+                // Only addresses the entry already had at startup survive: a changed answer
+                // (DNS rebinding) can drop addresses but never add one.
+                let (kept, dropped): (Vec<SocketAddr>, Vec<SocketAddr>) =
+                    now.into_iter().partition(|a| entry.addrs.contains(a));
+                if !dropped.is_empty() {
+                    tracing::warn!(
+                        requested,
+                        ?dropped,
+                        "ignoring resolved addresses not seen at startup"
+                    );
+                }
                 if kept.is_empty() {
                     return Err(Refusal::Resolution(requested.to_owned()));
                 }
@@ -263,13 +289,30 @@ fn connectable(bound: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn resolve(spec: &TargetSpec) -> std::io::Result<Vec<SocketAddr>> {
+/// Looks a host name up. Production uses [`SystemResolver`]; the tests substitute canned answers
+/// to reach the DNS-rebinding checks.
+trait Resolve {
+    fn lookup(
+        &self,
+        name: &str,
+        port: u16,
+    ) -> impl std::future::Future<Output = std::io::Result<Vec<SocketAddr>>> + Send;
+}
+
+/// The system resolver, through tokio's `lookup_host` (one lookup per call).
+struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    async fn lookup(&self, name: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host((name, port)).await?.collect())
+    }
+}
+
+async fn resolve<R: Resolve>(resolver: &R, spec: &TargetSpec) -> std::io::Result<Vec<SocketAddr>> {
     match &spec.host {
         Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, spec.port)]),
         Host::Name(name) => {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), spec.port))
-                .await?
-                .collect();
+            let addrs = resolver.lookup(name, spec.port).await?;
             if addrs.is_empty() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
@@ -364,5 +407,161 @@ mod tests {
             list.check("localhost:7004").await,
             Err(Refusal::NotAllowed(_))
         ));
+    }
+
+    /// Answers lookups from a queue, one answer per call, and records the names asked for.
+    struct Scripted {
+        answers: std::sync::Mutex<std::collections::VecDeque<std::io::Result<Vec<SocketAddr>>>>,
+        asked: std::sync::Mutex<Vec<(String, u16)>>,
+    }
+
+    impl Scripted {
+        fn new(answers: Vec<std::io::Result<Vec<SocketAddr>>>) -> Scripted {
+            Scripted {
+                answers: std::sync::Mutex::new(answers.into()),
+                asked: std::sync::Mutex::new(Vec::new()),
+            }
+        }
+
+        fn asked(&self) -> Vec<(String, u16)> {
+            self.asked.lock().unwrap().clone()
+        }
+    }
+
+    impl Resolve for Scripted {
+        async fn lookup(&self, name: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+            self.asked.lock().unwrap().push((name.to_owned(), port));
+            self.answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("more lookups than scripted answers")
+        }
+    }
+
+    fn at(ip: &str, port: u16) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), port)
+    }
+
+    /// An allow-list with `relay.test:7010` whose startup answer was `startup`, then `then` for
+    /// the request's lookup; returns the check's result and the lookups made. A request spelled
+    /// exactly as the entry's name (`relay.test:7010`) is answered from the startup addresses
+    /// without a lookup, so these requests spell the name differently to reach the new lookup.
+    async fn check_after(
+        startup: Vec<SocketAddr>,
+        then: std::io::Result<Vec<SocketAddr>>,
+        requested: &str,
+    ) -> (
+        Result<(String, Vec<SocketAddr>), Refusal>,
+        Vec<(String, u16)>,
+    ) {
+        let dns = Scripted::new(vec![Ok(startup), then]);
+        let list =
+            AllowList::build_with(&dns, &[("echo", local(7000))], &["relay.test:7010".into()])
+                .await
+                .unwrap();
+        let result = list.check_with(&dns, requested).await;
+        (result, dns.asked())
+    }
+
+    #[tokio::test]
+    async fn rebinding_to_a_new_address_is_refused() {
+        let (result, asked) = check_after(
+            vec![at("127.0.0.1", 7010)],
+            Ok(vec![at("169.254.169.254", 7010)]),
+            "RELAY.test:7010",
+        )
+        .await;
+        let refusal = result.unwrap_err();
+        assert_eq!(refusal, Refusal::Resolution("RELAY.test:7010".into()));
+        assert_eq!(
+            refusal.to_string(),
+            r#"target "RELAY.test:7010" did not resolve to an allowed address"#
+        );
+        // Resolved once at startup and once for the request, nothing more.
+        assert_eq!(
+            asked,
+            vec![("relay.test".into(), 7010), ("relay.test".into(), 7010)]
+        );
+    }
+
+    #[tokio::test]
+    async fn rebinding_keeps_only_the_startup_addresses() {
+        let (result, _) = check_after(
+            vec![at("127.0.0.1", 7010)],
+            Ok(vec![
+                at("10.0.0.1", 7010),
+                at("127.0.0.1", 7010),
+                at("::1", 7010),
+            ]),
+            "RELAY.test:7010",
+        )
+        .await;
+        assert_eq!(
+            result.unwrap(),
+            ("relay.test:7010".into(), vec![at("127.0.0.1", 7010)])
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_within_the_startup_answer_is_accepted() {
+        let (result, _) = check_after(
+            vec![at("127.0.0.1", 7010), at("::1", 7010)],
+            Ok(vec![at("::1", 7010)]),
+            "Relay.Test:7010",
+        )
+        .await;
+        assert_eq!(
+            result.unwrap(),
+            ("relay.test:7010".into(), vec![at("::1", 7010)])
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_or_failed_answer_is_refused() {
+        let (result, _) =
+            check_after(vec![at("127.0.0.1", 7010)], Ok(vec![]), "RELAY.test:7010").await;
+        assert_eq!(
+            result.unwrap_err(),
+            Refusal::Resolution("RELAY.test:7010".into())
+        );
+        let failed = Err(std::io::Error::other("SERVFAIL"));
+        let (result, _) = check_after(vec![at("127.0.0.1", 7010)], failed, "RELAY.test:7010").await;
+        assert_eq!(
+            result.unwrap_err(),
+            Refusal::Resolution("RELAY.test:7010".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_answer_at_startup_fails_the_build() {
+        let dns = Scripted::new(vec![Ok(vec![])]);
+        let err = AllowList::build_with(&dns, &[], &["relay.test:7010".into()])
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(r#"cannot resolve --allow "relay.test:7010""#),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn addresses_and_entry_names_are_not_resolved_again() {
+        // No answers scripted: any lookup would panic.
+        let dns = Scripted::new(vec![]);
+        let list =
+            AllowList::build_with(&dns, &[("echo", local(7000))], &["127.0.0.1:7001".into()])
+                .await
+                .unwrap();
+        assert_eq!(
+            list.check_with(&dns, "127.0.0.1:7001").await.unwrap().1,
+            vec![local(7001)]
+        );
+        assert_eq!(
+            list.check_with(&dns, "echo").await.unwrap().1,
+            vec![local(7000)]
+        );
+        assert!(dns.asked().is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! Soak and chaos: thousands of bridges through the relay binary, with random message sizes and
 //! random behaviour on both ends (clean closes, resets, clients that stop reading, targets that
-//! stall, reset or close), for `SOCKRELAY_SOAK_SECS` seconds (default 30).
+//! stall, reset or close), for `SOCKRELAY_SOAK_SECS` seconds (default 30: about 45 s for the
+//! whole test; set it higher, e.g. 180, for the long run).
 //!
 //! Checked: every byte that arrives anywhere is an exact prefix of what was sent, and on every
 //! cleanly closed bridge it is all of it (both ways); refusals and close codes are the documented
@@ -35,6 +36,39 @@ const MAX_MESSAGE: usize = 256 * 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on one bridge of the soak, however it behaves.
 const BRIDGE_DEADLINE: Duration = Duration::from_secs(120);
+/// Seconds of new bridges by default (`SOCKRELAY_SOAK_SECS` overrides).
+const DEFAULT_SECS: u64 = 30;
+/// Bridges that must upgrade per `DEFAULT_SECS` of soak: the issue asks for thousands, and the
+/// 2-core machine does about 5,000 (RELIABILITY.md), so this fails only if the relay or the test
+/// slows down several times over.
+const MIN_BRIDGES_PER_DEFAULT_RUN: u64 = 1000;
+/// Bridges of the warm-up, before the baselines (counted in `Stats::upgraded`, not in the soak).
+const WARM_UP: u64 = 20;
+/// How long the floods of the stalled-readers phase may take to stall (they usually do in about
+/// 5 s) in the default run; longer runs are allowed more, up to 90 s.
+const STALL_LIMIT: Duration = Duration::from_secs(20);
+
+/// `SOCKRELAY_SOAK_SECS`, or the default.
+fn soak_secs() -> u64 {
+    match std::env::var("SOCKRELAY_SOAK_SECS") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("SOCKRELAY_SOAK_SECS must be a number of seconds: {s:?}")),
+        Err(_) => DEFAULT_SECS,
+    }
+}
+
+/// The bridges a soak of `secs` seconds must upgrade: `MIN_BRIDGES_PER_DEFAULT_RUN`, scaled.
+fn min_bridges(secs: u64) -> u64 {
+    secs * MIN_BRIDGES_PER_DEFAULT_RUN / DEFAULT_SECS
+}
+
+/// The stalled-readers phase's bound: `STALL_LIMIT`, or half the soak time for long runs,
+/// at most 90 s.
+fn stall_limit(secs: u64) -> Duration {
+    Duration::from_secs((secs / 2).clamp(STALL_LIMIT.as_secs(), 90))
+}
 
 /// `/metrics` as name (with labels) to value.
 async fn scrape(http: SocketAddr) -> BTreeMap<String, f64> {
@@ -99,7 +133,7 @@ struct StalledFigures {
 /// `STALLED_READERS` bridges to flooding targets whose clients never read, waits until every
 /// flood is stalled, and measures the relay's memory; then a fifth of the readers resume and
 /// must get every byte, the rest reset, and the relay must let go of everything.
-async fn stalled_readers(targets: &Targets) -> StalledFigures {
+async fn stalled_readers(targets: &Targets, stall_limit: Duration) -> StalledFigures {
     let chaos_target = targets.addr.to_string();
     let relay = RelayProcess::spawn(&["--allow", &chaos_target]);
     let pid = relay.child.id();
@@ -132,7 +166,8 @@ async fn stalled_readers(targets: &Targets) -> StalledFigures {
     // Stalled: nothing more written for two seconds.
     let mut last = 0;
     let mut stable = 0;
-    let stalled = eventually(Duration::from_secs(90), async || {
+    let stall_start = Instant::now();
+    let stalled = eventually(stall_limit, async || {
         let now = targets.flood_written.load(Relaxed);
         stable = if now == last && now > start_written {
             stable + 1
@@ -143,7 +178,15 @@ async fn stalled_readers(targets: &Targets) -> StalledFigures {
         stable >= 20
     })
     .await;
-    assert!(stalled, "the floods never stalled: {last} bytes written");
+    assert!(
+        stalled,
+        "the floods did not stall within {stall_limit:?}: {} bytes written and still growing",
+        last - start_written
+    );
+    println!(
+        "floods stalled after {:.1} s",
+        stall_start.elapsed().as_secs_f64()
+    );
     let buffered = last - start_written;
     let stalled_rss = relay.rss_kib();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -204,17 +247,25 @@ async fn stalled_readers(targets: &Targets) -> StalledFigures {
     }
 }
 
+#[test]
+fn bounds_scale_with_the_soak_duration() {
+    assert_eq!(min_bridges(DEFAULT_SECS), 1000);
+    assert_eq!(min_bridges(180), 6000);
+    assert_eq!(min_bridges(3), 100);
+    assert_eq!(stall_limit(DEFAULT_SECS), STALL_LIMIT);
+    assert_eq!(stall_limit(100), Duration::from_secs(50));
+    assert_eq!(stall_limit(600), Duration::from_secs(90));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_and_chaos() {
-    let secs: u64 = std::env::var("SOCKRELAY_SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
+    let test_start = Instant::now();
+    let secs = soak_secs();
     let targets = Targets::start().await;
 
     // Memory while readers are stalled.
     let phase = Instant::now();
-    let stalled = stalled_readers(&targets).await;
+    let stalled = stalled_readers(&targets, stall_limit(secs)).await;
     println!(
         "stalled-readers phase: {:.1} s",
         phase.elapsed().as_secs_f64()
@@ -249,7 +300,7 @@ async fn soak_and_chaos() {
     });
 
     // Warm up allocator and runtime, then take the baselines with no bridge open.
-    for id in 0..20 {
+    for id in 0..WARM_UP {
         chaos::run(&ctx, "echo, clean close", 2_000_000_000 + id)
             .await
             .unwrap();
@@ -352,6 +403,7 @@ async fn soak_and_chaos() {
     let s = &ctx.stats;
     let unreachable_count = s.faults().get("target unreachable").copied().unwrap_or(0);
     let upgraded = s.upgraded.load(Relaxed);
+    let soak_upgraded = upgraded.saturating_sub(WARM_UP);
     println!("\n==== soak report ====");
     println!(
         "duration: {:.1} s of new bridges (SOCKRELAY_SOAK_SECS={secs}), {} at a time (peak {})",
@@ -360,8 +412,8 @@ async fn soak_and_chaos() {
         s.peak_concurrency.load(Relaxed)
     );
     println!(
-        "bridges: {} started in the soak (+20 warm-up); {} upgraded, {} cleanly closed and \
-         checked complete",
+        "bridges: {} started in the soak (+{WARM_UP} warm-up); {} upgraded (with the warm-up), {} \
+         cleanly closed and checked complete",
         s.bridges.load(Relaxed),
         upgraded,
         s.clean.load(Relaxed),
@@ -438,6 +490,7 @@ async fn soak_and_chaos() {
     for e in errors.iter().take(30) {
         println!("  {e}");
     }
+    println!("whole test: {:.1} s", test_start.elapsed().as_secs_f64());
     println!("====================\n");
 
     assert!(
@@ -473,7 +526,10 @@ async fn soak_and_chaos() {
         stalled.later
     );
     assert!(
-        s.bridges.load(Relaxed) >= 100,
-        "too few bridges to mean anything"
+        soak_upgraded >= min_bridges(secs),
+        "only {soak_upgraded} bridges upgraded in {secs} s of soak ({} started), at least {} \
+         expected",
+        s.bridges.load(Relaxed),
+        min_bridges(secs)
     );
 }
