@@ -285,3 +285,205 @@ mod tests {
         assert!(cpu_busy_ticks(0).is_some());
     }
 }
+
+/// The load generator's own WebSocket client framing (RFC 6455), cheaper per byte than a
+/// general-purpose client so that the bridge measured, not the load generator, runs out of CPU
+/// first. Client frames carry the all-zero masking key: legal framing that every server unmasks
+/// as it unmasks any other key (the same work for the bridge), while the client skips the XOR.
+/// Server frames are parsed where they were read, their payload handed on without a copy.
+pub mod ws {
+    /// The header of one final, masked binary frame of `len` payload bytes (key 0).
+    pub fn client_header(len: usize) -> Vec<u8> {
+        let mut h = vec![0x82];
+        match len {
+            0..=125 => h.push(0x80 | len as u8),
+            126..=0xffff => {
+                h.push(0x80 | 126);
+                h.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                h.push(0x80 | 127);
+                h.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        h.extend_from_slice(&[0; 4]);
+        h
+    }
+
+    /// The HTTP request that opens a WebSocket at `path` on `host`.
+    pub fn handshake_request(host: &str, path: &str) -> String {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    }
+
+    /// `ws://HOST:PORT/PATH` as (`HOST:PORT`, `/PATH`).
+    pub fn split_url(url: &str) -> Result<(&str, &str), String> {
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or_else(|| format!("{url}: only ws:// URLs are supported"))?;
+        Ok(match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        })
+    }
+
+    /// What a stretch of server bytes held.
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum Event {
+        /// All of it was payload or complete frames; more may follow.
+        More,
+        /// A Close frame arrived (bytes after it are ignored).
+        Closed,
+    }
+
+    /// Parses the frames a server sends, across reads.
+    #[derive(Debug, Default)]
+    pub struct FrameReader {
+        /// A header split across reads.
+        header: Vec<u8>,
+        /// Payload bytes of the current frame still to come.
+        left: u64,
+        /// Whether the current frame's payload is data (binary/continuation) or to be skipped.
+        data: bool,
+    }
+
+    impl FrameReader {
+        /// Feeds `bytes`; `payload` gets every data byte in order. Text frames and masked
+        /// server frames are errors; pings and pongs are skipped.
+        pub fn feed(
+            &mut self,
+            mut bytes: &[u8],
+            mut payload: impl FnMut(&[u8]) -> Result<(), String>,
+        ) -> Result<Event, String> {
+            while !bytes.is_empty() {
+                if self.left > 0 {
+                    let take = self.left.min(bytes.len() as u64) as usize;
+                    if self.data {
+                        payload(&bytes[..take])?;
+                    }
+                    self.left -= take as u64;
+                    bytes = &bytes[take..];
+                    continue;
+                }
+                // A header: 2 bytes, then 0, 2 or 8 of length.
+                let need = |h: &[u8]| match h.get(1).map(|b| b & 0x7f) {
+                    None => 2,
+                    Some(126) => 4,
+                    Some(127) => 10,
+                    Some(_) => 2,
+                };
+                while self.header.len() < need(&self.header) && !bytes.is_empty() {
+                    self.header.push(bytes[0]);
+                    bytes = &bytes[1..];
+                }
+                if self.header.len() < need(&self.header) {
+                    break;
+                }
+                let (b0, b1) = (self.header[0], self.header[1]);
+                if b1 & 0x80 != 0 {
+                    return Err("the server sent a masked frame".into());
+                }
+                let len = match b1 & 0x7f {
+                    126 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
+                    127 => {
+                        let mut l = [0u8; 8];
+                        l.copy_from_slice(&self.header[2..10]);
+                        u64::from_be_bytes(l)
+                    }
+                    n => u64::from(n),
+                };
+                self.header.clear();
+                match b0 & 0x0f {
+                    0x0 | 0x2 => self.data = true,
+                    0x1 => return Err("got a text message".into()),
+                    0x8 => return Ok(Event::Closed),
+                    0x9 | 0xa => self.data = false,
+                    op => return Err(format!("unknown opcode {op:#x}")),
+                }
+                self.left = len;
+            }
+            Ok(Event::More)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod ws_tests {
+    use super::ws::{client_header, split_url, Event, FrameReader};
+
+    /// A server frame (unmasked).
+    fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = client_header(payload.len());
+        f[0] = 0x80 | opcode;
+        f[1] &= 0x7f;
+        f.truncate(f.len() - 4);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn client_headers_encode_each_length_form() {
+        assert_eq!(client_header(5), [0x82, 0x85, 0, 0, 0, 0]);
+        assert_eq!(client_header(126), [0x82, 0xfe, 0, 126, 0, 0, 0, 0]);
+        assert_eq!(
+            client_header(65_536)[..10],
+            [0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0]
+        );
+    }
+
+    #[test]
+    fn frames_split_anywhere_give_the_payload_in_order() {
+        let mut stream = Vec::new();
+        let mut expected = Vec::new();
+        for (i, len) in [0usize, 1, 125, 126, 300, 65_535, 65_536, 70_000]
+            .iter()
+            .enumerate()
+        {
+            let payload: Vec<u8> = (0..*len).map(|j| (i * 31 + j) as u8).collect();
+            stream.extend(frame(0x2, &payload));
+            expected.extend_from_slice(&payload);
+            stream.extend(frame(0x9, b"ping"));
+        }
+        stream.extend(frame(0x8, &[0x03, 0xe8]));
+        stream.extend(b"ignored");
+        for chunk in [1, 2, 3, 7, 1000, 1 << 20] {
+            let mut reader = FrameReader::default();
+            let mut got = Vec::new();
+            let mut end = Event::More;
+            for piece in stream.chunks(chunk) {
+                end = reader
+                    .feed(piece, |p| {
+                        got.extend_from_slice(p);
+                        Ok(())
+                    })
+                    .unwrap();
+                if end == Event::Closed {
+                    break;
+                }
+            }
+            assert_eq!(end, Event::Closed, "chunk {chunk}");
+            assert!(got == expected, "chunk {chunk}: {} bytes", got.len());
+        }
+    }
+
+    #[test]
+    fn text_and_masked_frames_are_errors() {
+        let mut reader = FrameReader::default();
+        assert!(reader.feed(&frame(0x1, b"hi"), |_| Ok(())).is_err());
+        let mut reader = FrameReader::default();
+        assert!(reader.feed(&client_header(3), |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            split_url("ws://127.0.0.1:8080/ws?target=x").unwrap(),
+            ("127.0.0.1:8080", "/ws?target=x")
+        );
+        assert_eq!(split_url("ws://[::1]:80").unwrap(), ("[::1]:80", "/"));
+        assert!(split_url("wss://h/").is_err());
+    }
+}

@@ -475,6 +475,20 @@ mod tests {
         (client, target_far, task)
     }
 
+    /// The binary payload a client receives up to the bridge's Close, and the Close's code.
+    async fn read_until_close(
+        client: &mut WebSocketStream<tokio::io::DuplexStream>,
+    ) -> (Vec<u8>, u16) {
+        let mut received = Vec::new();
+        loop {
+            match client.next().await.unwrap().unwrap() {
+                Message::Binary(b) => received.extend_from_slice(&b),
+                Message::Close(f) => return (received, u16::from(f.unwrap().code)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
     fn limits() -> Limits {
         Limits {
             idle_timeout: Duration::from_secs(30),
@@ -494,16 +508,9 @@ mod tests {
         target.write_all(b"back").await.unwrap();
         target.shutdown().await.unwrap();
         drop(target);
-        let mut received = Vec::new();
-        let close = loop {
-            match client.next().await.unwrap().unwrap() {
-                Message::Binary(b) => received.extend_from_slice(&b),
-                Message::Close(f) => break f,
-                other => panic!("unexpected {other:?}"),
-            }
-        };
+        let (received, close) = read_until_close(&mut client).await;
         assert_eq!(received, b"back");
-        assert_eq!(u16::from(close.unwrap().code), 1000);
+        assert_eq!(close, 1000);
         let report = task.await.unwrap();
         assert!(matches!(report.ending, Ending::TargetClosed));
         assert_eq!((report.client_to_target, report.target_to_client), (6, 4));
@@ -526,16 +533,9 @@ mod tests {
         target_write.write_all(b"bye").await.unwrap();
         // Only the target's sending side ends; it still reads.
         target_write.shutdown().await.unwrap();
-        let mut received = Vec::new();
-        let close = loop {
-            match client.next().await.unwrap().unwrap() {
-                Message::Binary(b) => received.extend_from_slice(&b),
-                Message::Close(f) => break f,
-                other => panic!("unexpected {other:?}"),
-            }
-        };
+        let (received, close) = read_until_close(&mut client).await;
         assert_eq!(received, b"bye");
-        assert_eq!(u16::from(close.unwrap().code), 1000);
+        assert_eq!(close, 1000);
         // The bridge has sent its Close, so it saw the EOF; a client that had a message in
         // flight then sends it, and its Close answer after it.
         let raw = client.get_mut();

@@ -25,7 +25,7 @@ use clap::{Args, Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use sockrelay_bench::{
-    cpu_busy_ticks, parse_size, pattern, rss_kib, tree_cpu_ticks, Record, Verifier, SHIFTS,
+    cpu_busy_ticks, parse_size, pattern, rss_kib, tree_cpu_ticks, ws, Record, Verifier, SHIFTS,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -113,8 +113,19 @@ struct Load {
     /// See `--attempts`.
     #[arg(long, default_value_t = 15.0)]
     max_foreign: f64,
+    /// WebSocket client: `fast` frames and parses itself (see `sockrelay_bench::ws`), so the
+    /// load generator costs less per byte than the bridges it measures; `tungstenite` is a
+    /// general-purpose client, as an application would use.
+    #[arg(long, value_enum, default_value_t = WsClient::Fast)]
+    ws_client: WsClient,
     #[command(flatten)]
     out: Out,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum WsClient {
+    Fast,
+    Tungstenite,
 }
 
 #[derive(Args, Debug)]
@@ -175,6 +186,8 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 enum Conn {
     Tcp(TcpStream),
     Ws(Box<Ws>),
+    /// A WebSocket opened by hand, with the bytes read past the handshake's response.
+    FastWs(TcpStream, Vec<u8>),
 }
 
 /// The client's WebSocket buffers: tungstenite zero-fills its whole read buffer before every
@@ -188,8 +201,37 @@ fn ws_config(size: usize) -> WebSocketConfig {
         .max_frame_size(None)
 }
 
-async fn connect(target: &Target, size: usize) -> Result<Conn> {
+async fn connect(target: &Target, size: usize, client: WsClient) -> Result<Conn> {
     match target {
+        Target::Ws(url) if client == WsClient::Fast => {
+            let (host, path) = ws::split_url(url).map_err(anyhow::Error::msg)?;
+            let mut s = TcpStream::connect(host)
+                .await
+                .with_context(|| format!("connect {host}"))?;
+            s.set_nodelay(true)?;
+            s.write_all(ws::handshake_request(host, path).as_bytes())
+                .await?;
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            let end = loop {
+                let n = s.read(&mut buf).await?;
+                if n == 0 {
+                    bail!("{url}: closed during the handshake");
+                }
+                head.extend_from_slice(&buf[..n]);
+                if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                if head.len() > 64 * 1024 {
+                    bail!("{url}: no end to the handshake response");
+                }
+            };
+            if !head.starts_with(b"HTTP/1.1 101") {
+                let status = String::from_utf8_lossy(&head[..end]);
+                bail!("{url}: {}", status.lines().next().unwrap_or_default());
+            }
+            Ok(Conn::FastWs(s, head.split_off(end)))
+        }
         Target::Tcp(addr) => {
             let s = TcpStream::connect(addr)
                 .await
@@ -284,7 +326,7 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
     // Connect everything before the clock starts.
     let mut conns = Vec::with_capacity(load.conns);
     for _ in 0..load.conns {
-        conns.push(connect(target, size).await?);
+        conns.push(connect(target, size, load.ws_client).await?);
     }
     let start = Instant::now();
     let warmup = Duration::from_secs_f64(load.warmup);
@@ -302,6 +344,7 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
             let r = match conn {
                 Conn::Tcp(s) => run_tcp(s, pat, size, inflight, shared).await,
                 Conn::Ws(ws) => run_ws(*ws, pat, size, inflight, shared).await,
+                Conn::FastWs(s, early) => run_fast_ws(s, early, pat, size, inflight, shared).await,
             };
             r.unwrap_or_else(|e| ConnResult {
                 hist: new_hist(),
@@ -419,6 +462,39 @@ fn write_record(out: &Out, record: &Record) -> Result<()> {
     Ok(())
 }
 
+impl Window {
+    fn new(inflight: usize) -> Arc<Window> {
+        Arc::new(Window {
+            sent_at: Mutex::new(VecDeque::with_capacity(inflight)),
+            permits: Semaphore::new(inflight),
+        })
+    }
+}
+
+/// A connection's result once its reader has stopped: the writer's count of messages sent must
+/// match what the reader verified, to the byte.
+async fn finish(
+    writer: tokio::task::JoinHandle<Result<u64>>,
+    verifier: &Verifier,
+    mut error: Option<String>,
+    hist: Histogram<u64>,
+) -> Result<ConnResult> {
+    let sent = match writer.await.context("writer panicked")? {
+        Ok(sent) => sent,
+        Err(e) => {
+            error.get_or_insert(format!("write: {e:#}"));
+            verifier.seq
+        }
+    };
+    if error.is_none() && (verifier.seq != sent || verifier.pos != 0) {
+        error = Some(format!(
+            "sent {sent} messages, {} came back (+{} bytes)",
+            verifier.seq, verifier.pos
+        ));
+    }
+    Ok(ConnResult { hist, error })
+}
+
 /// Records one completed message: its latency (if measuring) and a permit for the next one.
 fn complete(window: &Window, shared: &Shared, hist: &mut Histogram<u64>) {
     let sent = window
@@ -477,10 +553,7 @@ async fn run_tcp(
     shared: Arc<Shared>,
 ) -> Result<ConnResult> {
     let (mut rd, mut wr) = stream.into_split();
-    let window = Arc::new(Window {
-        sent_at: Mutex::new(VecDeque::with_capacity(inflight)),
-        permits: Semaphore::new(inflight),
-    });
+    let window = Window::new(inflight);
     let writer = {
         let (window, shared, pat) = (window.clone(), shared.clone(), pat.clone());
         tokio::spawn(async move {
@@ -536,20 +609,7 @@ async fn run_tcp(
     }
     // A failed reader leaves the writer waiting for permits: release it.
     window.permits.close();
-    let sent = match writer.await.context("writer panicked")? {
-        Ok(sent) => sent,
-        Err(e) => {
-            error.get_or_insert(format!("write: {e:#}"));
-            verifier.seq
-        }
-    };
-    if error.is_none() && (verifier.seq != sent || verifier.pos != 0) {
-        error = Some(format!(
-            "sent {sent} messages, {} came back (+{} bytes)",
-            verifier.seq, verifier.pos
-        ));
-    }
-    Ok(ConnResult { hist, error })
+    finish(writer, &verifier, error, hist).await
 }
 
 async fn run_ws(
@@ -560,10 +620,7 @@ async fn run_ws(
     shared: Arc<Shared>,
 ) -> Result<ConnResult> {
     let (mut sink, mut stream) = ws.split();
-    let window = Arc::new(Window {
-        sent_at: Mutex::new(VecDeque::with_capacity(inflight)),
-        permits: Semaphore::new(inflight),
-    });
+    let window = Window::new(inflight);
     let writer = {
         let (window, shared) = (window.clone(), shared.clone());
         let pat = Bytes::copy_from_slice(&pat);
@@ -620,20 +677,94 @@ async fn run_ws(
         }
     }
     window.permits.close();
-    let sent = match writer.await.context("writer panicked")? {
-        Ok(sent) => sent,
-        Err(e) => {
-            error.get_or_insert(format!("write: {e:#}"));
-            verifier.seq
-        }
+    finish(writer, &verifier, error, hist).await
+}
+
+/// `run_ws` with the load generator's own framing: each message is a header (zero mask, so
+/// the payload goes out as it is) and the pattern's bytes, written together with the rest of
+/// the batch in one vectored write; echoed frames are parsed in the read buffer.
+async fn run_fast_ws(
+    stream: TcpStream,
+    early: Vec<u8>,
+    pat: Arc<[u8]>,
+    size: usize,
+    inflight: usize,
+    shared: Arc<Shared>,
+) -> Result<ConnResult> {
+    let (mut rd, mut wr) = stream.into_split();
+    let window = Window::new(inflight);
+    let writer = {
+        let (window, shared, pat) = (window.clone(), shared.clone(), pat.clone());
+        tokio::spawn(async move {
+            let header = ws::client_header(size);
+            let mut seq = 0u64;
+            loop {
+                let n = next_batch(&window, &shared).await;
+                if n == 0 {
+                    break;
+                }
+                let mut slices = Vec::with_capacity(2 * n);
+                for _ in 0..n {
+                    let off = (seq % SHIFTS as u64) as usize;
+                    slices.push(std::io::IoSlice::new(&header));
+                    slices.push(std::io::IoSlice::new(&pat[off..off + size]));
+                    seq += 1;
+                }
+                let mut slices = &mut slices[..];
+                while !slices.is_empty() {
+                    let written = wr.write_vectored(slices).await?;
+                    if written == 0 {
+                        bail!("the bridge stopped reading");
+                    }
+                    std::io::IoSlice::advance_slices(&mut slices, written);
+                }
+            }
+            drain(&window, inflight, &shared).await;
+            // A Close (code 1000, masked with the zero key), then EOF.
+            wr.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).await?;
+            anyhow::Ok(seq)
+        })
     };
-    if error.is_none() && (verifier.seq != sent || verifier.pos != 0) {
-        error = Some(format!(
-            "sent {sent} messages, {} came back (+{} bytes)",
-            verifier.seq, verifier.pos
-        ));
+    let mut hist = new_hist();
+    let mut verifier = Verifier::new(pat, size);
+    let mut frames = ws::FrameReader::default();
+    let mut buf = vec![0u8; (size + 14).clamp(16 * 1024, 256 * 1024)];
+    let mut error = None;
+    let give_up = sleep_until(shared.give_up);
+    tokio::pin!(give_up);
+    let mut feed = |data: &[u8], hist: &mut Histogram<u64>| {
+        frames.feed(data, |p| {
+            verifier.feed(p, || complete(&window, &shared, hist))
+        })
+    };
+    match feed(&early, &mut hist) {
+        Ok(ws::Event::More) => loop {
+            let n = tokio::select! {
+                biased;
+                r = rd.read(&mut buf) => match r {
+                    Ok(n) => n,
+                    Err(e) => { error = Some(format!("read: {e}")); break; }
+                },
+                () = &mut give_up => { error = Some("did not close in time".into()); break; }
+            };
+            if n == 0 {
+                break;
+            }
+            match feed(&buf[..n], &mut hist) {
+                Ok(ws::Event::More) => {}
+                Ok(ws::Event::Closed) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        },
+        Ok(ws::Event::Closed) => {}
+        Err(e) => error = Some(e),
     }
-    Ok(ConnResult { hist, error })
+    drop(feed);
+    window.permits.close();
+    finish(writer, &verifier, error, hist).await
 }
 
 /// Opens one bridge, sends one small message, checks the echo, and returns the open bridge.
