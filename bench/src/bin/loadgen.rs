@@ -762,7 +762,6 @@ async fn run_fast_ws(
         Ok(ws::Event::Closed) => {}
         Err(e) => error = Some(e),
     }
-    drop(feed);
     window.permits.close();
     finish(writer, &verifier, error, hist).await
 }
