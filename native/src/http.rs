@@ -31,6 +31,7 @@ use crate::bridge::{self, close_client, close_frame, codes, Limits};
 use crate::config::Settings;
 use crate::metrics::{ErrorKind, Metrics, RefusalReason};
 use crate::origin::OriginPolicy;
+use crate::readahead::ReadAhead;
 use crate::target::AllowList;
 
 /// How long connecting to a target may take before the bridge gives up.
@@ -423,6 +424,8 @@ async fn bridge_connection<I>(
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let started = Instant::now();
+    // Bulk frames from the client in large reads, though tungstenite's read buffer is small.
+    let io = ReadAhead::new(io);
     let mut ws =
         WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&state.settings))).await;
     let peer = peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
