@@ -290,6 +290,18 @@ async fn oversized_message_closes_1009() {
     );
     assert_eq!(close.unwrap().0, 1009);
     still_serves(&relay).await;
+    // Counted under its own kind, and only there.
+    relay.wait_bridges_closed().await;
+    let (_, metrics) = sockrelay_tests::http_get(relay.http, "/metrics").await;
+    let errors: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("sockrelay_bridge_errors_total{"))
+        .collect();
+    assert_eq!(
+        errors,
+        ["sockrelay_bridge_errors_total{kind=\"too_big\"} 1"],
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
