@@ -56,8 +56,9 @@ pub struct ServeArgs {
     )]
     pub token: Option<String>,
 
-    /// Maximum concurrent bridges (more get HTTP 503), and of connections to each of the echo
-    /// and acknowledge servers (more wait in the listen backlog) [default: 1024]
+    /// Maximum concurrent bridges (more get HTTP 503), and of HTTP connections not yet bridges
+    /// and of connections to each of the echo and acknowledge servers (more wait in the listen
+    /// backlog) [default: 1024]
     #[arg(long, value_name = "N")]
     pub max_conns: Option<usize>,
 
