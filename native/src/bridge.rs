@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
-use tokio_util::bytes::BytesMut;
+use tokio_util::bytes::{BufMut, BytesMut};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Direction, ErrorKind, Metrics};
@@ -252,13 +252,17 @@ where
         let target_to_client = async {
             let mut buf = TargetBuf::default();
             loop {
-                let n = match target_read.read_buf(buf.prepare()).await {
+                let read = std::future::poll_fn(|cx| buf.poll_read(&mut target_read, cx));
+                let n = match read.await {
                     Ok(0) => {
                         // Every byte the target sent is already on its way to the client: the
                         // Close goes after it.
                         let close = close_frame(codes::NORMAL, "target closed");
                         return match sink.send(Message::Close(Some(close))).await {
                             Ok(()) => Ending::TargetClosed,
+                            // The client closed first (its Close is being handled): that ends
+                            // the bridge, once what it sent before it is written.
+                            Err(e) if client_has_closed(&e) => std::future::pending().await,
                             Err(e) => classify_ws_error(e),
                         };
                     }
@@ -269,7 +273,16 @@ where
                 // No copy: the frame shares the buffer, which is reused once tungstenite has
                 // copied the frame out (before `send` completes).
                 if let Err(e) = sink.send(Message::Binary(buf.take(n))).await {
-                    return classify_ws_error(e);
+                    if !client_has_closed(&e) {
+                        return classify_ws_error(e);
+                    }
+                    // `client_to_target` has read the client's Close while it still writes the
+                    // messages before it to the target. Nothing more can go to the client, but
+                    // the target is read on (what it sends is dropped) so that it keeps taking
+                    // those messages; `client_to_target` then ends the bridge as ClientClosed.
+                    let mut scratch = [0u8; 4096];
+                    while let Ok(1..) = target_read.read(&mut scratch).await {}
+                    return std::future::pending().await;
                 }
                 down_bytes.fetch_add(n as u64, Relaxed);
                 metrics.bytes(Direction::TargetToClient, n);
@@ -306,8 +319,14 @@ where
 
     match &ending {
         Ending::TargetClosed => {
-            // Our Close was sent and the client's answer read (or the grace ran out): flush.
-            let _ = tokio::time::timeout(CLOSE_GRACE, ws.close()).await;
+            // Our Close went out after the target's bytes. Until the client answers it, what
+            // the client still sends is read (and dropped, if the target is gone): a socket
+            // closed with unread bytes is reset, and the reset would discard the target's last
+            // bytes and our Close before the client had read them.
+            let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                while let Some(Ok(_)) = ws.next().await {}
+            })
+            .await;
         }
         Ending::ClientClosed(_) => {
             // Flushes tungstenite's queued answer to the client's Close.
@@ -390,11 +409,22 @@ impl Default for TargetBuf {
 }
 
 impl TargetBuf {
-    /// The buffer to read into, with room for one read.
-    fn prepare(&mut self) -> &mut BytesMut {
+    /// Reads once from `reader`, at most the current read size. A grown buffer is let go
+    /// while the read waits: a bridge that falls quiet after a bulk transfer holds nothing
+    /// large (the next read allocates it again).
+    fn poll_read<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<usize>> {
         self.buf.reserve(self.size);
-        self.room = self.buf.capacity() - self.buf.len();
-        &mut self.buf
+        self.room = (self.buf.capacity() - self.buf.len()).min(self.size);
+        let mut limited = (&mut self.buf).limit(self.size);
+        let read = tokio_util::io::poll_read_buf(std::pin::Pin::new(reader), cx, &mut limited);
+        if read.is_pending() && self.size > TARGET_READ_MIN && self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+        read
     }
 
     /// The `n` bytes just read, as a frame payload; adapts the size of the next read.
@@ -414,6 +444,18 @@ impl TargetBuf {
         }
         frame
     }
+}
+
+/// Whether a failed send means that the client's Close has been received: tungstenite sends
+/// nothing after it (its answer to the Close aside).
+fn client_has_closed(e: &WsError) -> bool {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    matches!(
+        e,
+        WsError::Protocol(ProtocolError::SendAfterClosing)
+            | WsError::ConnectionClosed
+            | WsError::AlreadyClosed
+    )
 }
 
 /// Separates a client that simply went away from one that broke the protocol.
@@ -457,8 +499,20 @@ mod tests {
         tokio::io::DuplexStream,
         tokio::task::JoinHandle<Report>,
     ) {
+        harness_with(limits, 64 * 1024).await
+    }
+
+    /// [`harness`] with `target_buffer` bytes of buffering each way between bridge and target.
+    async fn harness_with(
+        limits: Limits,
+        target_buffer: usize,
+    ) -> (
+        WebSocketStream<tokio::io::DuplexStream>,
+        tokio::io::DuplexStream,
+        tokio::task::JoinHandle<Report>,
+    ) {
         let (client_io, server_io) = duplex(64 * 1024);
-        let (target_near, target_far) = duplex(64 * 1024);
+        let (target_near, target_far) = duplex(target_buffer);
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
         let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
         let task = tokio::spawn(async move {
@@ -549,6 +603,69 @@ mod tests {
         let report = task.await.unwrap();
         assert!(matches!(report.ending, Ending::TargetClosed));
         assert_eq!((report.client_to_target, report.target_to_client), (10, 3));
+    }
+
+    #[tokio::test]
+    async fn a_close_read_with_the_last_messages_waits_until_they_reach_a_slow_echo() {
+        // The bridge reads a burst and the Close after it at once (coalescing), then writes the
+        // burst through a small buffer to an echo, whose answers can no longer go to the
+        // client. Every byte before the Close must still reach the echo, then EOF.
+        let (mut client, mut target, task) = harness_with(limits(), 512).await;
+        let echo = tokio::spawn(async move {
+            let mut total = Vec::new();
+            let mut buf = [0u8; 300];
+            loop {
+                let n = target.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return total;
+                }
+                total.extend_from_slice(&buf[..n]);
+                if target.write_all(&buf[..n]).await.is_err() {
+                    return total;
+                }
+            }
+        });
+        let mut expected = Vec::new();
+        for i in 0..10u8 {
+            let msg = vec![i; 1000];
+            expected.extend_from_slice(&msg);
+            client.feed(Message::binary(msg)).await.unwrap();
+        }
+        client.feed(Message::Close(None)).await.unwrap();
+        client.flush().await.unwrap();
+        let report = task.await.unwrap();
+        assert!(
+            matches!(report.ending, Ending::ClientClosed(_)),
+            "{:?}",
+            report.ending
+        );
+        assert_eq!(report.client_to_target, expected.len() as u64);
+        let got = echo.await.unwrap();
+        assert!(got == expected, "{} of {} bytes", got.len(), expected.len());
+    }
+
+    #[tokio::test]
+    async fn after_target_eof_the_client_is_read_until_its_close_answer() {
+        // A target that is gone entirely: writes to it fail at once. The client, still
+        // sending, must still be read until its Close, or the socket would be reset.
+        let (mut client, target, task) = harness(limits()).await;
+        drop(target);
+        let (received, close) = read_until_close(&mut client).await;
+        assert!(received.is_empty());
+        assert_eq!(close, 1000);
+        let raw = client.get_mut();
+        for _ in 0..5 {
+            // Each frame reaches a bridge that has had time to try writing the one before.
+            raw.write_all(&masked_frame(0x2, b"unread")).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        raw.write_all(&masked_frame(0x8, &[])).await.unwrap();
+        // The bridge reads all of it: the stream ends at its side (EOF), not by a reset.
+        let mut rest = Vec::new();
+        raw.read_to_end(&mut rest).await.unwrap();
+        let report = task.await.unwrap();
+        assert!(matches!(report.ending, Ending::TargetClosed));
+        assert!(rest.is_empty(), "{rest:?}");
     }
 
     #[tokio::test]
@@ -666,33 +783,45 @@ mod tests {
         assert_eq!(report.target_to_client, expected.len() as u64);
     }
 
-    #[test]
-    fn target_buffer_grows_when_filled_and_shrinks_after_small_reads() {
+    #[tokio::test]
+    async fn target_buffer_grows_when_filled_shrinks_after_small_reads_and_lets_go_when_idle() {
+        use std::future::poll_fn;
+        let (mut far, mut near) = duplex(1 << 20);
         let mut b = TargetBuf::default();
-        let room = b.prepare().capacity();
-        assert!((TARGET_READ_MIN..2 * TARGET_READ_MIN).contains(&room));
-        b.buf.extend_from_slice(&vec![7; room]);
-        let frame = b.take(room);
-        assert_eq!(frame.len(), room);
-        drop(frame);
-        assert!(b.prepare().capacity() >= TARGET_READ_MAX);
-        // Reused, not reallocated, once the frame is gone.
-        let start = b.buf.as_ptr() as usize;
-        let end = start + b.buf.capacity();
-        for _ in 0..100 {
-            b.buf.extend_from_slice(&[1; 2000]);
-            drop(b.take(2000));
-            let at = b.prepare().as_ptr() as usize;
-            // The allocation began at most one small buffer before `start`.
-            assert!((start - 2 * TARGET_READ_MIN..end).contains(&at));
-            assert!(b.buf.capacity() >= TARGET_READ_MAX);
+        far.write_all(&vec![7; 300_000]).await.unwrap();
+        // The first read is small; it fills, so the next ones are large.
+        let n = poll_fn(|cx| b.poll_read(&mut near, cx)).await.unwrap();
+        assert_eq!(n, TARGET_READ_MIN);
+        drop(b.take(n));
+        let n = poll_fn(|cx| b.poll_read(&mut near, cx)).await.unwrap();
+        assert_eq!(n, TARGET_READ_MAX, "reads never exceed the read size");
+        drop(b.take(n));
+        // Reused, not reallocated, once each frame is gone.
+        let at = b.buf.as_ptr() as usize;
+        for _ in 0..3 {
+            let n = poll_fn(|cx| b.poll_read(&mut near, cx)).await.unwrap();
+            assert_eq!(n, TARGET_READ_MAX);
+            assert!(b.buf.as_ptr() as usize <= at + TARGET_READ_MAX);
+            drop(b.take(n));
         }
+        let n = poll_fn(|cx| b.poll_read(&mut near, cx)).await.unwrap();
+        assert_eq!(n, 300_000 - TARGET_READ_MIN - 4 * TARGET_READ_MAX);
+        drop(b.take(n));
+        // Nothing to read: the grown buffer is let go while the read waits.
+        let waiting = poll_fn(|cx| std::task::Poll::Ready(b.poll_read(&mut near, cx))).await;
+        assert!(waiting.is_pending());
+        assert_eq!(b.buf.capacity(), 0);
+        // A run of small reads brings the read size back down.
         for _ in 0..SHRINK_AFTER {
-            b.prepare();
-            b.buf.extend_from_slice(b"small");
-            drop(b.take(5));
+            far.write_all(b"small").await.unwrap();
+            let n = poll_fn(|cx| b.poll_read(&mut near, cx)).await.unwrap();
+            assert_eq!(n, 5);
+            drop(b.take(n));
         }
-        assert!(b.prepare().capacity() < 2 * TARGET_READ_MIN);
+        assert_eq!(b.size, TARGET_READ_MIN);
+        far.write_all(&[1; 10]).await.unwrap();
+        poll_fn(|cx| b.poll_read(&mut near, cx)).await.unwrap();
+        assert!(b.buf.capacity() < 2 * TARGET_READ_MIN);
     }
 
     #[test]

@@ -43,6 +43,10 @@ const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// How long open HTTP connections get to finish their request at shutdown.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
 
+/// An HTTP connection that has not become a bridge is closed after this many handshake
+/// timeouts (60 s by default), once its current request is answered or [`HTTP_DRAIN`] later.
+const HTTP_LIFETIME_FACTOR: u32 = 6;
+
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct AppState {
@@ -561,13 +565,22 @@ where
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
+    // Idle keep-alive connections end at the header timeout; this ends one that stays busy,
+    // or never reads what it asked for, so that it cannot hold its place for ever.
+    let lifetime = state.settings.handshake_timeout * HTTP_LIFETIME_FACTOR;
     tokio::select! {
         result = connection.as_mut() => {
             if let Err(e) = result {
                 debug!(%peer, error = %e, "http connection ended with an error");
             }
         }
-        () = state.cancel.cancelled() => {
+        () = async {
+            tokio::select! {
+                () = state.cancel.cancelled() => {}
+                () = tokio::time::sleep(lifetime) => debug!(%peer, "http connection too old"),
+            }
+        } => {
+            // The request in progress is answered (within the drain time); no other.
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(HTTP_DRAIN, connection).await;
         }

@@ -69,11 +69,13 @@ impl<I: AsyncRead + Unpin> AsyncRead for ReadAhead<I> {
             return Poll::Ready(Ok(()));
         }
         this.ahead.reserve(AHEAD);
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut this.inner),
-            cx,
-            &mut this.ahead
-        ))?;
+        let read = tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.ahead);
+        let Poll::Ready(n) = read else {
+            // Caught up with the peer: hold no buffer while it is quiet.
+            this.ahead = BytesMut::new();
+            return Poll::Pending;
+        };
+        let n = n?;
         this.bulk = n > wanted;
         this.hand_out(out);
         Poll::Ready(Ok(()))
@@ -182,6 +184,10 @@ mod tests {
             "{} reads",
             r.inner.reads
         );
+        // Nothing more yet: the read waits holding no buffer.
+        assert!(r.bulk);
+        assert!(futures_util::FutureExt::now_or_never(r.read(&mut buf)).is_none());
+        assert_eq!(r.ahead.capacity(), 0);
         // Then the sender slows down: reads are small again and the buffer is freed.
         far.write_all(b"one").await.unwrap();
         let n = r.read(&mut buf).await.unwrap();

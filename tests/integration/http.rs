@@ -173,7 +173,12 @@ async fn rebinding_origin_is_refused() {
 
 #[tokio::test]
 async fn unfinished_requests_are_capped_and_open_bridges_do_not_count() {
-    let relay = TestRelay::with(|s| s.max_conns = 2).await;
+    let relay = TestRelay::with(|s| {
+        s.max_conns = 2;
+        // Longer than the test: no place may come back through a timeout.
+        s.handshake_timeout = std::time::Duration::from_secs(60);
+    })
+    .await;
     // A bridge gives its HTTP connection's place back once it is upgraded.
     let ws = relay.ws("/ws").await;
     // Two connections that never send a request take every place...
@@ -199,4 +204,37 @@ async fn unfinished_requests_are_capped_and_open_bridges_do_not_count() {
         .unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
     assert_eq!(ws_echo_roundtrip(ws, b"still", &[2]).await, b"still");
+}
+
+#[tokio::test]
+async fn a_connection_that_never_reads_its_answers_loses_its_place_in_time() {
+    let relay = TestRelay::with(|s| {
+        s.max_conns = 1;
+        s.handshake_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    // Pipelined requests whose answers (megabytes) it never reads: hyper's writes stall.
+    let mut hog = TcpStream::connect(relay.http).await.unwrap();
+    let requests = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(3000);
+    hog.write_all(requests.as_bytes()).await.unwrap();
+    // The only place is taken, so the next connection waits in the backlog...
+    let started = std::time::Instant::now();
+    let mut waiting = TcpStream::connect(relay.http).await.unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // ... until the hog's lifetime (6 handshake timeouts) and the drain (5 s) have passed.
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, waiting.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(5),
+        "answered after {waited:?}: the hog did not hold its place"
+    );
+    drop(hog);
 }
