@@ -495,6 +495,38 @@ async fn finish(
     Ok(ConnResult { hist, error })
 }
 
+/// Reads until EOF, handing each read to `feed`, which returns whether to go on (or the error
+/// that ends the connection); gives up at the run's deadline. The connection's error, if any.
+async fn read_all(
+    rd: &mut (impl AsyncReadExt + Unpin),
+    size: usize,
+    shared: &Shared,
+    mut feed: impl FnMut(&[u8]) -> Result<bool, String>,
+) -> Option<String> {
+    let mut buf = vec![0u8; size.clamp(16 * 1024, 256 * 1024)];
+    // One timer for the whole run: a new one per read would cost a timer-wheel insert each time.
+    let give_up = sleep_until(shared.give_up);
+    tokio::pin!(give_up);
+    loop {
+        let n = tokio::select! {
+            biased;
+            r = rd.read(&mut buf) => match r {
+                Ok(n) => n,
+                Err(e) => return Some(format!("read: {e}")),
+            },
+            () = &mut give_up => return Some("did not close in time".into()),
+        };
+        if n == 0 {
+            return None;
+        }
+        match feed(&buf[..n]) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => return Some(e),
+        }
+    }
+}
+
 /// Records one completed message: its latency (if measuring) and a permit for the next one.
 fn complete(window: &Window, shared: &Shared, hist: &mut Histogram<u64>) {
     let sent = window
@@ -585,28 +617,11 @@ async fn run_tcp(
     };
     let mut hist = new_hist();
     let mut verifier = Verifier::new(pat, size);
-    let mut buf = vec![0u8; size.clamp(16 * 1024, 256 * 1024)];
-    let mut error = None;
-    // One timer for the whole run: a new one per read would cost a timer-wheel insert each time.
-    let give_up = sleep_until(shared.give_up);
-    tokio::pin!(give_up);
-    loop {
-        let n = tokio::select! {
-            biased;
-            r = rd.read(&mut buf) => match r {
-                Ok(n) => n,
-                Err(e) => { error = Some(format!("read: {e}")); break; }
-            },
-            () = &mut give_up => { error = Some("did not close in time".into()); break; }
-        };
-        if n == 0 {
-            break;
-        }
-        if let Err(e) = verifier.feed(&buf[..n], || complete(&window, &shared, &mut hist)) {
-            error = Some(e);
-            break;
-        }
-    }
+    let error = read_all(&mut rd, size, &shared, |data| {
+        verifier.feed(data, || complete(&window, &shared, &mut hist))?;
+        Ok(true)
+    })
+    .await;
     // A failed reader leaves the writer waiting for permits: release it.
     window.permits.close();
     finish(writer, &verifier, error, hist).await
@@ -728,40 +743,17 @@ async fn run_fast_ws(
     let mut hist = new_hist();
     let mut verifier = Verifier::new(pat, size);
     let mut frames = ws::FrameReader::default();
-    let mut buf = vec![0u8; (size + 14).clamp(16 * 1024, 256 * 1024)];
-    let mut error = None;
-    let give_up = sleep_until(shared.give_up);
-    tokio::pin!(give_up);
-    let mut feed = |data: &[u8], hist: &mut Histogram<u64>| {
-        frames.feed(data, |p| {
-            verifier.feed(p, || complete(&window, &shared, hist))
-        })
+    let mut feed = |data: &[u8]| {
+        let event = frames.feed(data, |p| {
+            verifier.feed(p, || complete(&window, &shared, &mut hist))
+        })?;
+        Ok(event == ws::Event::More)
     };
-    match feed(&early, &mut hist) {
-        Ok(ws::Event::More) => loop {
-            let n = tokio::select! {
-                biased;
-                r = rd.read(&mut buf) => match r {
-                    Ok(n) => n,
-                    Err(e) => { error = Some(format!("read: {e}")); break; }
-                },
-                () = &mut give_up => { error = Some("did not close in time".into()); break; }
-            };
-            if n == 0 {
-                break;
-            }
-            match feed(&buf[..n], &mut hist) {
-                Ok(ws::Event::More) => {}
-                Ok(ws::Event::Closed) => break,
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
-            }
-        },
-        Ok(ws::Event::Closed) => {}
-        Err(e) => error = Some(e),
-    }
+    let error = match feed(&early) {
+        Ok(true) => read_all(&mut rd, size + 14, &shared, feed).await,
+        Ok(false) => None,
+        Err(e) => Some(e),
+    };
     window.permits.close();
     finish(writer, &verifier, error, hist).await
 }
