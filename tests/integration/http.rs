@@ -135,20 +135,30 @@ async fn check_endpoint_explains_refusals() {
     assert_eq!(http_get(relay.http, "/api/check").await.0, 200);
 }
 
+/// A one-shot `GET /healthz` (`Connection: close`) written to `stream`.
+async fn ask_health(stream: &mut (impl AsyncWriteExt + Unpin), host: &str) {
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+}
+
+/// Everything `stream` sends until it closes, waiting up to `wait`.
+async fn read_answer(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    wait: std::time::Duration,
+) -> Result<String, tokio::time::error::Elapsed> {
+    let mut response = String::new();
+    tokio::time::timeout(wait, stream.read_to_string(&mut response))
+        .await
+        .map(|_| response)
+}
+
 #[tokio::test]
 async fn a_client_that_half_closes_still_gets_its_answer() {
     let relay = TestRelay::start().await;
     let mut stream = TcpStream::connect(relay.http).await.unwrap();
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    ask_health(&mut stream, "127.0.0.1").await;
     stream.shutdown().await.unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
+    let response = read_answer(&mut stream, WAIT).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
 }
 
@@ -185,23 +195,12 @@ async fn unfinished_requests_are_capped_and_open_bridges_do_not_count() {
     let idle_a = TcpStream::connect(relay.http).await.unwrap();
     let _idle_b = TcpStream::connect(relay.http).await.unwrap();
     let mut waiting = TcpStream::connect(relay.http).await.unwrap();
-    waiting
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    let early = tokio::time::timeout(
-        std::time::Duration::from_millis(300),
-        waiting.read_to_string(&mut response),
-    )
-    .await;
-    assert!(early.is_err(), "answered past the cap: {response:?}");
+    ask_health(&mut waiting, "127.0.0.1").await;
+    let early = read_answer(&mut waiting, std::time::Duration::from_millis(300)).await;
+    assert!(early.is_err(), "answered past the cap: {early:?}");
     // ... until one goes; the waiting request is then answered, and the bridge still works.
     drop(idle_a);
-    tokio::time::timeout(WAIT, waiting.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
+    let response = read_answer(&mut waiting, WAIT).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
     assert_eq!(ws_echo_roundtrip(ws, b"still", &[2]).await, b"still");
 }
@@ -220,16 +219,9 @@ async fn a_connection_that_never_reads_its_answers_loses_its_place_in_time() {
     // The only place is taken, so the next connection waits in the backlog...
     let started = std::time::Instant::now();
     let mut waiting = TcpStream::connect(relay.http).await.unwrap();
-    waiting
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    ask_health(&mut waiting, "127.0.0.1").await;
     // ... until the hog's lifetime (6 handshake timeouts) and the drain (5 s) have passed.
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, waiting.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
+    let response = read_answer(&mut waiting, WAIT).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
     let waited = started.elapsed();
     assert!(
