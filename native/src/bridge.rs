@@ -280,7 +280,8 @@ where
                     // messages before it to the target. Nothing more can go to the client, but
                     // the target is read on (what it sends is dropped) so that it keeps taking
                     // those messages; `client_to_target` then ends the bridge as ClientClosed.
-                    let mut scratch = [0u8; 4096];
+                    // On the heap: an array would add its size to every bridge's task.
+                    let mut scratch = vec![0u8; 4096];
                     while let Ok(1..) = target_read.read(&mut scratch).await {}
                     return std::future::pending().await;
                 }
