@@ -342,9 +342,11 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
         let inflight = load.inflight;
         tasks.spawn(async move {
             let r = match conn {
-                Conn::Tcp(s) => run_tcp(s, pat, size, inflight, shared).await,
+                Conn::Tcp(s) => run_stream(s, false, Vec::new(), pat, size, inflight, shared).await,
                 Conn::Ws(ws) => run_ws(*ws, pat, size, inflight, shared).await,
-                Conn::FastWs(s, early) => run_fast_ws(s, early, pat, size, inflight, shared).await,
+                Conn::FastWs(s, early) => {
+                    run_stream(s, true, early, pat, size, inflight, shared).await
+                }
             };
             r.unwrap_or_else(|e| ConnResult {
                 hist: new_hist(),
@@ -577,8 +579,15 @@ async fn drain(window: &Window, inflight: usize, shared: &Shared) {
     }
 }
 
-async fn run_tcp(
+/// A connection over a plain TCP stream: a TCP echo (`framed` false) or a WebSocket opened by
+/// hand (`framed`, with `early` the bytes read past the handshake). Each batch of messages goes
+/// out in one vectored write: the pattern's bytes, each message behind its frame header when
+/// framed (zero mask, so the payload goes out as it is); echoed frames are parsed where they
+/// were read.
+async fn run_stream(
     stream: TcpStream,
+    framed: bool,
+    early: Vec<u8>,
     pat: Arc<[u8]>,
     size: usize,
     inflight: usize,
@@ -589,39 +598,60 @@ async fn run_tcp(
     let writer = {
         let (window, shared, pat) = (window.clone(), shared.clone(), pat.clone());
         tokio::spawn(async move {
+            let header = if framed {
+                ws::client_header(size)
+            } else {
+                Vec::new()
+            };
             let mut seq = 0u64;
-            let mut batch = Vec::with_capacity(size * inflight.min(64));
             loop {
                 let n = next_batch(&window, &shared).await;
                 if n == 0 {
                     break;
                 }
-                if n == 1 {
-                    let off = (seq % SHIFTS as u64) as usize;
-                    wr.write_all(&pat[off..off + size]).await?;
-                    seq += 1;
-                    continue;
-                }
-                batch.clear();
+                let mut slices = Vec::with_capacity(2 * n);
                 for _ in 0..n {
                     let off = (seq % SHIFTS as u64) as usize;
-                    batch.extend_from_slice(&pat[off..off + size]);
+                    if framed {
+                        slices.push(std::io::IoSlice::new(&header));
+                    }
+                    slices.push(std::io::IoSlice::new(&pat[off..off + size]));
                     seq += 1;
                 }
-                wr.write_all(&batch).await?;
+                let mut slices = &mut slices[..];
+                while !slices.is_empty() {
+                    let written = wr.write_vectored(slices).await?;
+                    if written == 0 {
+                        bail!("the server stopped reading");
+                    }
+                    std::io::IoSlice::advance_slices(&mut slices, written);
+                }
             }
             drain(&window, inflight, &shared).await;
+            if framed {
+                // A Close (code 1000, masked with the zero key).
+                wr.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).await?;
+            }
             wr.shutdown().await?;
             anyhow::Ok(seq)
         })
     };
     let mut hist = new_hist();
     let mut verifier = Verifier::new(pat, size);
-    let error = read_all(&mut rd, size, &shared, |data| {
-        verifier.feed(data, || complete(&window, &shared, &mut hist))?;
-        Ok(true)
-    })
-    .await;
+    let mut frames = ws::FrameReader::default();
+    let mut feed = |data: &[u8]| {
+        let mut echoed = |p: &[u8]| verifier.feed(p, || complete(&window, &shared, &mut hist));
+        if !framed {
+            echoed(data)?;
+            return Ok(true);
+        }
+        Ok(frames.feed(data, echoed)? == ws::Event::More)
+    };
+    let error = match feed(&early) {
+        Ok(true) => read_all(&mut rd, size + 14, &shared, feed).await,
+        Ok(false) => None,
+        Err(e) => Some(e),
+    };
     // A failed reader leaves the writer waiting for permits: release it.
     window.permits.close();
     finish(writer, &verifier, error, hist).await
@@ -691,69 +721,6 @@ async fn run_ws(
             break;
         }
     }
-    window.permits.close();
-    finish(writer, &verifier, error, hist).await
-}
-
-/// `run_ws` with the load generator's own framing: each message is a header (zero mask, so
-/// the payload goes out as it is) and the pattern's bytes, written together with the rest of
-/// the batch in one vectored write; echoed frames are parsed in the read buffer.
-async fn run_fast_ws(
-    stream: TcpStream,
-    early: Vec<u8>,
-    pat: Arc<[u8]>,
-    size: usize,
-    inflight: usize,
-    shared: Arc<Shared>,
-) -> Result<ConnResult> {
-    let (mut rd, mut wr) = stream.into_split();
-    let window = Window::new(inflight);
-    let writer = {
-        let (window, shared, pat) = (window.clone(), shared.clone(), pat.clone());
-        tokio::spawn(async move {
-            let header = ws::client_header(size);
-            let mut seq = 0u64;
-            loop {
-                let n = next_batch(&window, &shared).await;
-                if n == 0 {
-                    break;
-                }
-                let mut slices = Vec::with_capacity(2 * n);
-                for _ in 0..n {
-                    let off = (seq % SHIFTS as u64) as usize;
-                    slices.push(std::io::IoSlice::new(&header));
-                    slices.push(std::io::IoSlice::new(&pat[off..off + size]));
-                    seq += 1;
-                }
-                let mut slices = &mut slices[..];
-                while !slices.is_empty() {
-                    let written = wr.write_vectored(slices).await?;
-                    if written == 0 {
-                        bail!("the bridge stopped reading");
-                    }
-                    std::io::IoSlice::advance_slices(&mut slices, written);
-                }
-            }
-            drain(&window, inflight, &shared).await;
-            // A Close (code 1000, masked with the zero key), then EOF.
-            wr.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).await?;
-            anyhow::Ok(seq)
-        })
-    };
-    let mut hist = new_hist();
-    let mut verifier = Verifier::new(pat, size);
-    let mut frames = ws::FrameReader::default();
-    let mut feed = |data: &[u8]| {
-        let event = frames.feed(data, |p| {
-            verifier.feed(p, || complete(&window, &shared, &mut hist))
-        })?;
-        Ok(event == ws::Event::More)
-    };
-    let error = match feed(&early) {
-        Ok(true) => read_all(&mut rd, size + 14, &shared, feed).await,
-        Ok(false) => None,
-        Err(e) => Some(e),
-    };
     window.permits.close();
     finish(writer, &verifier, error, hist).await
 }
