@@ -28,16 +28,14 @@ use tokio_util::bytes::{BufMut, BytesMut};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Direction, ErrorKind, Metrics};
+use crate::readahead::ReadSize;
 
 /// First read size from the target, and what a bridge with small traffic keeps.
-const TARGET_READ_MIN: usize = 2 * 1024;
+const TARGET_READ_MIN: usize = ReadSize::MIN;
 
 /// Largest chunk read from the target at once, and so the largest frame sent to the client.
 /// Reads grow to this size only while they fill the buffer (bulk traffic).
-pub const TARGET_READ_MAX: usize = 64 * 1024;
-
-/// Consecutive small target reads after which a grown target buffer is given back.
-const SHRINK_AFTER: u8 = 8;
+pub const TARGET_READ_MAX: usize = ReadSize::MAX;
 
 /// Client messages already received are written to the target together, up to this many bytes.
 const COALESCE_MAX: usize = 16 * 1024;
@@ -387,26 +385,13 @@ impl From<Option<Result<Message, WsError>>> for Step {
     }
 }
 
-/// The buffer target bytes are read into. It starts at [`TARGET_READ_MIN`], grows to
-/// [`TARGET_READ_MAX`] when a read fills it, and goes back to the small size after a run of small
-/// reads, so bulk transfers use few large frames while quiet bridges hold little memory. Frames
-/// are split off without copying; the allocation is reused once the frame has been dropped.
+/// The buffer target bytes are read into, sized by [`ReadSize`]: bulk transfers use few large
+/// frames while quiet bridges hold little memory. Frames are split off without copying; the
+/// allocation is reused once the frame has been dropped.
+#[derive(Default)]
 struct TargetBuf {
     buf: BytesMut,
-    size: usize,
-    room: usize,
-    small_reads: u8,
-}
-
-impl Default for TargetBuf {
-    fn default() -> Self {
-        TargetBuf {
-            buf: BytesMut::new(),
-            size: TARGET_READ_MIN,
-            room: 0,
-            small_reads: 0,
-        }
-    }
+    size: ReadSize,
 }
 
 impl TargetBuf {
@@ -418,11 +403,11 @@ impl TargetBuf {
         reader: &mut R,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<usize>> {
-        self.buf.reserve(self.size);
-        self.room = (self.buf.capacity() - self.buf.len()).min(self.size);
-        let mut limited = (&mut self.buf).limit(self.size);
+        let size = self.size.get();
+        self.buf.reserve(size);
+        let mut limited = (&mut self.buf).limit(size);
         let read = tokio_util::io::poll_read_buf(std::pin::Pin::new(reader), cx, &mut limited);
-        if read.is_pending() && self.size > TARGET_READ_MIN && self.buf.is_empty() {
+        if read.is_pending() && size > TARGET_READ_MIN && self.buf.is_empty() {
             self.buf = BytesMut::new();
         }
         read
@@ -430,18 +415,12 @@ impl TargetBuf {
 
     /// The `n` bytes just read, as a frame payload; adapts the size of the next read.
     fn take(&mut self, n: usize) -> Bytes {
-        if n >= self.room && self.size < TARGET_READ_MAX {
-            self.size = TARGET_READ_MAX;
-            self.small_reads = 0;
-        } else if n <= TARGET_READ_MIN / 2 {
-            self.small_reads = self.small_reads.saturating_add(1);
-        } else {
-            self.small_reads = 0;
-        }
+        let before = self.size.get();
+        self.size.record(n);
         let frame = self.buf.split().freeze();
-        if self.size > TARGET_READ_MIN && self.small_reads >= SHRINK_AFTER {
+        if self.size.get() < before {
             // The large allocation goes when the frame does.
-            *self = TargetBuf::default();
+            self.buf = BytesMut::new();
         }
         frame
     }
@@ -813,13 +792,13 @@ mod tests {
         assert!(waiting.is_pending());
         assert_eq!(b.buf.capacity(), 0);
         // A run of small reads brings the read size back down.
-        for _ in 0..SHRINK_AFTER {
+        for _ in 0..ReadSize::SHRINK_AFTER {
             far.write_all(b"small").await.unwrap();
             let n = poll_fn(|cx| b.poll_read(&mut near, cx)).await.unwrap();
             assert_eq!(n, 5);
             drop(b.take(n));
         }
-        assert_eq!(b.size, TARGET_READ_MIN);
+        assert_eq!(b.size.get(), TARGET_READ_MIN);
         far.write_all(&[1; 10]).await.unwrap();
         poll_fn(|cx| b.poll_read(&mut near, cx)).await.unwrap();
         assert!(b.buf.capacity() < 2 * TARGET_READ_MIN);

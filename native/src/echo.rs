@@ -14,15 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::metrics::{Metrics, Proto};
-
-/// First read size of the TCP services (one read, one write), kept while reads are small.
-const TCP_CHUNK_MIN: usize = 2 * 1024;
-
-/// Largest read size, reached while reads fill the buffer (bulk data): fewer, larger syscalls.
-const TCP_CHUNK_MAX: usize = 64 * 1024;
-
-/// Consecutive small reads after which a grown buffer is given back.
-const SHRINK_AFTER: u8 = 8;
+use crate::readahead::ReadSize;
 
 /// Largest UDP payload (IPv6 jumbograms aside); larger datagrams cannot arrive.
 const MAX_DATAGRAM: usize = 65_535;
@@ -106,26 +98,21 @@ async fn handle_tcp(
 ) -> io::Result<()> {
     // Small request/response exchanges are the point of these services: don't let Nagle delay them.
     stream.set_nodelay(true)?;
-    // Small while traffic is small (many idle connections cost little), large while reads fill it.
-    let mut buf = vec![0u8; TCP_CHUNK_MIN];
-    let mut small_reads = 0u8;
+    // Small while traffic is small (many idle connections cost little), large while reads fill
+    // it. One read, one write.
+    let mut size = ReadSize::default();
+    let mut buf = vec![0u8; size.get()];
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
             // The client is done sending; everything it sent has been answered.
             return stream.shutdown().await;
         }
-        if n == buf.len() && n < TCP_CHUNK_MAX {
-            buf.resize(TCP_CHUNK_MAX, 0);
-            small_reads = 0;
-        } else if n <= TCP_CHUNK_MIN / 2 {
-            small_reads = small_reads.saturating_add(1);
-            if small_reads >= SHRINK_AFTER && buf.len() > TCP_CHUNK_MIN {
-                buf.truncate(TCP_CHUNK_MIN);
-                buf.shrink_to_fit();
-            }
-        } else {
-            small_reads = 0;
+        size.record(n);
+        if buf.len() != size.get() {
+            // Shrinking only follows small reads: the `n` bytes read stay.
+            buf.resize(size.get(), 0);
+            buf.shrink_to_fit();
         }
         match service {
             TcpService::Echo => {
