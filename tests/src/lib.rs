@@ -343,13 +343,7 @@ impl RelayProcess {
     pub fn wait_for_log(&self, needles: &[&str], timeout: std::time::Duration) -> Option<String> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            let found = self
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|line| needles.iter().all(|n| line.contains(n)))
-                .cloned();
+            let found = self.log_lines(needles).into_iter().next();
             if found.is_some() || std::time::Instant::now() >= deadline {
                 return found;
             }
