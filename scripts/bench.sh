@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark harness (`make bench`): sockrelay's echo against a bare tokio echo, and sockrelay's
-# /ws bridge against websocat and websockify bridging to the same bare echo; then sockrelay's
+# /ws bridge against websocat and websockify bridging to the same bare echo, and against a bare
+# tokio TCP forwarder (the floor: the practical limit for a bridge); then sockrelay's
 # memory with many idle bridges and with 50 busy ones. Prints a table with ratios and writes a
 # report and an SVG plot. See BENCHMARKS.md.
 #
@@ -95,6 +96,7 @@ else
 fi
 LOADGEN="$ROOT/target/release/loadgen"
 BARE="$ROOT/target/release/bare-echo"
+PROXY="$ROOT/target/release/bare-proxy"
 REPORT="$ROOT/target/release/bench-report"
 
 # ---------------------------------------------------------------- peers
@@ -186,9 +188,9 @@ wait_port() {
     exit 1
 }
 
-read -r P_BARE P_BARE2 P_HTTP P_ECHO P_ACK P_WSC P_WSF P_HTTP2 P_ECHO2 P_ACK2 P_HTTP3 P_ECHO3 P_ACK3 < <(python3 -c '
+read -r P_BARE P_BARE2 P_HTTP P_ECHO P_ACK P_WSC P_WSF P_HTTP2 P_ECHO2 P_ACK2 P_HTTP3 P_ECHO3 P_ACK3 P_PROXY < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(13)]
+socks = [socket.socket() for _ in range(14)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
 for s in socks: s.close()')
@@ -229,6 +231,11 @@ if [[ $ONLY == all || $ONLY == echo || $ONLY == ws ]]; then
         fi
     fi
     if [[ $ONLY != echo ]]; then
+        # The floor: the same two sockets and the same reads and writes as a bridge, no framing.
+        start bare-proxy "${SUT[@]}" "$PROXY" "127.0.0.1:$P_PROXY" "127.0.0.1:$P_BARE"
+        SYSTEMS+=(bare-proxy)
+        TARGET_OF[bare-proxy]="127.0.0.1:$P_PROXY" MODE_OF[bare-proxy]=tcp PID_OF[bare-proxy]=$LAST_PID
+        wait_port "$P_PROXY"
         SYSTEMS+=(sockrelay-ws)
         TARGET_OF[sockrelay-ws]="ws://127.0.0.1:$P_HTTP/ws?target=127.0.0.1:$P_BARE"
         MODE_OF[sockrelay-ws]=ws PID_OF[sockrelay-ws]=$RELAY_PID

@@ -35,7 +35,7 @@ struct Cli {
 const BUSY: &str = "busy RSS";
 
 /// Display order and plot colours.
-const SYSTEMS: [(&str, &str, RGBColor); 7] = [
+const SYSTEMS: [(&str, &str, RGBColor); 8] = [
     ("bare-echo", "bare tokio echo", RGBColor(150, 150, 150)),
     (
         "sockrelay-echo-before",
@@ -43,6 +43,11 @@ const SYSTEMS: [(&str, &str, RGBColor); 7] = [
         RGBColor(158, 202, 225),
     ),
     ("sockrelay-echo", "sockrelay echo", RGBColor(31, 119, 180)),
+    (
+        "bare-proxy",
+        "bare tcp proxy (floor)",
+        RGBColor(110, 110, 110),
+    ),
     (
         "sockrelay-ws-before",
         "sockrelay /ws (before)",
@@ -61,6 +66,7 @@ fn short(system: &str) -> &str {
         "sockrelay-ws" => "/ws",
         "sockrelay-echo-before" => "echo (old)",
         "sockrelay-ws-before" => "/ws (old)",
+        "bare-proxy" => "floor",
         other => other,
     }
 }
@@ -175,11 +181,18 @@ fn main() -> Result<()> {
             let ratio = match sys {
                 "sockrelay-echo" | "sockrelay-echo-before" => cell(w, "bare-echo")
                     .map(|b| format!("{:.2}x bare echo", c.msgs_per_s / b.msgs_per_s)),
-                "sockrelay-ws" | "sockrelay-ws-before" => {
-                    let parts: Vec<String> = ["websocat", "websockify"]
+                "sockrelay-ws" | "sockrelay-ws-before" | "bare-proxy" => {
+                    let peers: &[&str] = if sys == "bare-proxy" {
+                        &["websocat"]
+                    } else {
+                        &["bare-proxy", "websocat", "websockify"]
+                    };
+                    let parts: Vec<String> = peers
                         .iter()
                         .filter_map(|p| {
-                            cell(w, p).map(|b| format!("{:.2}x {p}", c.msgs_per_s / b.msgs_per_s))
+                            let name = if *p == "bare-proxy" { "floor" } else { p };
+                            cell(w, p)
+                                .map(|b| format!("{:.2}x {name}", c.msgs_per_s / b.msgs_per_s))
                         })
                         .collect();
                     (!parts.is_empty()).then(|| parts.join(", "))
@@ -262,15 +275,20 @@ fn main() -> Result<()> {
 
     // Goals.
     writeln!(md, "\n**Goals**\n")?;
-    let mut goal = |name: &str, value: Option<f64>, want: &str, ok: Option<bool>| {
-        let verdict = match ok {
-            Some(true) => "met",
-            Some(false) => "**not met**",
-            None => "not measured",
+    // `floor`: the same ratio for the bare TCP proxy, the practical limit for a bridge.
+    let mut goal =
+        |name: &str, value: Option<f64>, want: &str, ok: Option<bool>, floor: Option<f64>| {
+            let verdict = match ok {
+                Some(true) => "met",
+                Some(false) => "**not met**",
+                None => "not measured",
+            };
+            let value = value.map_or("-".to_owned(), |v| format!("{v:.2}"));
+            let floor = floor.map_or(String::new(), |f| {
+                format!("; a bare TCP proxy (the floor) reaches {f:.2}")
+            });
+            let _ = writeln!(md, "- {name}: {value} (goal {want}): {verdict}{floor}");
         };
-        let value = value.map_or("-".to_owned(), |v| format!("{v:.2}"));
-        let _ = writeln!(md, "- {name}: {value} (goal {want}): {verdict}");
-    };
     let ratio =
         |w: &str, a: &str, b: &str, f: fn(&Cell) -> f64| Some(f(cell(w, a)?) / f(cell(w, b)?));
     let small = order.iter().find(|w| {
@@ -346,7 +364,10 @@ fn main() -> Result<()> {
     for (workload, system, against, measure, name, want, least) in ratio_goals {
         if let Some(w) = workload {
             let r = ratio(w, system, against, measure);
-            goal(name, r, want, r.map(|r| r >= least));
+            let floor = (system == "sockrelay-ws")
+                .then(|| ratio(w, "bare-proxy", against, measure))
+                .flatten();
+            goal(name, r, want, r.map(|r| r >= least), floor);
         }
     }
     for w in &order {
@@ -357,6 +378,7 @@ fn main() -> Result<()> {
                 r,
                 "<= 1",
                 r.map(|r| r <= 1.0),
+                ratio(w, "bare-proxy", "websocat", |c| c.p99),
             );
         }
     }
@@ -367,6 +389,7 @@ fn main() -> Result<()> {
             kib,
             "<= 16",
             kib.map(|k| k <= 16.0),
+            None,
         );
     }
 
@@ -396,7 +419,7 @@ fn plot(
     let root = SVGBackend::new(path, (width, 1000)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let mut heading =
-        "sockrelay (echo, /ws) vs a bare tokio echo (bare), websocat and websockify".to_owned();
+        "sockrelay (echo, /ws) vs a bare tokio echo (bare), a bare TCP proxy (floor), websocat and websockify".to_owned();
     if let Some(r) = idle {
         heading.push_str(&format!(
             "   |   {:.1} KiB RSS per idle bridge ({} bridges)",
