@@ -1,6 +1,6 @@
 //! Shared pieces of the benchmark harness: the result record the load generator writes and the
-//! report reads, the byte pattern every echoed byte is checked against, and `/proc` probes for a
-//! server's memory and CPU time.
+//! report reads, the byte pattern every echoed byte is checked against, `/proc` probes for a
+//! server's memory and CPU time, and the accept loop of the reference servers.
 
 use std::fs;
 
@@ -231,6 +231,36 @@ fn all_procs() -> Vec<ProcStat> {
             })
         })
         .collect()
+}
+
+/// The accept loop of the reference servers (`bare-echo`, `bare-proxy`): binds `addr`, prints
+/// `listening on ADDR` once bound, then runs `handle` on a task of its own for every connection
+/// until killed. A connection's error ends only that connection.
+pub async fn serve<F, Fut>(name: &str, addr: std::net::SocketAddr, handle: F) -> anyhow::Result<()>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    use anyhow::Context as _;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bind {addr}"))?;
+    println!("listening on {}", listener.local_addr()?);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: let connections finish, then retry.
+                eprintln!("{name}: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let conn = handle(stream);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Read size: as large as a socket's typical receive queue, so bulk data moves in few syscalls.
 const BUF: usize = 64 * 1024;
@@ -18,24 +18,7 @@ async fn main() -> Result<()> {
         .unwrap_or_else(|| "127.0.0.1:0".into())
         .parse()
         .context("usage: bare-echo [HOST:PORT]")?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("bind {addr}"))?;
-    println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: let connections finish, then retry.
-                eprintln!("bare-echo: accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        tokio::spawn(async move {
-            let _ = echo(stream).await;
-        });
-    }
+    sockrelay_bench::serve("bare-echo", addr, echo).await
 }
 
 async fn echo(mut stream: TcpStream) -> std::io::Result<()> {

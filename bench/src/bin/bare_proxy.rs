@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Buffer per direction: as large as a socket's typical receive queue (as in bare-echo).
 const BUF: usize = 64 * 1024;
@@ -21,26 +21,7 @@ async fn main() -> Result<()> {
     let usage = "usage: bare-proxy LISTEN_HOST:PORT TARGET_HOST:PORT";
     let listen: SocketAddr = args.next().context(usage)?.parse().context(usage)?;
     let target: SocketAddr = args.next().context(usage)?.parse().context(usage)?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("bind {listen}"))?;
-    println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (client, _) = match listener.accept().await {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: let connections finish, then retry.
-                eprintln!("bare-proxy: accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        tokio::spawn(async move {
-            if let Err(e) = forward(client, target).await {
-                eprintln!("bare-proxy: {e}");
-            }
-        });
-    }
+    sockrelay_bench::serve("bare-proxy", listen, move |client| forward(client, target)).await
 }
 
 async fn forward(mut client: TcpStream, target: SocketAddr) -> std::io::Result<()> {
