@@ -58,6 +58,14 @@ const SYSTEMS: [(&str, &str, RGBColor); 8] = [
     ("websockify", "websockify", RGBColor(44, 160, 44)),
 ];
 
+/// A system's name in the report (its own id when it is not one of [`SYSTEMS`]).
+fn label(system: &str) -> &str {
+    SYSTEMS
+        .iter()
+        .find(|(s, _, _)| *s == system)
+        .map_or(system, |(_, label, _)| label)
+}
+
 /// Axis labels in the plot.
 fn short(system: &str) -> &str {
     match system {
@@ -244,10 +252,7 @@ fn main() -> Result<()> {
         .collect();
     writeln!(md, "\n**Memory (sockrelay)**\n")?;
     for r in &idle {
-        let who = SYSTEMS
-            .iter()
-            .find(|(s, _, _)| *s == r.system)
-            .map_or(r.system.as_str(), |(_, label, _)| label);
+        let who = label(&r.system);
         writeln!(
             md,
             "- {who}: {} idle bridges: RSS {} KiB -> {} KiB, **{:.1} KiB per bridge** ({:.1} KiB per bridge over the second half)",
@@ -259,10 +264,7 @@ fn main() -> Result<()> {
         )?;
     }
     for r in busy {
-        let who = SYSTEMS
-            .iter()
-            .find(|(s, _, _)| *s == r.system)
-            .map_or(r.system.as_str(), |(_, label, _)| label);
+        let who = label(&r.system);
         writeln!(
             md,
             "- {who}: {} busy bridges ({} B messages, {:.0} msgs/s): peak RSS {} KiB",
