@@ -3,8 +3,8 @@
 //!
 //! Input: `FLAGS BYTES...`. `FLAGS & 7` picks a fixed request prefix (0: none, the bytes are the
 //! whole stream; 1..=3 and 7: a valid WebSocket upgrade, so that `BYTES` are client frames for
-//! tungstenite and the bridge; 4..=6: refused or other requests, `BYTES` then pipelined after
-//! them).
+//! the bridge's WebSocket codec and the bridge; 4..=6: refused or other requests, `BYTES` then
+//! pipelined after them).
 //! Bit 3 requires a token, bit 4 sets an `--origin`, bit 5 marks the relay as TLS (for the
 //! same-origin check), bits 6..7 pick how the client writes: all at once or in 1- or 7-byte
 //! pieces, then either keeping its side open or shutting it down (half-close, EOF); in the

@@ -5,14 +5,16 @@
 //!
 //! Backpressure comes from never reading ahead: a client message is read only after the previous
 //! one was written to the target, and target bytes are read only after the previous frame was
-//! flushed to the client. A slow side therefore slows the other, and per-bridge memory is one
-//! read buffer per direction plus tungstenite's bounded frame buffers.
+//! written to the client. A slow side therefore slows the other, and per-bridge memory is one
+//! read buffer per direction (the codec's holds at most one frame, `--max-message` bounds it).
 //!
 //! Performance (see BENCHMARKS.md): small request/response traffic costs exactly one syscall per
-//! hop, so the bridge keeps its user-space work per message small: target bytes are read into a
-//! reusable buffer and handed to tungstenite without a copy or an allocation, client messages
-//! that have already arrived are coalesced into one target write, and the target buffer starts
-//! small and grows only while reads fill it, so an idle bridge costs a few KiB.
+//! hop, and bulk data is touched once in user space (the client's masking is undone in place).
+//! The codec (tokio-websockets) reads into uninitialised memory, hands out payloads without
+//! copying, and writes each frame's header and payload in one vectored write. Target bytes are
+//! read into a reusable buffer and become the frame's payload as they are; client messages that
+//! have already arrived are coalesced into one target write; the target buffer starts small and
+//! grows only while reads fill it, so an idle bridge costs a few KiB.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -21,14 +23,13 @@ use std::time::Duration;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
-use tokio_util::bytes::{BufMut, BytesMut};
+use tokio_util::bytes::{BufMut, Bytes, BytesMut};
 use tokio_util::sync::CancellationToken;
+use tokio_websockets::proto::ProtocolError;
+use tokio_websockets::{CloseCode, Error as WsError, Message};
 
 use crate::metrics::{Direction, ErrorKind, Metrics};
-use crate::readahead::ReadSize;
+use crate::readsize::ReadSize;
 
 /// First read size from the target, and what a bridge with small traffic keeps.
 const TARGET_READ_MIN: usize = ReadSize::MIN;
@@ -43,6 +44,9 @@ const COALESCE_MAX: usize = 16 * 1024;
 /// How long to wait for the client's answer to our Close before dropping the connection.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
+/// The longest reason a Close frame can carry (125 bytes of payload, 2 of them the code).
+const MAX_CLOSE_REASON: usize = 123;
+
 /// Close codes used by the bridge. 1014 (bad gateway) would fit an unreachable target, but
 /// common client libraries (tungstenite among them) reject it as a protocol error, so both
 /// target failures use 1011 with a reason that tells them apart.
@@ -54,8 +58,21 @@ pub mod codes {
     pub const NO_STATUS: u16 = 1005;
     /// Never sent: what logs show for a client that went away without a Close.
     pub const ABNORMAL: u16 = 1006;
+    /// A text message that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     pub const TOO_BIG: u16 = 1009;
     pub const TARGET_ERROR: u16 = 1011;
+}
+
+/// The WebSocket a bridge runs on: messages in and out, the codec's errors.
+pub trait Client:
+    Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin
+{
+}
+
+impl<W> Client for W where
+    W: Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin
+{
 }
 
 /// How a bridge ended.
@@ -64,8 +81,9 @@ pub enum Ending {
     /// The target closed its side; everything it sent was delivered, then Close 1000. What the
     /// client sent until it answered that Close was still written to the target.
     TargetClosed,
-    /// The client sent Close; the target's write side was shut down and the Close answered.
-    ClientClosed(Option<CloseFrame>),
+    /// The client sent Close (with this code; 1005 when it gave none); the target's write side
+    /// was shut down and the Close answered.
+    ClientClosed(u16),
     /// The client vanished without a Close (TCP reset or EOF).
     ClientGone,
     /// Reading from or writing to the target failed.
@@ -87,12 +105,11 @@ impl Ending {
     pub fn code(&self) -> u16 {
         match self {
             Ending::TargetClosed => codes::NORMAL,
-            Ending::ClientClosed(frame) => {
-                frame.as_ref().map_or(codes::NO_STATUS, |f| f.code.into())
-            }
+            Ending::ClientClosed(code) => *code,
             Ending::ClientGone => codes::ABNORMAL,
             Ending::TargetError(_) => codes::TARGET_ERROR,
             Ending::TooBig => codes::TOO_BIG,
+            Ending::Protocol(WsError::Protocol(ProtocolError::InvalidUtf8)) => codes::INVALID_DATA,
             Ending::Protocol(_) => codes::PROTOCOL,
             Ending::Idle | Ending::Shutdown => codes::GOING_AWAY,
         }
@@ -102,8 +119,8 @@ impl Ending {
     pub fn describe(&self) -> String {
         match self {
             Ending::TargetClosed => "target closed".into(),
-            Ending::ClientClosed(Some(f)) => format!("client closed ({})", f.code),
-            Ending::ClientClosed(None) => "client closed".into(),
+            Ending::ClientClosed(codes::NO_STATUS) => "client closed".into(),
+            Ending::ClientClosed(code) => format!("client closed ({code})"),
             Ending::ClientGone => "client gone".into(),
             Ending::TargetError(e) => format!("target error: {e}"),
             Ending::TooBig => "message too big".into(),
@@ -141,30 +158,43 @@ pub struct Limits {
     pub max_message: usize,
 }
 
-/// A Close frame with a reason cut to the 123 bytes a control frame allows.
-pub fn close_frame(code: u16, reason: &str) -> CloseFrame {
-    let mut end = reason.len().min(123);
+/// A Close message with `code` and a reason cut (on a character boundary) to the 123 bytes a
+/// control frame allows.
+pub fn close_message(code: u16, reason: &str) -> Message {
+    let mut end = reason.len().min(MAX_CLOSE_REASON);
     while !reason.is_char_boundary(end) {
         end -= 1;
     }
-    CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason[..end].to_owned().into(),
+    match CloseCode::try_from(code) {
+        Ok(code) if !code.is_reserved() => Message::close(Some(code), &reason[..end]),
+        // Codes that cannot go over the wire: a Close without a code.
+        _ => Message::close(None, ""),
     }
 }
 
-/// Sends a Close frame and waits (bounded) for the client's answer so the close is clean.
-pub async fn close_client<W>(ws: &mut W, frame: CloseFrame)
-where
-    W: Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin,
-{
-    if ws.send(Message::Close(Some(frame))).await.is_err() {
-        return;
-    }
+/// The reason the relay gives for a message over `--max-message`. The codec closes with the
+/// same words when a single frame is too large, before reading it.
+pub fn too_big_reason(max_message: usize) -> String {
+    format!("max length: {max_message}")
+}
+
+/// Sends a Close and waits (bounded) for the client's answer, then ends the TCP stream, so the
+/// close is clean. After a protocol error or an oversized frame the codec has already queued
+/// its own Close (1002, 1007 or 1009 with the reason); sending ours then fails and the codec's
+/// goes out instead.
+pub async fn close_client<W: Client>(ws: &mut W, close: Message) {
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Some(Ok(_)) = ws.next().await {}
+        let _ = ws.send(close).await;
+        finish(ws).await;
     })
     .await;
+}
+
+/// Flushes what the codec has queued (an answer to the client's Close), reads what the client
+/// still sends until its Close (a socket closed with unread bytes is reset, and the reset would
+/// discard what was sent last), then shuts down the TCP stream.
+async fn finish<W: Client>(ws: &mut W) {
+    let _ = ws.close().await;
 }
 
 /// Runs the bridge until either side ends, the idle timeout passes, or `cancel` fires.
@@ -176,7 +206,7 @@ pub async fn run<W, T>(
     metrics: &Metrics,
 ) -> Report
 where
-    W: Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin,
+    W: Client,
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut target_read, mut target_write) = tokio::io::split(target);
@@ -202,19 +232,19 @@ where
                 let first = match step {
                     Step::Data(data) => data,
                     Step::Skip => continue,
-                    Step::Close(frame) => {
+                    Step::Close(code) => {
                         // Everything before the Close is already written; now end the target's
                         // input so it sees EOF, as the client intended.
                         let _ = target_write.shutdown().await;
-                        return Ending::ClientClosed(frame);
+                        return Ending::ClientClosed(code);
                     }
                     Step::End(ending) => return ending,
                 };
                 touch();
-                // Messages that are already here (usually read by tungstenite with the first
-                // one) go out in the same write: pipelined small messages then cost one syscall,
-                // not one each. Polling never waits, and at most COALESCE_MAX bytes plus one
-                // message are held, so buffering stays bounded and backpressure holds.
+                // Messages that are already here (usually read with the first one) go out in
+                // the same write: pipelined small messages then cost one syscall, not one each.
+                // Polling never waits, and at most COALESCE_MAX bytes plus one message are
+                // held, so buffering stays bounded and backpressure holds.
                 let mut len = first.len();
                 let mut batch: Option<Vec<u8>> = None;
                 while len < COALESCE_MAX {
@@ -255,12 +285,12 @@ where
                     Ok(0) => {
                         // Every byte the target sent is already on its way to the client: the
                         // Close goes after it.
-                        let close = close_frame(codes::NORMAL, "target closed");
-                        return match sink.send(Message::Close(Some(close))).await {
+                        let close = close_message(codes::NORMAL, "target closed");
+                        return match sink.send(close).await {
                             Ok(()) => Ending::TargetClosed,
                             // The client closed first (its Close is being handled): that ends
                             // the bridge, once what it sent before it is written.
-                            Err(e) if client_has_closed(&e) => std::future::pending().await,
+                            Err(WsError::AlreadyClosed) => std::future::pending().await,
                             Err(e) => classify_ws_error(e),
                         };
                     }
@@ -268,20 +298,22 @@ where
                     Err(e) => return Ending::TargetError(e),
                 };
                 touch();
-                // No copy: the frame shares the buffer, which is reused once tungstenite has
-                // copied the frame out (before `send` completes).
-                if let Err(e) = sink.send(Message::Binary(buf.take(n))).await {
-                    if !client_has_closed(&e) {
-                        return classify_ws_error(e);
+                // No copy: the frame is written from the buffer itself, and the buffer is
+                // reused once the frame has been written and dropped (before `send` completes).
+                match sink.send(Message::binary(buf.take(n))).await {
+                    Ok(()) => {}
+                    Err(WsError::AlreadyClosed) => {
+                        // `client_to_target` has read the client's Close while it still writes
+                        // the messages before it to the target. Nothing more can go to the
+                        // client, but the target is read on (what it sends is dropped) so that
+                        // it keeps taking those messages; `client_to_target` then ends the
+                        // bridge as ClientClosed. On the heap: an array would add its size to
+                        // every bridge's task.
+                        let mut scratch = vec![0u8; 4096];
+                        while let Ok(1..) = target_read.read(&mut scratch).await {}
+                        return std::future::pending().await;
                     }
-                    // `client_to_target` has read the client's Close while it still writes the
-                    // messages before it to the target. Nothing more can go to the client, but
-                    // the target is read on (what it sends is dropped) so that it keeps taking
-                    // those messages; `client_to_target` then ends the bridge as ClientClosed.
-                    // On the heap: an array would add its size to every bridge's task.
-                    let mut scratch = vec![0u8; 4096];
-                    while let Ok(1..) = target_read.read(&mut scratch).await {}
-                    return std::future::pending().await;
+                    Err(e) => return classify_ws_error(e),
                 }
                 down_bytes.fetch_add(n as u64, Relaxed);
                 metrics.bytes(Direction::TargetToClient, n);
@@ -317,38 +349,28 @@ where
     };
 
     match &ending {
-        Ending::TargetClosed => {
-            // Our Close went out after the target's bytes. Until the client answers it, what
-            // the client still sends is read (and dropped, if the target is gone): a socket
-            // closed with unread bytes is reset, and the reset would discard the target's last
-            // bytes and our Close before the client had read them.
-            let _ = tokio::time::timeout(CLOSE_GRACE, async {
-                while let Some(Ok(_)) = ws.next().await {}
-            })
-            .await;
-        }
-        Ending::ClientClosed(_) => {
-            // Flushes tungstenite's queued answer to the client's Close.
-            let _ = tokio::time::timeout(CLOSE_GRACE, ws.close()).await;
+        // Our Close went out after the target's bytes, or the client's Close has been
+        // answered: what remains is to read the client up to its Close and end the stream.
+        Ending::TargetClosed | Ending::ClientClosed(_) => {
+            let _ = tokio::time::timeout(CLOSE_GRACE, finish(&mut ws)).await;
         }
         Ending::TargetError(e) => {
             let reason = format!("target error: {}", short_io_error(e));
-            close_client(&mut ws, close_frame(codes::TARGET_ERROR, &reason)).await;
+            close_client(&mut ws, close_message(codes::TARGET_ERROR, &reason)).await;
         }
         Ending::TooBig => {
-            let reason = format!("message too big (max {} bytes)", limits.max_message);
-            close_client(&mut ws, close_frame(codes::TOO_BIG, &reason)).await;
+            let reason = too_big_reason(limits.max_message);
+            close_client(&mut ws, close_message(codes::TOO_BIG, &reason)).await;
         }
         Ending::Protocol(_) => {
-            close_client(&mut ws, close_frame(codes::PROTOCOL, "protocol error")).await;
+            close_client(&mut ws, close_message(codes::PROTOCOL, "protocol error")).await;
         }
-        Ending::Idle => close_client(&mut ws, close_frame(codes::GOING_AWAY, "idle timeout")).await,
+        Ending::Idle => {
+            close_client(&mut ws, close_message(codes::GOING_AWAY, "idle timeout")).await;
+        }
         Ending::Shutdown => {
-            close_client(
-                &mut ws,
-                close_frame(codes::GOING_AWAY, "relay shutting down"),
-            )
-            .await;
+            let close = close_message(codes::GOING_AWAY, "relay shutting down");
+            close_client(&mut ws, close).await;
         }
         Ending::ClientGone => {}
     }
@@ -364,21 +386,23 @@ where
 
 /// What the client side of the bridge got.
 enum Step {
-    /// Payload bytes for the target: a binary frame's payload or a text frame's UTF-8 bytes.
+    /// Payload bytes for the target: a binary message's payload or a text message's UTF-8 bytes.
     Data(Bytes),
-    /// A control frame: tungstenite answers pings itself.
+    /// A control frame: the codec answers pings itself.
     Skip,
-    Close(Option<CloseFrame>),
+    /// The client's Close, with its code (1005 when it gave none).
+    Close(u16),
     End(Ending),
 }
 
 impl From<Option<Result<Message, WsError>>> for Step {
     fn from(msg: Option<Result<Message, WsError>>) -> Step {
         match msg {
-            Some(Ok(Message::Binary(b))) => Step::Data(b),
-            Some(Ok(Message::Text(t))) => Step::Data(t.into()),
-            Some(Ok(Message::Close(frame))) => Step::Close(frame),
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Step::Skip,
+            Some(Ok(m)) if m.is_binary() || m.is_text() => Step::Data(m.into_payload().into()),
+            Some(Ok(m)) => match m.as_close() {
+                Some((code, _)) => Step::Close(code.into()),
+                None => Step::Skip,
+            },
             Some(Err(e)) => Step::End(classify_ws_error(e)),
             None => Step::End(Ending::ClientGone),
         }
@@ -426,27 +450,11 @@ impl TargetBuf {
     }
 }
 
-/// Whether a failed send means that the client's Close has been received: tungstenite sends
-/// nothing after it (its answer to the Close aside).
-fn client_has_closed(e: &WsError) -> bool {
-    use tokio_tungstenite::tungstenite::error::ProtocolError;
-    matches!(
-        e,
-        WsError::Protocol(ProtocolError::SendAfterClosing)
-            | WsError::ConnectionClosed
-            | WsError::AlreadyClosed
-    )
-}
-
 /// Separates a client that simply went away from one that broke the protocol.
 fn classify_ws_error(e: WsError) -> Ending {
-    use tokio_tungstenite::tungstenite::error::ProtocolError;
     match e {
-        WsError::Capacity(_) => Ending::TooBig,
-        WsError::ConnectionClosed
-        | WsError::AlreadyClosed
-        | WsError::Io(_)
-        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Ending::ClientGone,
+        WsError::PayloadTooLong { .. } => Ending::TooBig,
+        WsError::Io(_) | WsError::AlreadyClosed => Ending::ClientGone,
         other => Ending::Protocol(other),
     }
 }
@@ -468,7 +476,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use tokio::io::duplex;
+    // The clients here are tungstenite's: another implementation than the relay's codec.
     use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::WebSocketStream;
 
     /// A bridge between an in-memory WebSocket pair and an in-memory target.
@@ -494,7 +504,11 @@ mod tests {
         let (client_io, server_io) = duplex(64 * 1024);
         let (target_near, target_far) = duplex(target_buffer);
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let codec_limits =
+            tokio_websockets::Limits::default().max_payload_len(Some(limits.max_message));
+        let server = tokio_websockets::ServerBuilder::new()
+            .limits(codec_limits)
+            .serve(server_io);
         let task = tokio::spawn(async move {
             let metrics = Metrics::new();
             run(
@@ -550,11 +564,23 @@ mod tests {
         assert_eq!((report.client_to_target, report.target_to_client), (6, 4));
     }
 
-    /// A client frame as a browser sends it (masked), for writing under tungstenite's feet.
+    /// A final client frame as a browser sends it (masked), for writing under tungstenite's
+    /// feet.
     fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-        assert!(payload.len() < 126);
+        masked_fragment(true, opcode, payload)
+    }
+
+    /// A masked client frame, final or not, of any length below 64 KiB.
+    fn masked_fragment(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
         let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        let mut frame = vec![u8::from(fin) << 7 | opcode];
+        match u16::try_from(payload.len()).unwrap() {
+            len @ 0..=125 => frame.push(0x80 | len as u8),
+            len => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&len.to_be_bytes());
+            }
+        }
         frame.extend_from_slice(&mask);
         frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
         frame
@@ -727,7 +753,7 @@ mod tests {
             let mut i = 0usize;
             while !rest.is_empty() {
                 // Bulk runs (the buffer grows) and trickles (it shrinks again).
-                let n = if (i / 40) % 2 == 0 {
+                let n = if (i / 40).is_multiple_of(2) {
                     100_000
                 } else {
                     1 + i % 700
@@ -804,11 +830,88 @@ mod tests {
         assert!(b.buf.capacity() < 2 * TARGET_READ_MIN);
     }
 
+    #[tokio::test]
+    async fn pings_during_a_bulk_download_are_answered_and_the_bytes_stay_exact() {
+        // Frames to the client are written from the target's buffer, not copied into one of
+        // the codec's: the pongs it queues must go out between whole frames.
+        let (mut client, mut target, task) = harness(limits()).await;
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let expected = data.clone();
+        let writer = tokio::spawn(async move {
+            for chunk in data.chunks(150_000) {
+                target.write_all(chunk).await.unwrap();
+            }
+            target.shutdown().await.unwrap();
+            target
+        });
+        let (mut received, mut pongs, mut pinged) = (Vec::new(), Vec::new(), 0u32);
+        loop {
+            match client.next().await.unwrap().unwrap() {
+                Message::Binary(b) => {
+                    received.extend_from_slice(&b);
+                    if pinged < 50 {
+                        client
+                            .send(Message::Ping(pinged.to_be_bytes().to_vec().into()))
+                            .await
+                            .unwrap();
+                        pinged += 1;
+                    }
+                }
+                Message::Pong(p) => pongs.push(u32::from_be_bytes(p[..].try_into().unwrap())),
+                Message::Close(f) => {
+                    assert_eq!(u16::from(f.unwrap().code), 1000);
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // Answers the Close.
+        while let Some(Ok(_)) = client.next().await {}
+        let _target = writer.await.unwrap();
+        assert!(received == expected, "{} bytes", received.len());
+        assert_eq!(pongs, (0..pinged).collect::<Vec<_>>());
+        assert!(matches!(task.await.unwrap().ending, Ending::TargetClosed));
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_closes_1009_with_the_limit_in_one_frame_or_in_pieces() {
+        let small = Limits {
+            max_message: 1000,
+            ..limits()
+        };
+        let in_pieces = [
+            masked_fragment(false, 0x2, &[1; 600]),
+            masked_fragment(true, 0x0, &[2; 600]),
+        ]
+        .concat();
+        for bytes in [masked_frame(0x2, &[0; 1001]), in_pieces] {
+            let (mut client, mut target, task) = harness(small.clone()).await;
+            client.get_mut().write_all(&bytes).await.unwrap();
+            let (code, reason) = match client.next().await {
+                Some(Ok(Message::Close(Some(f)))) => (u16::from(f.code), f.reason.to_string()),
+                other => panic!("expected a Close with a code, got {other:?}"),
+            };
+            assert_eq!((code, reason.as_str()), (1009, "max length: 1000"));
+            while let Some(Ok(_)) = client.next().await {}
+            assert!(matches!(task.await.unwrap().ending, Ending::TooBig));
+            // Nothing of the refused message reached the target.
+            let mut rest = Vec::new();
+            target.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty(), "{} bytes reached the target", rest.len());
+        }
+    }
+
     #[test]
     fn close_reason_is_cut_on_a_char_boundary() {
         let long = "é".repeat(100);
-        let f = close_frame(1011, &long);
-        assert!(f.reason.len() <= 123);
-        assert!(f.reason.as_str().chars().all(|c| c == 'é'));
+        let close = close_message(1011, &long);
+        let (code, reason) = close.as_close().unwrap();
+        assert_eq!(u16::from(code), 1011);
+        assert_eq!(reason.len(), 122);
+        assert!(reason.chars().all(|c| c == 'é'));
+        // A code that cannot be sent gives a Close without one, not a panic.
+        let close = close_message(1005, "x");
+        let (code, reason) = close.as_close().unwrap();
+        assert_eq!((u16::from(code), reason), (1005, ""));
     }
 }

@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::metrics::{Metrics, Proto};
-use crate::readahead::ReadSize;
+use crate::readsize::ReadSize;
 
 /// Largest UDP payload (IPv6 jumbograms aside); larger datagrams cannot arrive.
 const MAX_DATAGRAM: usize = 65_535;

@@ -20,18 +20,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::bridge::{self, close_client, close_frame, codes, Limits};
+use crate::bridge::{self, close_client, close_message, codes, Limits};
 use crate::config::Settings;
 use crate::metrics::{ErrorKind, Metrics, RefusalReason};
 use crate::origin::OriginPolicy;
-use crate::readahead::ReadAhead;
 use crate::target::AllowList;
 
 /// How long connecting to a target may take before the bridge gives up.
@@ -336,7 +332,7 @@ async fn ws(State(state): State<Arc<AppState>>, mut request: Request) -> Respons
         );
     };
     let peer = request.extensions().get::<Peer>().map(|p| p.0);
-    let accept = derive_accept_key(key.as_bytes());
+    let accept = accept_key(key.as_bytes());
 
     let task_state = state.clone();
     state.tracker.spawn(async move {
@@ -384,21 +380,24 @@ fn is_valid_key(key: &[u8]) -> bool {
             .is_ok_and(|k| k.len() == 16)
 }
 
-/// The WebSocket settings of a bridge: bounded buffers and `--max-message`.
-///
-/// The read buffer is tungstenite's largest read and also memory every bridge holds from its
-/// first message on (tungstenite zero-fills it before each read), so it is sized for idle memory
-/// (see BENCHMARKS.md); larger frames still arrive whole, in reads of this size. Writes are
-/// flushed frame by frame, so the write buffer only needs room for the largest frame the bridge
-/// sends ([`bridge::TARGET_READ_MAX`]) plus queued control frames.
-fn ws_config(settings: &Settings) -> WebSocketConfig {
-    const WS_READ_BUFFER: usize = 8 * 1024;
-    WebSocketConfig::default()
-        .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(bridge::TARGET_READ_MAX + 16 * 1024)
-        .max_message_size(Some(settings.max_message))
-        .max_frame_size(Some(settings.max_message))
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455, 4.2.2): the base64 of the SHA-1
+/// of the key and the protocol's GUID.
+fn accept_key(key: &[u8]) -> String {
+    use base64::Engine;
+    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    let mut sha1 = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    sha1.update(key);
+    sha1.update(GUID);
+    base64::engine::general_purpose::STANDARD.encode(sha1.finish())
+}
+
+/// The WebSocket codec of a bridge, with `--max-message` as its limit: a frame or message
+/// over it is refused with Close 1009 before it is buffered. The codec's read buffer holds at
+/// most one frame and is filled without being zeroed first, so it costs a bridge only what it
+/// has read. Outgoing frames are at most [`bridge::TARGET_READ_MAX`] bytes (one target read).
+fn ws_server(settings: &Settings) -> tokio_websockets::ServerBuilder {
+    let limits = tokio_websockets::Limits::default().max_payload_len(Some(settings.max_message));
+    tokio_websockets::ServerBuilder::new().limits(limits)
 }
 
 async fn connect(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
@@ -428,10 +427,7 @@ async fn bridge_connection<I>(
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let started = Instant::now();
-    // Bulk frames from the client in large reads, though tungstenite's read buffer is small.
-    let io = ReadAhead::new(io);
-    let mut ws =
-        WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&state.settings))).await;
+    let mut ws = ws_server(&state.settings).serve(io);
     let peer = peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
     // Every bridge that got its 101 ends with one "bridge closed" line, whichever way it ends.
     let closed = |up: u64, down: u64, code: u16, ending: &str| {
@@ -449,7 +445,8 @@ async fn bridge_connection<I>(
     let stream = tokio::select! {
         s = connect(&addrs) => s,
         () = state.cancel.cancelled() => {
-            close_client(&mut ws, close_frame(codes::GOING_AWAY, "relay shutting down")).await;
+            let close = close_message(codes::GOING_AWAY, "relay shutting down");
+            close_client(&mut ws, close).await;
             closed(0, 0, codes::GOING_AWAY, "relay shutting down");
             return;
         }
@@ -459,7 +456,7 @@ async fn bridge_connection<I>(
         Err(e) => {
             state.metrics.error(ErrorKind::Connect);
             let reason = format!("target unreachable: {}", bridge::short_io_error(&e));
-            close_client(&mut ws, close_frame(codes::TARGET_ERROR, &reason)).await;
+            close_client(&mut ws, close_message(codes::TARGET_ERROR, &reason)).await;
             closed(0, 0, codes::TARGET_ERROR, &reason);
             return;
         }
@@ -597,6 +594,15 @@ mod tests {
         assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ"));
         assert!(!is_valid_key(b"not base64 at all!!!!!!!"));
         assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZXh4eA=="));
+    }
+
+    #[test]
+    fn accept_key_is_rfc_6455s_example() {
+        // RFC 6455, 1.3.
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! - [`echo`]: the RFC 862 echo service (TCP and UDP) and the acknowledge server.
 //! - [`http`]: the accept loop, TLS, and routes (`/ws`, `/api/targets`, `/healthz`, `/metrics`).
 //! - [`bridge`]: one WebSocket-to-TCP bridge, generic over its two ends.
-//! - [`readahead`]: large reads from clients that send in bulk, none for the others.
+//! - [`readsize`]: read sizes that grow with bulk traffic and shrink for quiet connections.
 //! - [`target`]: the allow-list and the strict `HOST:PORT` parser.
 //! - [`origin`]: the Origin check of `/ws`.
 //! - [`metrics`]: Prometheus counters.
@@ -32,7 +32,7 @@ pub mod echo;
 pub mod http;
 pub mod metrics;
 pub mod origin;
-pub mod readahead;
+pub mod readsize;
 pub mod shutdown;
 pub mod target;
 pub mod tls;

@@ -65,7 +65,7 @@ pub fn parse_hex(input: &str) -> Result<Vec<u8>, ToolError> {
         .bytes()
         .filter(|b| !matches!(b, b':' | b'-' | b' ' | b'\t' | b','))
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(err("an odd number of hex digits"));
     }
     digits
