@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::Instant;
 use tokio_util::bytes::{BufMut, Bytes, BytesMut};
 use tokio_util::sync::CancellationToken;
 use tokio_websockets::proto::ProtocolError;
@@ -43,6 +42,9 @@ const COALESCE_MAX: usize = 16 * 1024;
 
 /// How long to wait for the client's answer to our Close before dropping the connection.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// The idle timeout is checked this many times per timeout period (see `run`).
+const IDLE_CHECKS: u32 = 4;
 
 /// The longest reason a Close frame can carry (125 bytes of payload, 2 of them the code).
 const MAX_CLOSE_REASON: usize = 123;
@@ -211,10 +213,10 @@ where
 {
     let (mut target_read, mut target_write) = tokio::io::split(target);
     // Shared by the direction futures of this one task; atomics only because the future must
-    // be Send. Activity is kept as milliseconds since `started`.
-    let started = Instant::now();
-    let last_activity = AtomicU64::new(0);
-    let touch = || last_activity.store(started.elapsed().as_millis() as u64, Relaxed);
+    // be Send. Activity is counted, not timed: a clock read per message would cost more than
+    // the count, and the idle check only needs to know whether anything happened.
+    let activity = AtomicU64::new(0);
+    let touch = || activity.fetch_add(1, Relaxed);
     let up_bytes = AtomicU64::new(0);
     let down_bytes = AtomicU64::new(0);
 
@@ -321,13 +323,23 @@ where
         };
 
         let idle = async {
+            // Idle once IDLE_CHECKS checks in a row, a fraction of the timeout apart, saw no
+            // activity: a bridge closes after the idle timeout without traffic, plus at most
+            // one check period.
+            let period = limits.idle_timeout / IDLE_CHECKS;
+            let mut seen = activity.load(Relaxed);
+            let mut quiet = 0;
             loop {
-                let last = started + Duration::from_millis(last_activity.load(Relaxed));
-                let deadline = last + limits.idle_timeout;
-                if Instant::now() >= deadline {
-                    return Ending::Idle;
+                tokio::time::sleep(period).await;
+                let now = activity.load(Relaxed);
+                if now == seen {
+                    quiet += 1;
+                    if quiet == IDLE_CHECKS {
+                        return Ending::Idle;
+                    }
+                } else {
+                    (seen, quiet) = (now, 0);
                 }
-                tokio::time::sleep_until(deadline).await;
             }
         };
 
@@ -476,6 +488,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use tokio::io::duplex;
+    use tokio::time::Instant;
     // The clients here are tungstenite's: another implementation than the relay's codec.
     use tokio_tungstenite::tungstenite::protocol::Role;
     use tokio_tungstenite::tungstenite::Message;
@@ -701,6 +714,34 @@ mod tests {
             Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1001),
             other => panic!("unexpected {other:?}"),
         }
+        assert!(matches!(task.await.unwrap().ending, Ending::Idle));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_timeout_counts_from_the_last_message_up_to_a_quarter_more() {
+        let idle = Duration::from_secs(8);
+        let (mut client, mut target, task) = harness(Limits {
+            idle_timeout: idle,
+            ..limits()
+        })
+        .await;
+        // Traffic for longer than the timeout keeps the bridge open.
+        let mut buf = [0u8; 1];
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            client.send(Message::binary(vec![1])).await.unwrap();
+            target.read_exact(&mut buf).await.unwrap();
+        }
+        let last = Instant::now();
+        match client.next().await.unwrap().unwrap() {
+            Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1001),
+            other => panic!("unexpected {other:?}"),
+        }
+        let quiet = last.elapsed();
+        assert!(
+            quiet >= idle && quiet <= idle + idle / 4,
+            "closed after {quiet:?} without traffic"
+        );
         assert!(matches!(task.await.unwrap().ending, Ending::Idle));
     }
 

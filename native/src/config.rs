@@ -66,7 +66,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS")]
     pub handshake_timeout: Option<u64>,
 
-    /// Seconds without traffic in either direction before a bridge is closed [default: 300]
+    /// Seconds without traffic in either direction before a bridge is closed (checked every
+    /// quarter of it, so up to a quarter later) [default: 300]
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<u64>,
 
