@@ -16,12 +16,15 @@
 //! have already arrived are coalesced into one target write; the target buffer starts small and
 //! grows only while reads fill it, so an idle bridge costs a few KiB.
 
+use std::future::poll_fn;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_util::bytes::{BufMut, Bytes, BytesMut};
 use tokio_util::sync::CancellationToken;
 use tokio_websockets::proto::ProtocolError;
@@ -29,6 +32,7 @@ use tokio_websockets::{CloseCode, Error as WsError, Message};
 
 use crate::metrics::{Direction, ErrorKind, Metrics};
 use crate::readsize::ReadSize;
+use crate::splice::Splicer;
 
 /// First read size from the target, and what a bridge with small traffic keeps.
 const TARGET_READ_MIN: usize = ReadSize::MIN;
@@ -36,6 +40,10 @@ const TARGET_READ_MIN: usize = ReadSize::MIN;
 /// Largest chunk read from the target at once, and so the largest frame sent to the client.
 /// Reads grow to this size only while they fill the buffer (bulk traffic).
 pub const TARGET_READ_MAX: usize = ReadSize::MAX;
+
+/// Bulk reads of at least this size are followed by spliced frames, where the bridge can
+/// splice (see [`crate::splice`]); smaller ones cost less copied than spliced.
+const SPLICE_MIN: usize = 16 * 1024;
 
 /// Client messages already received are written to the target together, up to this many bytes.
 const COALESCE_MAX: usize = 16 * 1024;
@@ -75,6 +83,43 @@ pub trait Client:
 impl<W> Client for W where
     W: Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin
 {
+}
+
+/// The target end of a bridge, split in two halves that work at the same time.
+pub trait Target {
+    type Read: AsyncRead + Unpin;
+    type Write: AsyncWrite + Unpin;
+    fn into_halves(self) -> (Self::Read, Self::Write);
+    /// The TCP socket under the read half, which spliced frames read from; `None` where
+    /// there is none.
+    fn socket(read: &Self::Read) -> Option<&TcpStream>;
+}
+
+impl Target for TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+
+    fn into_halves(self) -> (Self::Read, Self::Write) {
+        self.into_split()
+    }
+
+    fn socket(read: &Self::Read) -> Option<&TcpStream> {
+        Some(read.as_ref())
+    }
+}
+
+/// An in-memory target (tests, embedding): never spliced.
+impl Target for tokio::io::DuplexStream {
+    type Read = tokio::io::ReadHalf<Self>;
+    type Write = tokio::io::WriteHalf<Self>;
+
+    fn into_halves(self) -> (Self::Read, Self::Write) {
+        tokio::io::split(self)
+    }
+
+    fn socket(_: &Self::Read) -> Option<&TcpStream> {
+        None
+    }
 }
 
 /// How a bridge ended.
@@ -199,19 +244,22 @@ async fn finish<W: Client>(ws: &mut W) {
     let _ = ws.close().await;
 }
 
-/// Runs the bridge until either side ends, the idle timeout passes, or `cancel` fires.
+/// Runs the bridge until either side ends, the idle timeout passes, or `cancel` fires. With a
+/// `splicer` (the client is a plain TCP connection, see [`crate::splice`]), bulk data from a
+/// TCP target goes to the client in spliced frames.
 pub async fn run<W, T>(
     mut ws: W,
     target: T,
+    splicer: Option<Splicer>,
     limits: &Limits,
     cancel: &CancellationToken,
     metrics: &Metrics,
 ) -> Report
 where
     W: Client,
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: Target,
 {
-    let (mut target_read, mut target_write) = tokio::io::split(target);
+    let (mut target_read, mut target_write) = target.into_halves();
     // Shared by the direction futures of this one task; atomics only because the future must
     // be Send. Activity is counted, not timed: a clock read per message would cost more than
     // the count, and the idle check only needs to know whether anything happened.
@@ -219,6 +267,16 @@ where
     let touch = || activity.fetch_add(1, Relaxed);
     let up_bytes = AtomicU64::new(0);
     let down_bytes = AtomicU64::new(0);
+    // Set as soon as the client's Close (or its end) has been read: no spliced frame may
+    // follow the codec's answer to it.
+    let client_done = AtomicBool::new(false);
+    let read_step = |msg: Option<Result<Message, WsError>>| {
+        let step = Step::from(msg);
+        if matches!(step, Step::Close(_) | Step::End(_)) {
+            client_done.store(true, Relaxed);
+        }
+        step
+    };
 
     let ending = {
         let (mut sink, mut stream) = (&mut ws).split();
@@ -229,7 +287,7 @@ where
             loop {
                 let step = match pending.take() {
                     Some(step) => step,
-                    None => Step::from(stream.next().await),
+                    None => read_step(stream.next().await),
                 };
                 let first = match step {
                     Step::Data(data) => data,
@@ -253,7 +311,7 @@ where
                     let Some(next) = stream.next().now_or_never() else {
                         break;
                     };
-                    match Step::from(next) {
+                    match read_step(next) {
                         Step::Skip => {}
                         Step::Data(data) if len + data.len() <= COALESCE_MAX => {
                             let batch = batch.get_or_insert_with(|| {
@@ -281,45 +339,80 @@ where
 
         let target_to_client = async {
             let mut buf = TargetBuf::default();
+            // Cleared if a pipe cannot be had (out of descriptors): frames are copied then.
+            let mut splicer = splicer.as_ref();
+            // Whether the splicer holds a pipe, as far as this loop knows (no lock to ask).
+            let mut piped = false;
             loop {
-                let read = std::future::poll_fn(|cx| buf.poll_read(&mut target_read, cx));
-                let n = match read.await {
-                    Ok(0) => {
-                        // Every byte the target sent is already on its way to the client: the
-                        // Close goes after it.
-                        let close = close_message(codes::NORMAL, "target closed");
-                        return match sink.send(close).await {
-                            Ok(()) => Ending::TargetClosed,
-                            // The client closed first (its Close is being handled): that ends
-                            // the bridge, once what it sent before it is written.
-                            Err(WsError::AlreadyClosed) => std::future::pending().await,
-                            Err(e) => classify_ws_error(e),
+                let socket = T::socket(&target_read);
+                let n = match (splicer, socket) {
+                    (Some(client), Some(socket)) if buf.splices() => {
+                        if client.ensure_pipe().is_err() {
+                            splicer = None;
+                            continue;
+                        }
+                        piped = true;
+                        match spliced_frame(client, socket, &mut sink, &client_done).await {
+                            Spliced::Frame(n) => {
+                                buf.record_spliced(n);
+                                metrics.spliced(n);
+                                n
+                            }
+                            Spliced::Eof => 0,
+                            Spliced::ClientDone => break,
+                            Spliced::Failed(ending) => return ending,
+                        }
+                    }
+                    _ => {
+                        let read = poll_fn(|cx| buf.poll_read(&mut target_read, cx));
+                        let n = match read.await {
+                            Ok(n) => n,
+                            Err(e) => return Ending::TargetError(e),
                         };
+                        if n > 0 {
+                            // No copy: the frame is written from the buffer itself, and the
+                            // buffer is reused once the frame has been written and dropped
+                            // (before `send` completes).
+                            match sink.send(Message::binary(buf.take(n))).await {
+                                Ok(()) => {}
+                                Err(WsError::AlreadyClosed) => break,
+                                Err(e) => return classify_ws_error(e),
+                            }
+                        }
+                        n
                     }
-                    Ok(n) => n,
-                    Err(e) => return Ending::TargetError(e),
                 };
-                touch();
-                // No copy: the frame is written from the buffer itself, and the buffer is
-                // reused once the frame has been written and dropped (before `send` completes).
-                match sink.send(Message::binary(buf.take(n))).await {
-                    Ok(()) => {}
-                    Err(WsError::AlreadyClosed) => {
-                        // `client_to_target` has read the client's Close while it still writes
-                        // the messages before it to the target. Nothing more can go to the
-                        // client, but the target is read on (what it sends is dropped) so that
-                        // it keeps taking those messages; `client_to_target` then ends the
-                        // bridge as ClientClosed. On the heap: an array would add its size to
-                        // every bridge's task.
-                        let mut scratch = vec![0u8; 4096];
-                        while let Ok(1..) = target_read.read(&mut scratch).await {}
-                        return std::future::pending().await;
+                if piped && !buf.is_bulk() {
+                    // Back to small reads: the pipe's descriptors go.
+                    if let Some(client) = splicer {
+                        client.release_pipe();
                     }
-                    Err(e) => return classify_ws_error(e),
+                    piped = false;
                 }
+                if n == 0 {
+                    // Every byte the target sent is already on its way to the client: the
+                    // Close goes after it.
+                    let close = close_message(codes::NORMAL, "target closed");
+                    return match sink.send(close).await {
+                        Ok(()) => Ending::TargetClosed,
+                        // The client closed first (its Close is being handled): that ends
+                        // the bridge, once what it sent before it is written.
+                        Err(WsError::AlreadyClosed) => std::future::pending().await,
+                        Err(e) => classify_ws_error(e),
+                    };
+                }
+                touch();
                 down_bytes.fetch_add(n as u64, Relaxed);
                 metrics.bytes(Direction::TargetToClient, n);
             }
+            // `client_to_target` has read the client's Close while it still writes the
+            // messages before it to the target. Nothing more can go to the client, but the
+            // target is read on (what it sends is dropped) so that it keeps taking those
+            // messages; `client_to_target` then ends the bridge as ClientClosed. On the heap:
+            // an array would add its size to every bridge's task.
+            let mut scratch = vec![0u8; 4096];
+            while let Ok(1..) = target_read.read(&mut scratch).await {}
+            std::future::pending().await
         };
 
         let idle = async {
@@ -421,6 +514,53 @@ impl From<Option<Result<Message, WsError>>> for Step {
     }
 }
 
+/// How one spliced frame went.
+enum Spliced {
+    /// A frame of this many bytes was written to the client.
+    Frame(usize),
+    /// The target's EOF.
+    Eof,
+    /// The client's Close has been read: no more frames may go to it.
+    ClientDone,
+    Failed(Ending),
+}
+
+/// Moves the next bytes of the target to the client in one spliced frame (see
+/// [`crate::splice`]), after what the codec has queued.
+async fn spliced_frame<S>(
+    splicer: &Splicer,
+    socket: &TcpStream,
+    sink: &mut S,
+    client_done: &AtomicBool,
+) -> Spliced
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    let read = poll_fn(|cx| {
+        if client_done.load(Relaxed) {
+            return Poll::Ready(Err(Spliced::ClientDone));
+        }
+        // The codec's queue must be empty when the frame starts; checked in the same poll, so
+        // nothing can be queued in between.
+        match sink.poll_flush_unpin(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(Spliced::Failed(classify_ws_error(e)))),
+            Poll::Pending => return Poll::Pending,
+        }
+        splicer
+            .poll_splice_in(socket, crate::splice::MAX_FRAME, cx)
+            .map_err(|e| Spliced::Failed(Ending::TargetError(e)))
+    });
+    match read.await {
+        Ok(0) => Spliced::Eof,
+        Ok(n) => match poll_fn(|cx| splicer.poll_frame(cx)).await {
+            Ok(()) => Spliced::Frame(n),
+            Err(e) => Spliced::Failed(classify_ws_error(WsError::Io(e))),
+        },
+        Err(spliced) => spliced,
+    }
+}
+
 /// The buffer target bytes are read into, sized by [`ReadSize`]: bulk transfers use few large
 /// frames while quiet bridges hold little memory. Frames are split off without copying; the
 /// allocation is reused once the frame has been dropped.
@@ -428,6 +568,8 @@ impl From<Option<Result<Message, WsError>>> for Step {
 struct TargetBuf {
     buf: BytesMut,
     size: ReadSize,
+    /// The size of the last read, copied or spliced.
+    last: usize,
 }
 
 impl TargetBuf {
@@ -449,10 +591,29 @@ impl TargetBuf {
         read
     }
 
+    /// Whether reads have grown to their largest size: the target sends in bulk.
+    fn is_bulk(&self) -> bool {
+        self.size.get() == TARGET_READ_MAX
+    }
+
+    /// Whether the next frame should be spliced: the target sends in bulk, in reads large
+    /// enough that saving their copies outweighs a spliced frame's extra syscall.
+    fn splices(&self) -> bool {
+        self.is_bulk() && self.last >= SPLICE_MIN
+    }
+
+    /// Records a spliced frame of `n` bytes, which took no buffer (the one from before goes).
+    fn record_spliced(&mut self, n: usize) {
+        self.buf = BytesMut::new();
+        self.size.record(n);
+        self.last = n;
+    }
+
     /// The `n` bytes just read, as a frame payload; adapts the size of the next read.
     fn take(&mut self, n: usize) -> Bytes {
         let before = self.size.get();
         self.size.record(n);
+        self.last = n;
         let frame = self.buf.split().freeze();
         if self.size.get() < before {
             // The large allocation goes when the frame does.
@@ -527,6 +688,7 @@ mod tests {
             run(
                 server,
                 target_near,
+                None,
                 &limits,
                 &CancellationToken::new(),
                 &metrics,
@@ -537,9 +699,10 @@ mod tests {
     }
 
     /// The binary payload a client receives up to the bridge's Close, and the Close's code.
-    async fn read_until_close(
-        client: &mut WebSocketStream<tokio::io::DuplexStream>,
-    ) -> (Vec<u8>, u16) {
+    async fn read_until_close<S>(client: &mut WebSocketStream<S>) -> (Vec<u8>, u16)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         let mut received = Vec::new();
         loop {
             match client.next().await.unwrap().unwrap() {
@@ -940,6 +1103,244 @@ mod tests {
             target.read_to_end(&mut rest).await.unwrap();
             assert!(rest.is_empty(), "{} bytes reached the target", rest.len());
         }
+    }
+
+    /// A connected pair of loopback TCP sockets; the first one's receive buffer is `rcvbuf`
+    /// bytes if given (a small one makes the other side's writes stall early).
+    async fn tcp_pair(rcvbuf: Option<u32>) -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(size) = rcvbuf {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        let far = socket
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (near, _) = listener.accept().await.unwrap();
+        (far, near)
+    }
+
+    /// A bridge over real loopback sockets whose bulk frames to the client are spliced; the
+    /// client's socket has a receive buffer of `rcvbuf` bytes if given.
+    #[cfg(target_os = "linux")]
+    async fn spliced_harness(
+        rcvbuf: Option<u32>,
+        cancel: CancellationToken,
+    ) -> (
+        WebSocketStream<TcpStream>,
+        TcpStream,
+        Splicer,
+        tokio::task::JoinHandle<Report>,
+    ) {
+        let (client_far, client_near) = tcp_pair(rcvbuf).await;
+        let (target_far, target_near) = tcp_pair(None).await;
+        let (io, splicer) = crate::splice::share(client_near, Bytes::new());
+        let server = tokio_websockets::ServerBuilder::new().serve(io);
+        let client = WebSocketStream::from_raw_socket(client_far, Role::Client, None).await;
+        let bridge_splicer = splicer.clone();
+        let task = tokio::spawn(async move {
+            let metrics = Metrics::new();
+            let limits = limits();
+            run(
+                server,
+                target_near,
+                Some(bridge_splicer),
+                &limits,
+                &cancel,
+                &metrics,
+            )
+            .await
+        });
+        (client, target_far, splicer, task)
+    }
+
+    /// Fails a test that hangs (a broken frame can leave both ends waiting) instead of
+    /// letting it run forever.
+    async fn within<F: std::future::Future>(test: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(30), test)
+            .await
+            .expect("the test did not finish in 30 s")
+    }
+
+    /// What the target sends in the spliced tests: 8 MB that no shift or repeat leaves equal.
+    fn download() -> Vec<u8> {
+        (0..8_000_000u32).map(|i| (i * 13 % 251) as u8).collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_bulk_download_is_spliced_whole_with_pongs_between_frames() {
+        within(async {
+            let (mut client, mut target, splicer, task) =
+                spliced_harness(None, CancellationToken::new()).await;
+            // A small message first: small reads take the copying path.
+            target.write_all(b"hello").await.unwrap();
+            match client.next().await.unwrap().unwrap() {
+                Message::Binary(b) => assert_eq!(&b[..], b"hello"),
+                other => panic!("unexpected {other:?}"),
+            }
+            assert_eq!(splicer.frames(), 0);
+            let data = download();
+            let expected = data.clone();
+            let writer = tokio::spawn(async move {
+                target.write_all(&data).await.unwrap();
+                target.shutdown().await.unwrap();
+                target
+            });
+            let (mut received, mut pongs, mut pinged) = (Vec::new(), Vec::new(), 0u32);
+            loop {
+                match client.next().await.unwrap().unwrap() {
+                    Message::Binary(b) => {
+                        assert!(b.len() <= crate::splice::MAX_FRAME);
+                        received.extend_from_slice(&b);
+                        if pinged < 100 {
+                            let ping = pinged.to_be_bytes().to_vec();
+                            client.send(Message::Ping(ping.into())).await.unwrap();
+                            pinged += 1;
+                        }
+                    }
+                    Message::Pong(p) => pongs.push(u32::from_be_bytes(p[..].try_into().unwrap())),
+                    Message::Close(f) => {
+                        assert_eq!(u16::from(f.unwrap().code), 1000);
+                        break;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            while let Some(Ok(_)) = client.next().await {}
+            let _target = writer.await.unwrap();
+            assert!(received == expected, "{} bytes", received.len());
+            // Pings that reach the bridge after its Close get no answer (RFC 6455, 5.5.1): the
+            // pongs are the first of them, in order.
+            assert!(!pongs.is_empty());
+            assert_eq!(pongs, (0..pongs.len() as u32).collect::<Vec<_>>());
+            // Nearly all of the download went through the pipe.
+            let spliced = splicer.bytes();
+            assert!(
+                spliced as usize >= expected.len() * 9 / 10,
+                "{spliced} bytes"
+            );
+            let report = task.await.unwrap();
+            assert!(matches!(report.ending, Ending::TargetClosed));
+            assert_eq!(report.target_to_client, 5 + expected.len() as u64);
+        })
+        .await
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn after_a_bulk_burst_small_reads_copy_again_and_the_pipe_goes() {
+        within(async {
+            let (mut client, mut target, splicer, task) =
+                spliced_harness(None, CancellationToken::new()).await;
+            let read_exactly = async |client: &mut WebSocketStream<TcpStream>, n: usize| {
+                let mut got = Vec::new();
+                while got.len() < n {
+                    match client.next().await.unwrap().unwrap() {
+                        Message::Binary(b) => got.extend_from_slice(&b),
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                got
+            };
+            let burst = vec![7u8; 1 << 20];
+            target.write_all(&burst).await.unwrap();
+            assert_eq!(read_exactly(&mut client, burst.len()).await, burst);
+            assert!(splicer.frames() > 0 && splicer.has_pipe());
+            let spliced = splicer.frames();
+            for i in 0..2 * ReadSize::SHRINK_AFTER {
+                target.write_all(&[i; 10]).await.unwrap();
+                assert_eq!(read_exactly(&mut client, 10).await, [i; 10]);
+            }
+            assert!(!splicer.has_pipe(), "the pipe outlived the bulk transfer");
+            // A few small frames may have been spliced before the size shrank, no more.
+            assert!(splicer.frames() - spliced <= u64::from(ReadSize::SHRINK_AFTER));
+            drop(target);
+            let (rest, code) = read_until_close(&mut client).await;
+            assert!(rest.is_empty());
+            assert_eq!(code, 1000);
+            while let Some(Ok(_)) = client.next().await {}
+            task.await.unwrap();
+        })
+        .await
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_bridge_stopped_inside_a_spliced_frame_finishes_it_before_its_close() {
+        within(async {
+            let cancel = CancellationToken::new();
+            let (mut client, mut target, splicer, task) =
+                spliced_harness(Some(4096), cancel.clone()).await;
+            let data = download();
+            let expected = data.clone();
+            // The client reads nothing yet: the bridge's writes stall inside a frame.
+            let writer = tokio::spawn(async move {
+                let _ = target.write_all(&data).await;
+                target
+            });
+            let started = std::time::Instant::now();
+            while !(splicer.frames() > 0 && splicer.is_writing()) {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no frame stalled"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            cancel.cancel();
+            let (received, code) = read_until_close(&mut client).await;
+            assert_eq!(code, 1001);
+            // Whole frames (tungstenite would have failed on a broken one), then the Close.
+            assert!(received.len() > TARGET_READ_MAX);
+            assert!(received[..] == expected[..received.len()], "bytes differ");
+            while let Some(Ok(_)) = client.next().await {}
+            assert!(matches!(task.await.unwrap().ending, Ending::Shutdown));
+            writer.abort();
+        })
+        .await
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn no_spliced_frame_follows_the_answer_to_the_clients_close() {
+        within(async {
+            let (mut client, mut target, splicer, task) =
+                spliced_harness(None, CancellationToken::new()).await;
+            let data = download();
+            let expected = data.clone();
+            let writer = tokio::spawn(async move {
+                let _ = target.write_all(&data).await;
+                target
+            });
+            let mut received = Vec::new();
+            while received.len() < 1 << 20 {
+                match client.next().await.unwrap().unwrap() {
+                    Message::Binary(b) => received.extend_from_slice(&b),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            assert!(splicer.frames() > 0);
+            client.send(Message::Close(None)).await.unwrap();
+            // Frames already on their way arrive before the answer; nothing after it (tungstenite
+            // fails on a frame after the Close it awaited).
+            loop {
+                match client.next().await {
+                    Some(Ok(Message::Binary(b))) => received.extend_from_slice(&b),
+                    Some(Ok(Message::Close(_))) => {}
+                    Some(Ok(other)) => panic!("unexpected {other:?}"),
+                    Some(Err(e)) => panic!("{e}"),
+                    None => break,
+                }
+            }
+            assert!(received[..] == expected[..received.len()], "bytes differ");
+            assert!(matches!(
+                task.await.unwrap().ending,
+                Ending::ClientClosed(_)
+            ));
+            writer.abort();
+        })
+        .await
     }
 
     #[test]

@@ -336,13 +336,32 @@ async fn ws(State(state): State<Arc<AppState>>, mut request: Request) -> Respons
 
     let task_state = state.clone();
     state.tracker.spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let io = TokioIo::new(upgraded);
-                bridge_connection(task_state, io, peer, target_name, addrs, permit).await;
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => return debug!(error = %e, "websocket upgrade failed"),
+        };
+        // A plain TCP client: bulk frames to it can be spliced (frames to a TLS client are
+        // encrypted in user space, so they cannot).
+        #[cfg(target_os = "linux")]
+        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let (io, splicer) = crate::splice::share(parts.io.into_inner(), parts.read_buf);
+                let splicer = Some(splicer);
+                return bridge_connection(
+                    task_state,
+                    io,
+                    splicer,
+                    peer,
+                    target_name,
+                    addrs,
+                    permit,
+                )
+                .await;
             }
-            Err(e) => debug!(error = %e, "websocket upgrade failed"),
-        }
+            Err(upgraded) => upgraded,
+        };
+        let io = TokioIo::new(upgraded);
+        bridge_connection(task_state, io, None, peer, target_name, addrs, permit).await;
     });
 
     let mut response = Response::new(Body::empty());
@@ -416,9 +435,12 @@ async fn connect(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
     Err(last)
 }
 
+/// Connects to the target and bridges `io`, the upgraded client connection, to it; `splicer`
+/// where `io` is a plain TCP connection (see [`crate::splice`]).
 async fn bridge_connection<I>(
     state: Arc<AppState>,
     io: I,
+    splicer: Option<crate::splice::Splicer>,
     peer: Option<SocketAddr>,
     target: String,
     addrs: Vec<SocketAddr>,
@@ -466,7 +488,7 @@ async fn bridge_connection<I>(
         idle_timeout: state.settings.idle_timeout,
         max_message: state.settings.max_message,
     };
-    let report = bridge::run(ws, stream, &limits, &state.cancel, &state.metrics).await;
+    let report = bridge::run(ws, stream, splicer, &limits, &state.cancel, &state.metrics).await;
     state.metrics.bridge_closed();
     closed(
         report.client_to_target,

@@ -16,6 +16,7 @@
 //! - [`http`]: the accept loop, TLS, and routes (`/ws`, `/api/targets`, `/healthz`, `/metrics`).
 //! - [`bridge`]: one WebSocket-to-TCP bridge, generic over its two ends.
 //! - [`readsize`]: read sizes that grow with bulk traffic and shrink for quiet connections.
+//! - [`splice`]: bulk frames from the target to the client without copies (Linux).
 //! - [`target`]: the allow-list and the strict `HOST:PORT` parser.
 //! - [`origin`]: the Origin check of `/ws`.
 //! - [`metrics`]: Prometheus counters.
@@ -34,6 +35,8 @@ pub mod metrics;
 pub mod origin;
 pub mod readsize;
 pub mod shutdown;
+#[cfg_attr(not(target_os = "linux"), path = "splice_none.rs")]
+pub mod splice;
 pub mod target;
 pub mod tls;
 pub mod tools;

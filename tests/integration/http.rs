@@ -98,12 +98,26 @@ async fn tls_serves_https_and_wss() {
 
     // wss
     let tcp = TcpStream::connect(relay.http).await.unwrap();
-    let tls = connector.connect(name, tcp).await.unwrap();
+    let tls = connector.connect(name.clone(), tcp).await.unwrap();
     let (ws, _) =
         tokio_tungstenite::client_async(format!("wss://localhost:{}/ws", relay.http.port()), tls)
             .await
             .unwrap();
     assert_eq!(ws_echo_roundtrip(ws, b"secure", &[3]).await, b"secure");
+    // Bulk frames to a TLS client are encrypted, never spliced.
+    let tcp = TcpStream::connect(relay.http).await.unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    let (ws, _) =
+        tokio_tungstenite::client_async(format!("wss://localhost:{}/ws", relay.http.port()), tls)
+            .await
+            .unwrap();
+    let payload = sockrelay_tests::Rng::new(9).bytes(2 << 20);
+    assert!(ws_echo_roundtrip(ws, &payload, &[64 * 1024]).await == payload);
+    let metrics = relay.metrics.encode();
+    assert_eq!(
+        sockrelay_tests::counter(&metrics, "sockrelay_bridge_spliced_bytes_total"),
+        0
+    );
 
     let _ = std::fs::remove_dir_all(
         std::env::temp_dir().join(format!("sockrelay-tls-{}", std::process::id())),

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use sockrelay_tests::{raw_http, ws_echo_roundtrip, Rng, TestRelay, Ws, WAIT};
+use sockrelay_tests::{counter, raw_http, ws_echo_roundtrip, Rng, TestRelay, Ws, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -645,4 +645,33 @@ async fn shutdown_closes_bridges_with_1001_and_returns() {
     assert_eq!(data, b"before");
     let (code, _) = close.unwrap();
     assert_eq!(code, u16::from(CloseCode::Away));
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn bulk_data_to_a_plain_client_is_spliced_and_arrives_exact() {
+    let relay = TestRelay::start().await;
+    let spliced = || {
+        counter(
+            &relay.metrics.encode(),
+            "sockrelay_bridge_spliced_bytes_total",
+        )
+    };
+    // Small messages are copied.
+    let ws = relay.ws("/ws").await;
+    assert_eq!(ws_echo_roundtrip(ws, b"small", &[5]).await, b"small");
+    relay.wait_bridges_closed().await;
+    assert_eq!(spliced(), 0);
+    // The echo's answers to 4 MB in 64 KiB messages come back in bulk: spliced.
+    let payload = Rng::new(7).bytes(4 << 20);
+    let ws = relay.ws("/ws").await;
+    let back = ws_echo_roundtrip(ws, &payload, &[64 * 1024]).await;
+    assert!(back == payload, "{} bytes came back", back.len());
+    relay.wait_bridges_closed().await;
+    let spliced = spliced();
+    assert!(
+        spliced > 2 << 20,
+        "{spliced} of {} bytes spliced",
+        payload.len()
+    );
 }

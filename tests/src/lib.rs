@@ -225,6 +225,15 @@ where
     got
 }
 
+/// The value of an unlabelled counter in a Prometheus text exposition; panics if it is not
+/// there.
+pub fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no counter {name} in {metrics}"))
+}
+
 /// A deterministic pseudo-random generator (xorshift), so failures reproduce.
 pub struct Rng(u64);
 

@@ -1,0 +1,379 @@
+//! Bulk target-to-client frames without copying them through the relay (Linux, plain TCP).
+//!
+//! A bridge copies every byte twice per direction: from the kernel into its buffer, and back.
+//! For bulk data from the target (downloads, screen updates), [`Splicer::poll_splice_in`] moves
+//! the target's bytes into a pipe with `splice(2)` instead, and the frame goes out as a header
+//! written with `MSG_MORE` followed by the pipe's pages, spliced into the client's socket: the
+//! payload never enters user space (BENCHMARKS.md measures the saving).
+//!
+//! The client's socket is shared by the WebSocket codec (through [`ClientIo`]) and the spliced
+//! frames, and their bytes must never interleave. Two rules ensure it:
+//! - a spliced frame is started only when the codec has nothing queued (the bridge flushes the
+//!   codec in the same poll, see `bridge::run`), and
+//! - once started, a spliced frame is finished before any byte of the codec is written: every
+//!   write, flush and shutdown through [`ClientIo`] first drives the frame to its end. So a
+//!   bridge that stops in the middle of a frame (its Close goes out next) still sends whole
+//!   frames.
+//!
+//! Everything else (the codec's reads, its control and small data frames, TLS connections and
+//! other systems) takes the ordinary path.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::bytes::{Buf, Bytes};
+
+/// The largest spliced frame. No user memory backs it, so it can be larger than the frames the
+/// bridge copies: fewer syscalls per byte.
+pub const MAX_FRAME: usize = 256 * 1024;
+
+/// The pipe's size: twice the largest frame, so that a frame's payload fits whatever its
+/// alignment in the pages it arrived in (a pipe holds a page, or part of one, per slot).
+const PIPE_SIZE: usize = 2 * MAX_FRAME;
+
+/// Below this size (the default) a pipe is not worth it: a user past the kernel's soft limit
+/// on pipe memory gets pipes of two pages, and frames that small are cheaper copied.
+const MIN_PIPE_SIZE: usize = 64 * 1024;
+
+/// The client's TCP stream, shared by the codec and the spliced frames.
+#[derive(Debug)]
+struct Shared {
+    stream: TcpStream,
+    /// Bytes the HTTP server read past the upgrade request: the client's first frames.
+    prefix: Bytes,
+    /// Created for the first spliced frame; 2 file descriptors while it exists.
+    pipe: Option<Pipe>,
+    /// A spliced frame not yet fully written.
+    frame: Option<Frame>,
+    /// Spliced frames written, and their payload bytes.
+    frames: u64,
+    bytes: u64,
+}
+
+#[derive(Debug)]
+struct Pipe {
+    read: std::os::fd::OwnedFd,
+    write: std::os::fd::OwnedFd,
+}
+
+/// The unwritten rest of a spliced frame: its header, then `payload` bytes from the pipe.
+#[derive(Debug)]
+struct Frame {
+    header: [u8; 10],
+    header_len: u8,
+    header_sent: u8,
+    /// Payload bytes still in the pipe.
+    payload: usize,
+    /// The whole payload's length.
+    len: usize,
+}
+
+impl Frame {
+    /// A final binary frame (server to client: unmasked) of `len` payload bytes.
+    fn binary(len: usize) -> Frame {
+        let mut header = [0u8; 10];
+        header[0] = 0x82;
+        let header_len = match len {
+            0..=125 => {
+                header[1] = len as u8;
+                2
+            }
+            126..=0xffff => {
+                header[1] = 126;
+                header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                4
+            }
+            _ => {
+                header[1] = 127;
+                header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+                10
+            }
+        };
+        Frame {
+            header,
+            header_len,
+            header_sent: 0,
+            payload: len,
+            len,
+        }
+    }
+}
+
+/// The bridge's handle on the client's socket, for spliced frames.
+#[derive(Debug, Clone)]
+pub struct Splicer(Arc<Mutex<Shared>>);
+
+/// The client's socket as the WebSocket codec sees it: reads (the upgrade's leftover bytes
+/// first), and writes that wait for a spliced frame in progress to end.
+#[derive(Debug)]
+pub struct ClientIo(Arc<Mutex<Shared>>);
+
+/// Shares `stream` (an upgraded connection, with the bytes read past its request in `prefix`)
+/// between a codec ([`ClientIo`]) and the bridge's spliced frames ([`Splicer`]).
+pub fn share(stream: TcpStream, prefix: Bytes) -> (ClientIo, Splicer) {
+    let shared = Arc::new(Mutex::new(Shared {
+        stream,
+        prefix,
+        pipe: None,
+        frame: None,
+        frames: 0,
+        bytes: 0,
+    }));
+    (ClientIo(shared.clone()), Splicer(shared))
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // The lock is never held across an await or a panic-prone call, so poisoning can only
+    // come from a bug elsewhere; the state is still consistent then.
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    /// Writes the rest of the spliced frame in progress, if there is one.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(frame) = &mut self.frame else {
+            return Poll::Ready(Ok(()));
+        };
+        let stream = &self.stream;
+        while frame.header_sent < frame.header_len {
+            let rest = &frame.header[usize::from(frame.header_sent)..usize::from(frame.header_len)];
+            // MSG_MORE: the header waits for the payload and leaves in the same segment.
+            let flags = rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL;
+            let n = ready!(poll_io(stream, Interest::WRITABLE, cx, || {
+                rustix::net::send(stream, rest, flags)
+            }))?;
+            frame.header_sent += n as u8;
+        }
+        let Some(pipe) = &self.pipe else {
+            return Poll::Ready(Err(io::Error::other("spliced frame without a pipe")));
+        };
+        let len = frame.len;
+        while frame.payload > 0 {
+            let n = ready!(poll_io(stream, Interest::WRITABLE, cx, || {
+                splice(&pipe.read, stream, frame.payload)
+            }))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            frame.payload -= n;
+        }
+        self.frame = None;
+        self.frames += 1;
+        self.bytes += len as u64;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Splicer {
+    /// Moves up to `max` bytes from `target` into the pipe and starts a binary frame of them
+    /// to the client; `Ok(0)` at the target's EOF. The caller must have flushed the codec in
+    /// the same poll (nothing of its may be queued) and finish the frame with
+    /// [`Splicer::poll_frame`] before starting another.
+    pub fn poll_splice_in(
+        &self,
+        target: &TcpStream,
+        max: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        let mut shared = lock(&self.0);
+        debug_assert!(
+            shared.frame.is_none(),
+            "a spliced frame is still being written"
+        );
+        let Some(pipe) = &shared.pipe else {
+            return Poll::Ready(Err(io::Error::other("no pipe: call ensure_pipe first")));
+        };
+        let n = ready!(poll_io(target, Interest::READABLE, cx, || {
+            splice(target, &pipe.write, max)
+        }))?;
+        if n > 0 {
+            shared.frame = Some(Frame::binary(n));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Makes the pipe spliced frames go through, if there is none yet (2 file descriptors); an
+    /// error means frames should be copied instead (out of descriptors, or of pipe memory).
+    pub fn ensure_pipe(&self) -> io::Result<()> {
+        let mut shared = lock(&self.0);
+        if shared.pipe.is_none() {
+            let (read, write) = rustix::pipe::pipe_with(
+                rustix::pipe::PipeFlags::NONBLOCK | rustix::pipe::PipeFlags::CLOEXEC,
+            )?;
+            // Past the per-user limit on pipe memory the size stays as it was made: frames are
+            // then smaller, not wrong, unless the pipe is too small to be worth it.
+            let _ = rustix::pipe::fcntl_setpipe_size(&write, PIPE_SIZE);
+            if rustix::pipe::fcntl_getpipe_size(&write)? < MIN_PIPE_SIZE {
+                return Err(io::Error::other("pipe too small to splice through"));
+            }
+            shared.pipe = Some(Pipe { read, write });
+        }
+        Ok(())
+    }
+
+    /// Writes the rest of the spliced frame in progress; ready at once if there is none.
+    pub fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        lock(&self.0).poll_frame(cx)
+    }
+
+    /// How many spliced frames have been written.
+    pub fn frames(&self) -> u64 {
+        lock(&self.0).frames
+    }
+
+    /// How many payload bytes spliced frames have carried.
+    pub fn bytes(&self) -> u64 {
+        lock(&self.0).bytes
+    }
+
+    /// Whether a spliced frame has been started and not yet fully written.
+    pub fn is_writing(&self) -> bool {
+        lock(&self.0).frame.is_some()
+    }
+
+    /// Whether the pipe (2 file descriptors) exists.
+    pub fn has_pipe(&self) -> bool {
+        lock(&self.0).pipe.is_some()
+    }
+
+    /// Lets the pipe go (bulk traffic has stopped); the next spliced frame makes a new one.
+    pub fn release_pipe(&self) {
+        let mut shared = lock(&self.0);
+        if shared.frame.is_none() {
+            shared.pipe = None;
+        }
+    }
+}
+
+/// `splice(2)` of up to `len` bytes, neither end blocking (the sockets are non-blocking, and
+/// the flag covers the pipe).
+fn splice(
+    from: impl std::os::fd::AsFd,
+    to: impl std::os::fd::AsFd,
+    len: usize,
+) -> rustix::io::Result<usize> {
+    use rustix::pipe::SpliceFlags;
+    rustix::pipe::splice(
+        from,
+        None,
+        to,
+        None,
+        len,
+        SpliceFlags::NONBLOCK | SpliceFlags::MOVE,
+    )
+}
+
+/// Runs `op` on `stream` once it is ready for `interest`, until it does not block.
+fn poll_io<T>(
+    stream: &TcpStream,
+    interest: Interest,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut() -> rustix::io::Result<T>,
+) -> Poll<io::Result<T>> {
+    loop {
+        if interest.is_readable() {
+            ready!(stream.poll_read_ready(cx))?;
+        } else {
+            ready!(stream.poll_write_ready(cx))?;
+        }
+        // `try_io` clears the readiness when `op` would block; the next poll then waits.
+        match stream.try_io(interest, || op().map_err(io::Error::from)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut shared = lock(&self.0);
+        if !shared.prefix.is_empty() {
+            let n = shared.prefix.len().min(buf.remaining());
+            buf.put_slice(&shared.prefix[..n]);
+            shared.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut shared.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut shared = lock(&self.0);
+        ready!(shared.poll_frame(cx))?;
+        Pin::new(&mut shared.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut shared = lock(&self.0);
+        ready!(shared.poll_frame(cx))?;
+        Pin::new(&mut shared.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        lock(&self.0).poll_frame(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut shared = lock(&self.0);
+        ready!(shared.poll_frame(cx))?;
+        Pin::new(&mut shared.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn the_codec_reads_the_bytes_read_past_the_upgrade_first() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut far = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (near, _) = listener.accept().await.unwrap();
+        let (mut io, splicer) = share(near, Bytes::from_static(b"early "));
+        far.write_all(b"later").await.unwrap();
+        far.shutdown().await.unwrap();
+        let mut all = Vec::new();
+        io.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, b"early later");
+        assert_eq!((splicer.frames(), splicer.has_pipe()), (0, false));
+    }
+
+    #[test]
+    fn frame_headers_use_the_shortest_length_form() {
+        let header = |len| {
+            let f = Frame::binary(len);
+            f.header[..usize::from(f.header_len)].to_vec()
+        };
+        assert_eq!(header(125), [0x82, 125]);
+        assert_eq!(header(126), [0x82, 126, 0, 126]);
+        assert_eq!(header(65_535), [0x82, 126, 0xff, 0xff]);
+        assert_eq!(header(65_536), [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+}
