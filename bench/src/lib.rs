@@ -39,6 +39,10 @@ pub struct Record {
     /// CPU time other processes took on the server's CPU during the window, in % of that CPU
     /// (when `--sut-cpu` and `--pid`): how much the machine's other work got in the way.
     pub foreign_cpu_pct: Option<f64>,
+    /// How busy the load generator's CPUs were during the window, in % (their average, when
+    /// `--load-cpu`): near 100, the load side (load generator, and the echo target sharing its
+    /// CPUs) limited the throughput, not the server.
+    pub load_cpu_pct: Option<f64>,
     /// Measurement attempts made (more than 1 when `--attempts` retried a disturbed window).
     pub attempts: Option<u32>,
     /// Idle run: bridges held open at the measurement.

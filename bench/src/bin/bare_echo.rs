@@ -1,6 +1,12 @@
 //! The reference: the smallest reasonable tokio TCP echo server, the practical limit of an echo
-//! on this machine. `bare-echo [ADDR]` (default 127.0.0.1:0) prints `listening on ADDR` once
-//! bound, then echoes every byte of every connection until killed.
+//! on this machine. `bare-echo [--splice] [ADDR]` (default 127.0.0.1:0) prints
+//! `listening on ADDR` once bound, then echoes every byte of every connection until killed.
+//!
+//! `--splice` (Linux) echoes bulk data through a pipe with `splice(2)`, so that those bytes never
+//! enter user space (small reads are echoed as usual: they cost less that way).
+//! The benchmark uses it as the target the bridges connect to, because that target shares its
+//! CPU with the load generator: the cheaper it is, the later that CPU, rather than the bridge
+//! measured, runs out (BENCHMARKS.md). As the reference echo it stays a plain read and write.
 
 use std::net::SocketAddr;
 
@@ -13,11 +19,25 @@ const BUF: usize = 64 * 1024;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let addr: SocketAddr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:0".into())
-        .parse()
-        .context("usage: bare-echo [HOST:PORT]")?;
+    let usage = "usage: bare-echo [--splice] [HOST:PORT]";
+    let mut splice = false;
+    let mut addr: SocketAddr = "127.0.0.1:0".parse()?;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--splice" => splice = true,
+            "-h" | "--help" => {
+                println!("{usage}");
+                return Ok(());
+            }
+            other => addr = other.parse().context(usage)?,
+        }
+    }
+    if splice {
+        #[cfg(target_os = "linux")]
+        return sockrelay_bench::serve("bare-echo", addr, spliced::echo).await;
+        #[cfg(not(target_os = "linux"))]
+        anyhow::bail!("--splice needs Linux");
+    }
     sockrelay_bench::serve("bare-echo", addr, echo).await
 }
 
@@ -30,5 +50,72 @@ async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
             return stream.shutdown().await;
         }
         stream.write_all(&buf[..n]).await?;
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod spliced {
+    use std::io;
+
+    use rustix::pipe::{pipe_with, splice, PipeFlags, SpliceFlags};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+    use tokio::net::TcpStream;
+
+    /// What one splice moves at most; the pipe is twice as large (pages may be partly filled).
+    const CHUNK: usize = 256 * 1024;
+
+    /// Reads at least this large are followed by spliced ones; smaller ones cost less copied
+    /// (a splice round trip takes more syscalls than a read and a write).
+    const SPLICE_MIN: usize = 16 * 1024;
+
+    /// Echoes small reads as `echo` does, and bulk data through a pipe.
+    pub async fn echo(mut stream: TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)?;
+        // Made for the first bulk read: idle connections (thousands in the memory run) hold
+        // no pipe descriptors.
+        let mut pipe = None;
+        let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
+        let mut buf = vec![0u8; super::BUF];
+        let mut last = 0;
+        loop {
+            let n = if last < SPLICE_MIN {
+                let n = stream.read(&mut buf).await?;
+                stream.write_all(&buf[..n]).await?;
+                n
+            } else {
+                let (pipe_read, pipe_write) = match &pipe {
+                    Some(p) => p,
+                    None => {
+                        let (r, w) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
+                        let _ = rustix::pipe::fcntl_setpipe_size(&w, 2 * CHUNK);
+                        pipe.insert((r, w))
+                    }
+                };
+                stream.readable().await?;
+                let n = match stream.try_io(Interest::READABLE, || {
+                    splice(&stream, None, pipe_write, None, CHUNK, flags).map_err(io::Error::from)
+                }) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                };
+                let mut left = n;
+                while left > 0 {
+                    stream.writable().await?;
+                    match stream.try_io(Interest::WRITABLE, || {
+                        splice(pipe_read, None, &stream, None, left, flags).map_err(io::Error::from)
+                    }) {
+                        Ok(m) => left -= m,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                n
+            };
+            if n == 0 {
+                return stream.shutdown().await;
+            }
+            last = n;
+        }
     }
 }

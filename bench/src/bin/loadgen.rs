@@ -106,6 +106,11 @@ struct Load {
     /// The CPU the server is pinned to: with `--pid`, report how much other processes ran there.
     #[arg(long)]
     sut_cpu: Option<usize>,
+    /// The CPUs the load generator (and whatever shares them) runs on, e.g. `0` or `0,2,3`:
+    /// report how busy they were. Near 100%, the load side, not the server, limited the
+    /// throughput.
+    #[arg(long, value_delimiter = ',')]
+    load_cpu: Vec<usize>,
     /// Measure up to this many times while other processes took more than `--max-foreign` % of
     /// the server's CPU, and keep the least disturbed measurement.
     #[arg(long, default_value_t = 1)]
@@ -358,6 +363,7 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
     sleep_until(start + warmup).await;
     let cpu0 = load.pid.and_then(tree_cpu_ticks);
     let busy0 = load.sut_cpu.and_then(cpu_busy_ticks);
+    let load0 = cpus_busy_ticks(&load.load_cpu);
     let t0 = Instant::now();
     shared.phase.store(MEASURE, Ordering::SeqCst);
     let mut rss_max = None;
@@ -377,6 +383,7 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
     let seconds = t0.elapsed().as_secs_f64();
     let cpu1 = load.pid.and_then(tree_cpu_ticks);
     let busy1 = load.sut_cpu.and_then(cpu_busy_ticks);
+    let load1 = cpus_busy_ticks(&load.load_cpu);
 
     let mut hist = new_hist();
     let mut errors = Vec::new();
@@ -400,6 +407,13 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
             let other = (d.saturating_sub(c)).saturating_sub(b.saturating_sub(a));
             Some(other as f64 / sockrelay_bench::TICKS_PER_SECOND / seconds * 100.0)
         }
+        _ => None,
+    };
+    let load_cpu_pct = match (load0, load1) {
+        (Some(a), Some(b)) => Some(
+            b.saturating_sub(a) as f64 / sockrelay_bench::TICKS_PER_SECOND / seconds * 100.0
+                / load.load_cpu.len() as f64,
+        ),
         _ => None,
     };
     let (mode, where_) = match target {
@@ -426,11 +440,13 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
         server_cpu_pct,
         server_rss_kib: rss_max,
         foreign_cpu_pct,
+        load_cpu_pct,
         ..Record::default()
     };
     println!(
         "{mode} {where_} {sys}{conns} conns x {size} B x {inflight} in flight: {mps:.0} msgs/s, \
-         {mib:.1} MiB/s, p50 {p50:.1} us, p99 {p99:.1} us, p99.9 {p999:.1} us{cpu}{rss}{other}",
+         {mib:.1} MiB/s, p50 {p50:.1} us, p99 {p99:.1} us, p99.9 {p999:.1} us{cpu}{rss}{other}\
+         {load_cpu}",
         sys = if record.system.is_empty() {
             String::new()
         } else {
@@ -448,8 +464,19 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
         other = foreign_cpu_pct.map_or(String::new(), |f| format!(
             ", other processes {f:.0}% of the server's CPU"
         )),
+        load_cpu = load_cpu_pct.map_or(String::new(), |l| format!(
+            ", load generator's CPU {l:.0}% busy"
+        )),
     );
     Ok((record, errors))
+}
+
+/// The busy ticks of all of `cpus` together; `None` for none, or if one cannot be read.
+fn cpus_busy_ticks(cpus: &[usize]) -> Option<u64> {
+    if cpus.is_empty() {
+        return None;
+    }
+    cpus.iter().map(|&c| cpu_busy_ticks(c)).sum()
 }
 
 fn write_record(out: &Out, record: &Record) -> Result<()> {
