@@ -1034,6 +1034,41 @@ mod tests {
         assert!(b.buf.capacity() < 2 * TARGET_READ_MIN);
     }
 
+    /// Reads binary frames (none over `max_frame` bytes) until the bridge's Close 1000, then
+    /// answers it; pings after each of the first `pings` frames. Returns the bytes, the pongs'
+    /// numbers and how many pings were sent.
+    async fn download_with_pings<S>(
+        client: &mut WebSocketStream<S>,
+        pings: u32,
+        max_frame: usize,
+    ) -> (Vec<u8>, Vec<u32>, u32)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut received, mut pongs, mut pinged) = (Vec::new(), Vec::new(), 0u32);
+        loop {
+            match client.next().await.unwrap().unwrap() {
+                Message::Binary(b) => {
+                    assert!(b.len() <= max_frame, "a frame of {} bytes", b.len());
+                    received.extend_from_slice(&b);
+                    if pinged < pings {
+                        let ping = pinged.to_be_bytes().to_vec();
+                        client.send(Message::Ping(ping.into())).await.unwrap();
+                        pinged += 1;
+                    }
+                }
+                Message::Pong(p) => pongs.push(u32::from_be_bytes(p[..].try_into().unwrap())),
+                Message::Close(f) => {
+                    assert_eq!(u16::from(f.unwrap().code), 1000);
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        while let Some(Ok(_)) = client.next().await {}
+        (received, pongs, pinged)
+    }
+
     #[tokio::test]
     async fn pings_during_a_bulk_download_are_answered_and_the_bytes_stay_exact() {
         // Frames to the client are written from the target's buffer, not copied into one of
@@ -1048,29 +1083,7 @@ mod tests {
             target.shutdown().await.unwrap();
             target
         });
-        let (mut received, mut pongs, mut pinged) = (Vec::new(), Vec::new(), 0u32);
-        loop {
-            match client.next().await.unwrap().unwrap() {
-                Message::Binary(b) => {
-                    received.extend_from_slice(&b);
-                    if pinged < 50 {
-                        client
-                            .send(Message::Ping(pinged.to_be_bytes().to_vec().into()))
-                            .await
-                            .unwrap();
-                        pinged += 1;
-                    }
-                }
-                Message::Pong(p) => pongs.push(u32::from_be_bytes(p[..].try_into().unwrap())),
-                Message::Close(f) => {
-                    assert_eq!(u16::from(f.unwrap().code), 1000);
-                    break;
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        // Answers the Close.
-        while let Some(Ok(_)) = client.next().await {}
+        let (received, pongs, pinged) = download_with_pings(&mut client, 50, TARGET_READ_MAX).await;
         let _target = writer.await.unwrap();
         assert!(received == expected, "{} bytes", received.len());
         assert_eq!(pongs, (0..pinged).collect::<Vec<_>>());
@@ -1188,27 +1201,8 @@ mod tests {
                 target.shutdown().await.unwrap();
                 target
             });
-            let (mut received, mut pongs, mut pinged) = (Vec::new(), Vec::new(), 0u32);
-            loop {
-                match client.next().await.unwrap().unwrap() {
-                    Message::Binary(b) => {
-                        assert!(b.len() <= crate::splice::MAX_FRAME);
-                        received.extend_from_slice(&b);
-                        if pinged < 100 {
-                            let ping = pinged.to_be_bytes().to_vec();
-                            client.send(Message::Ping(ping.into())).await.unwrap();
-                            pinged += 1;
-                        }
-                    }
-                    Message::Pong(p) => pongs.push(u32::from_be_bytes(p[..].try_into().unwrap())),
-                    Message::Close(f) => {
-                        assert_eq!(u16::from(f.unwrap().code), 1000);
-                        break;
-                    }
-                    other => panic!("unexpected {other:?}"),
-                }
-            }
-            while let Some(Ok(_)) = client.next().await {}
+            let (received, pongs, _) =
+                download_with_pings(&mut client, 100, crate::splice::MAX_FRAME).await;
             let _target = writer.await.unwrap();
             assert!(received == expected, "{} bytes", received.len());
             // Pings that reach the bridge after its Close get no answer (RFC 6455, 5.5.1): the
