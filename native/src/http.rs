@@ -413,7 +413,8 @@ fn accept_key(key: &[u8]) -> String {
 /// The WebSocket codec of a bridge, with `--max-message` as its limit: a frame or message
 /// over it is refused with Close 1009 before it is buffered. The codec's read buffer holds at
 /// most one frame and is filled without being zeroed first, so it costs a bridge only what it
-/// has read. Outgoing frames are at most [`bridge::TARGET_READ_MAX`] bytes (one target read).
+/// has read. Outgoing frames are one target read each (at most [`bridge::TARGET_READ_MAX`]
+/// bytes; spliced ones go around the codec).
 fn ws_server(settings: &Settings) -> tokio_websockets::ServerBuilder {
     let limits = tokio_websockets::Limits::default().max_payload_len(Some(settings.max_message));
     tokio_websockets::ServerBuilder::new().limits(limits)

@@ -121,15 +121,23 @@ fn serve(args: &ServeArgs) -> ExitCode {
     }
 }
 
-/// Each bridge holds two sockets and the default soft limit is often 1024: raise it to the hard
-/// limit so `--max-conns` is what limits the relay.
+/// Each bridge holds two sockets (and two pipe ends while it splices, for at most
+/// `splice::MAX_PIPES` bridges at once), and the default soft limit is often 1024: raise it to
+/// the hard limit so `--max-conns` is what limits the relay.
 fn raise_fd_limit(max_conns: usize) {
+    let pipes = sockrelay::splice::MAX_PIPES.min(max_conns);
+    let needed = max_conns
+        .saturating_add(pipes)
+        .saturating_mul(2)
+        .saturating_add(64);
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if (limit as usize) < max_conns.saturating_mul(2).saturating_add(64) => {
+        Ok(limit) if (limit as usize) < needed => {
             tracing::warn!(
                 limit,
+                needed,
                 max_conns,
-                "the open-file limit is below what --max-conns needs (2 per bridge); raise `ulimit -n`"
+                "the open-file limit is below what --max-conns needs (2 per bridge, 2 more per \
+                 bridge that splices, for {pipes} at most); raise `ulimit -n`"
             )
         }
         Ok(_) => {}

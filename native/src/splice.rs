@@ -16,10 +16,17 @@
 //!   frames.
 //!
 //! Everything else (the codec's reads, its control and small data frames, TLS connections and
-//! other systems) takes the ordinary path.
+//! other systems) takes the ordinary path, and so does a read that cannot be spliced: when no
+//! pipe can be had (out of descriptors or of pipe memory), or when the target's next bytes
+//! follow TCP urgent data, at which `splice` stops while a copying read skips it.
+//!
+//! Splicing into a socket whose peer has gone raises SIGPIPE (`splice` has no
+//! `MSG_NOSIGNAL`). Rust programs ignore SIGPIPE from the start, so the relay gets `EPIPE`; a
+//! program that embeds this module and restores SIGPIPE's default must not splice.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 
@@ -39,6 +46,28 @@ const PIPE_SIZE: usize = 2 * MAX_FRAME;
 /// on pipe memory gets pipes of two pages, and frames that small are cheaper copied.
 const MIN_PIPE_SIZE: usize = 64 * 1024;
 
+/// After a pipe could not be had, this many bulk reads are copied before the next attempt.
+const PIPE_BACKOFF: u32 = 64;
+
+/// Pipes the whole relay holds at most (2 descriptors each): past this many bridges splicing
+/// at once, the others copy, so that pipes never take the descriptors new connections need.
+pub const MAX_PIPES: usize = 1024;
+
+/// Pipes that exist now.
+static PIPES: AtomicUsize = AtomicUsize::new(0);
+
+/// What [`Splicer::poll_splice_in`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpliceIn {
+    /// A frame of this many bytes was started: finish it with [`Splicer::poll_frame`].
+    Frame(usize),
+    /// The target's end of the stream.
+    Eof,
+    /// Nothing was moved: read this time by copying (no pipe could be had, or the bytes
+    /// waiting cannot be spliced).
+    Copy,
+}
+
 /// The client's TCP stream, shared by the codec and the spliced frames.
 #[derive(Debug)]
 struct Shared {
@@ -52,12 +81,21 @@ struct Shared {
     /// Spliced frames written, and their payload bytes.
     frames: u64,
     bytes: u64,
+    /// Bulk reads still to copy before trying to make a pipe again.
+    backoff: u32,
 }
 
+/// A pipe, counted in [`PIPES`] while it exists.
 #[derive(Debug)]
 struct Pipe {
     read: std::os::fd::OwnedFd,
     write: std::os::fd::OwnedFd,
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        PIPES.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The unwritten rest of a spliced frame: its header, then `payload` bytes from the pipe.
@@ -113,7 +151,8 @@ pub struct Splicer(Arc<Mutex<Shared>>);
 pub struct ClientIo(Arc<Mutex<Shared>>);
 
 /// Shares `stream` (an upgraded connection, with the bytes read past its request in `prefix`)
-/// between a codec ([`ClientIo`]) and the bridge's spliced frames ([`Splicer`]).
+/// between a codec ([`ClientIo`]) and the bridge's spliced frames ([`Splicer`]). SIGPIPE must
+/// be ignored (see the module's documentation).
 pub fn share(stream: TcpStream, prefix: Bytes) -> (ClientIo, Splicer) {
     let shared = Arc::new(Mutex::new(Shared {
         stream,
@@ -122,6 +161,7 @@ pub fn share(stream: TcpStream, prefix: Bytes) -> (ClientIo, Splicer) {
         frame: None,
         frames: 0,
         bytes: 0,
+        backoff: 0,
     }));
     (ClientIo(shared.clone()), Splicer(shared))
 }
@@ -171,50 +211,64 @@ impl Shared {
 }
 
 impl Splicer {
-    /// Moves up to `max` bytes from `target` into the pipe and starts a binary frame of them
-    /// to the client; `Ok(0)` at the target's EOF. The caller must have flushed the codec in
-    /// the same poll (nothing of its may be queued) and finish the frame with
+    /// Moves up to `max` bytes from `target` into the pipe and starts a binary frame of them to
+    /// the client (making the pipe first if there is none). The caller must have flushed the
+    /// codec in the same poll (nothing of its may be queued) and must finish the frame with
     /// [`Splicer::poll_frame`] before starting another.
     pub fn poll_splice_in(
         &self,
         target: &TcpStream,
         max: usize,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<usize>> {
+    ) -> Poll<io::Result<SpliceIn>> {
         let mut shared = lock(&self.0);
-        debug_assert!(
-            shared.frame.is_none(),
-            "a spliced frame is still being written"
-        );
+        if shared.frame.is_some() {
+            return Poll::Ready(Err(io::Error::other(
+                "a spliced frame is still being written",
+            )));
+        }
+        // A pipe is made only once there is something to move: a quiet target's was let go
+        // (`release_pipe`) and must not come back while its bridge waits.
+        ready!(target.poll_read_ready(cx))?;
+        if shared.pipe.is_none() {
+            if shared.backoff > 0 {
+                shared.backoff -= 1;
+                return Poll::Ready(Ok(SpliceIn::Copy));
+            }
+            match make_pipe() {
+                Ok(pipe) => shared.pipe = Some(pipe),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no pipe to splice through: copying");
+                    shared.backoff = PIPE_BACKOFF;
+                    return Poll::Ready(Ok(SpliceIn::Copy));
+                }
+            }
+        }
         let Some(pipe) = &shared.pipe else {
-            return Poll::Ready(Err(io::Error::other("no pipe: call ensure_pipe first")));
+            return Poll::Ready(Ok(SpliceIn::Copy));
         };
-        let n = ready!(poll_io(target, Interest::READABLE, cx, || {
-            splice(target, &pipe.write, max)
+        let moved = ready!(poll_io(target, Interest::READABLE, cx, || {
+            match splice(target, &pipe.write, max) {
+                Ok(0) => Ok(SpliceIn::Eof),
+                Ok(n) => Ok(SpliceIn::Frame(n)),
+                Err(rustix::io::Errno::AGAIN) => {
+                    // Usually nothing to read: the readiness was from bytes already taken, and
+                    // waiting is right. But splice also stops at TCP urgent data, which a
+                    // copying read skips; if bytes are waiting, keep the readiness and copy.
+                    let mut byte = [0u8; 1];
+                    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+                    match rustix::net::recv(target, &mut byte[..], flags) {
+                        Ok((1.., _)) => Ok(SpliceIn::Copy),
+                        _ => Err(rustix::io::Errno::AGAIN),
+                    }
+                }
+                Err(e) => Err(e),
+            }
         }))?;
-        if n > 0 {
+        if let SpliceIn::Frame(n) = moved {
             shared.frame = Some(Frame::binary(n));
         }
-        Poll::Ready(Ok(n))
-    }
-
-    /// Makes the pipe spliced frames go through, if there is none yet (2 file descriptors); an
-    /// error means frames should be copied instead (out of descriptors, or of pipe memory).
-    pub fn ensure_pipe(&self) -> io::Result<()> {
-        let mut shared = lock(&self.0);
-        if shared.pipe.is_none() {
-            let (read, write) = rustix::pipe::pipe_with(
-                rustix::pipe::PipeFlags::NONBLOCK | rustix::pipe::PipeFlags::CLOEXEC,
-            )?;
-            // Past the per-user limit on pipe memory the size stays as it was made: frames are
-            // then smaller, not wrong, unless the pipe is too small to be worth it.
-            let _ = rustix::pipe::fcntl_setpipe_size(&write, PIPE_SIZE);
-            if rustix::pipe::fcntl_getpipe_size(&write)? < MIN_PIPE_SIZE {
-                return Err(io::Error::other("pipe too small to splice through"));
-            }
-            shared.pipe = Some(Pipe { read, write });
-        }
-        Ok(())
+        Poll::Ready(Ok(moved))
     }
 
     /// Writes the rest of the spliced frame in progress; ready at once if there is none.
@@ -249,6 +303,37 @@ impl Splicer {
             shared.pipe = None;
         }
     }
+}
+
+/// A pipe as large as two of the largest frames where the kernel allows it; an error where no
+/// pipe can be had (the relay holds [`MAX_PIPES`], or the system has no descriptors left) or
+/// the one made is too small to be worth splicing through.
+fn make_pipe() -> io::Result<Pipe> {
+    let counted = PIPES.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        (n < MAX_PIPES).then_some(n + 1)
+    });
+    if counted.is_err() {
+        return Err(io::Error::other("the relay holds its most pipes"));
+    }
+    let made = rustix::pipe::pipe_with(
+        rustix::pipe::PipeFlags::NONBLOCK | rustix::pipe::PipeFlags::CLOEXEC,
+    );
+    let (read, write) = match made {
+        Ok(ends) => ends,
+        Err(e) => {
+            PIPES.fetch_sub(1, Ordering::Relaxed);
+            return Err(e.into());
+        }
+    };
+    // From here on, dropping `pipe` gives its place back.
+    let pipe = Pipe { read, write };
+    // Past the per-user limit on pipe memory the size stays as it was made: frames are then
+    // smaller, not wrong, unless the pipe is too small to be worth it.
+    let _ = rustix::pipe::fcntl_setpipe_size(&pipe.write, PIPE_SIZE);
+    if rustix::pipe::fcntl_getpipe_size(&pipe.write)? < MIN_PIPE_SIZE {
+        return Err(io::Error::other("pipe too small to splice through"));
+    }
+    Ok(pipe)
 }
 
 /// `splice(2)` of up to `len` bytes, neither end blocking (the sockets are non-blocking, and

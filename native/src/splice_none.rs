@@ -6,25 +6,39 @@ use std::task::{Context, Poll};
 
 use tokio::net::TcpStream;
 
+/// The largest spliced frame (none here).
+pub const MAX_FRAME: usize = 256 * 1024;
+
+/// Pipes the relay holds at most (none here).
+pub const MAX_PIPES: usize = 0;
+
+/// What [`Splicer::poll_splice_in`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpliceIn {
+    Frame(usize),
+    Eof,
+    Copy,
+}
+
 /// Cannot exist here: a bridge's `Option<Splicer>` is always `None`.
 #[derive(Debug, Clone)]
 pub enum Splicer {}
 
 impl Splicer {
-    pub fn ensure_pipe(&self) -> io::Result<()> {
-        match *self {}
-    }
-
     pub fn poll_splice_in(
         &self,
         _target: &TcpStream,
         _max: usize,
         _cx: &mut Context<'_>,
-    ) -> Poll<io::Result<usize>> {
+    ) -> Poll<io::Result<SpliceIn>> {
         match *self {}
     }
 
     pub fn poll_frame(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match *self {}
+    }
+
+    pub fn bytes(&self) -> u64 {
         match *self {}
     }
 
