@@ -337,7 +337,7 @@ where
                 }
                 let bytes = batch.as_deref().unwrap_or(&first);
                 if let Err(e) = target_write.write_all(bytes).await {
-                    return Ending::TargetError(e);
+                    return target_failed(e, cancel);
                 }
                 up_bytes.fetch_add(len as u64, Relaxed);
                 metrics.bytes(Direction::ClientToTarget, len);
@@ -355,7 +355,8 @@ where
                 let n = match (&splicer, socket) {
                     (Some(client), Some(socket)) if buf.splices() && !copy_next => {
                         piped = true;
-                        match spliced_frame(client, socket, &mut sink, &client_done).await {
+                        let frame = spliced_frame(client, socket, &mut sink, &client_done, cancel);
+                        match frame.await {
                             Spliced::Frame(n) => {
                                 buf.record_spliced(n);
                                 spliced_counted.fetch_add(n as u64, Relaxed);
@@ -376,7 +377,7 @@ where
                         let read = poll_fn(|cx| buf.poll_read(&mut target_read, cx));
                         let n = match read.await {
                             Ok(n) => n,
-                            Err(e) => return Ending::TargetError(e),
+                            Err(e) => return target_failed(e, cancel),
                         };
                         if n > 0 {
                             // No copy: the frame is written from the buffer itself, and the
@@ -399,6 +400,11 @@ where
                     piped = false;
                 }
                 if n == 0 {
+                    if cancel.is_cancelled() {
+                        // The relay is stopping, and its own services (the echo) close their
+                        // connections as it does: the client hears that, not "target closed".
+                        return Ending::Shutdown;
+                    }
                     // Every byte the target sent is already on its way to the client: the
                     // Close goes after it.
                     let close = close_message(codes::NORMAL, "target closed");
@@ -590,6 +596,7 @@ async fn spliced_frame<S>(
     socket: &TcpStream,
     sink: &mut S,
     client_done: &AtomicBool,
+    cancel: &CancellationToken,
 ) -> Spliced
 where
     S: Sink<Message, Error = WsError> + Unpin,
@@ -607,7 +614,7 @@ where
         }
         splicer
             .poll_splice_in(socket, crate::splice::MAX_FRAME, cx)
-            .map_err(|e| Spliced::Failed(Ending::TargetError(e)))
+            .map_err(|e| Spliced::Failed(target_failed(e, cancel)))
     });
     match read.await {
         Ok(SpliceIn::Eof) => Spliced::Eof,
@@ -679,6 +686,16 @@ impl TargetBuf {
             self.buf = BytesMut::new();
         }
         frame
+    }
+}
+
+/// How a bridge ends when its target fails: a target error, unless the relay is stopping (its
+/// own services close their connections as it does, and the client should hear why).
+fn target_failed(e: io::Error, cancel: &CancellationToken) -> Ending {
+    if cancel.is_cancelled() {
+        Ending::Shutdown
+    } else {
+        Ending::TargetError(e)
     }
 }
 
@@ -969,6 +986,40 @@ mod tests {
             "closed after {quiet:?} without traffic"
         );
         assert!(matches!(task.await.unwrap().ending, Ending::Idle));
+    }
+
+    #[tokio::test]
+    async fn a_target_that_closes_as_the_relay_stops_gets_the_client_1001() {
+        // At shutdown the relay's own echo closes its connections too: a bridge that sees its
+        // target's EOF after the relay began stopping tells the client 1001, not "target closed".
+        // Which of the two it notices first is random, so the race is run many times.
+        for _ in 0..20 {
+            let (client_io, server_io) = duplex(64 * 1024);
+            let (target_near, target_far) = duplex(64 * 1024);
+            let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+            let server = tokio_websockets::ServerBuilder::new().serve(server_io);
+            let cancel = CancellationToken::new();
+            let bridge_cancel = cancel.clone();
+            let task = tokio::spawn(async move {
+                let metrics = Metrics::new();
+                run(
+                    server,
+                    target_near,
+                    None,
+                    &limits(),
+                    &bridge_cancel,
+                    &metrics,
+                )
+                .await
+            });
+            tokio::task::yield_now().await;
+            cancel.cancel();
+            drop(target_far);
+            let (_, code) = read_until_close(&mut client).await;
+            assert_eq!(code, 1001);
+            while let Some(Ok(_)) = client.next().await {}
+            assert!(matches!(task.await.unwrap().ending, Ending::Shutdown));
+        }
     }
 
     #[tokio::test]
@@ -1685,7 +1736,8 @@ mod tests {
             let stuck = std::sync::Arc::new(Stuck::default());
             let mut sink = StuckSink(stuck.clone());
             let done = AtomicBool::new(false);
-            let frame = spliced_frame(&splicer, &target_near, &mut sink, &done);
+            let cancel = CancellationToken::new();
+            let frame = spliced_frame(&splicer, &target_near, &mut sink, &done, &cancel);
             tokio::pin!(frame);
             let waited = tokio::time::timeout(Duration::from_millis(100), &mut frame).await;
             assert!(waited.is_err(), "a frame went out past a queued one");

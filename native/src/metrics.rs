@@ -107,6 +107,9 @@ pub struct Metrics {
     errors: Family<KindLabels, Counter>,
     echo_active: Gauge,
     echo_bytes: Family<ProtoLabels, Counter>,
+    /// The two counters of `echo_bytes`, looked up once: the echo adds to them per read.
+    echo_tcp: Counter,
+    echo_udp: Counter,
     http_requests: Counter,
 }
 
@@ -127,7 +130,16 @@ impl Metrics {
                 })
                 .clone()
         };
+        let echo_bytes = Family::<ProtoLabels, Counter>::default();
+        let proto = |p: Proto| {
+            echo_bytes
+                .get_or_create(&ProtoLabels { proto: p.as_str() })
+                .clone()
+        };
         let m = Metrics {
+            echo_tcp: proto(Proto::Tcp),
+            echo_udp: proto(Proto::Udp),
+            echo_bytes,
             bridges_active: Gauge::default(),
             bridges_total: Counter::default(),
             client_to_target: direction(Direction::ClientToTarget),
@@ -137,7 +149,6 @@ impl Metrics {
             refusals: Family::default(),
             errors: Family::default(),
             echo_active: Gauge::default(),
-            echo_bytes: Family::default(),
             http_requests: Counter::default(),
             registry: Registry::default(),
         };
@@ -241,11 +252,11 @@ impl Metrics {
     }
 
     pub fn echoed(&self, proto: Proto, n: usize) {
-        self.echo_bytes
-            .get_or_create(&ProtoLabels {
-                proto: proto.as_str(),
-            })
-            .inc_by(n as u64);
+        match proto {
+            Proto::Tcp => &self.echo_tcp,
+            Proto::Udp => &self.echo_udp,
+        }
+        .inc_by(n as u64);
     }
 
     pub fn http_request(&self) {
@@ -273,6 +284,7 @@ mod tests {
         m.refused(RefusalReason::Origin);
         m.bytes(Direction::TargetToClient, 7);
         m.spliced(3);
+        m.echoed(Proto::Tcp, 4);
         let text = m.encode();
         assert!(
             text.contains("sockrelay_bridge_bytes_total{direction=\"target_to_client\"} 7"),
@@ -280,6 +292,10 @@ mod tests {
         );
         assert!(
             text.contains("sockrelay_bridge_spliced_bytes_total 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sockrelay_echo_bytes_total{proto=\"tcp\"} 4"),
             "{text}"
         );
         assert!(text.contains("sockrelay_bridges_active 1"), "{text}");

@@ -383,21 +383,23 @@ fn main() -> Result<()> {
             let mut notes = String::new();
             if system == "sockrelay-ws" {
                 notes += &floor_note(ratio(w, "bare-proxy", against, measure));
-                // Throughput ratios hold only while the system measured is what runs out.
-                let per_msg = |s: &str| cell(w, s).filter(|c| c.cpu.is_some()).map(cpu_per_msg);
-                if let (Some(mine), Some(theirs)) = (per_msg(system), per_msg(against)) {
+            }
+            // Throughput ratios hold only while the system measured is what runs out.
+            let per_msg = |s: &str| cell(w, s).filter(|c| c.cpu.is_some()).map(cpu_per_msg);
+            if let (Some(mine), Some(theirs)) = (per_msg(system), per_msg(against)) {
+                notes += &format!(
+                    "; per message, {} uses {:.2}x {}'s CPU",
+                    label(against),
+                    theirs / mine,
+                    label(system)
+                );
+            }
+            if let Some(load) = cell(w, system).and_then(|c| c.load) {
+                if load >= LOAD_BOUND {
                     notes += &format!(
-                        "; per message, {against} uses {:.2}x sockrelay's CPU",
-                        theirs / mine
+                        "; the load generator's CPU was {load:.0}% busy: there the harness, not \
+                         the systems, set the throughput"
                     );
-                }
-                if let Some(load) = cell(w, system).and_then(|c| c.load) {
-                    if load >= LOAD_BOUND {
-                        notes += &format!(
-                            "; the load generator's CPU was {load:.0}% busy: there the harness, \
-                             not sockrelay, set the throughput"
-                        );
-                    }
                 }
             }
             goal(name, r, want, r.map(|r| r >= least), &notes);
