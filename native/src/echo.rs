@@ -161,13 +161,13 @@ fn replies_to(from: SocketAddr) -> bool {
 /// socket takes the same number; if that number is taken for UDP, try another.
 pub async fn bind_echo(addr: SocketAddr) -> io::Result<(TcpListener, UdpSocket)> {
     if addr.port() != 0 {
-        let tcp = TcpListener::bind(addr).await?;
+        let tcp = crate::listen(addr)?;
         let udp = UdpSocket::bind(addr).await?;
         return Ok((tcp, udp));
     }
     let mut last_err = None;
     for _ in 0..16 {
-        let tcp = TcpListener::bind(addr).await?;
+        let tcp = crate::listen(addr)?;
         let chosen = tcp.local_addr()?;
         match UdpSocket::bind(chosen).await {
             Ok(udp) => return Ok((tcp, udp)),
