@@ -129,7 +129,6 @@ fn fixture() -> &'static Fixture {
                 metrics: Arc::new(Metrics::new()),
                 limit: Arc::new(Semaphore::new(1024)),
                 cancel: CancellationToken::new(),
-                tracker: TaskTracker::new(),
             };
             tokio::spawn(echo::serve_tcp(listener, TcpService::Echo, ctx));
             // A port that was just free: connecting to it is refused.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::metrics::{Metrics, Proto};
@@ -48,18 +48,40 @@ pub struct ServiceContext {
     /// the listen backlog instead of costing a task each.
     pub limit: Arc<Semaphore>,
     pub cancel: CancellationToken,
-    pub tracker: TaskTracker,
 }
 
-/// Accepts connections until cancelled.
+/// Counts an open connection in the metrics until dropped, however its task ends.
+struct Open<'a>(&'a Metrics);
+
+impl<'a> Open<'a> {
+    fn new(metrics: &'a Metrics) -> Self {
+        metrics.echo_opened();
+        Open(metrics)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.echo_closed();
+    }
+}
+
+/// Accepts connections until cancelled, then ends every connection and returns once they are
+/// gone. Connections are tasks of a [`JoinSet`] so that shutdown can abort them: a connection
+/// does not watch the cancellation itself, which would cost a lock on every wake-up, that is on
+/// every message.
 pub async fn serve_tcp(listener: TcpListener, service: TcpService, ctx: ServiceContext) {
+    let mut connections = JoinSet::new();
     loop {
+        // Finished connections leave the set here, so it holds at most the open ones and those
+        // that ended since the last accept.
+        while connections.try_join_next().is_some() {}
         let permit = tokio::select! {
             permit = ctx.limit.clone().acquire_owned() => match permit {
                 Ok(p) => p,
-                Err(_) => return,
+                Err(_) => break,
             },
-            () = ctx.cancel.cancelled() => return,
+            () = ctx.cancel.cancelled() => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -71,24 +93,22 @@ pub async fn serve_tcp(listener: TcpListener, service: TcpService, ctx: ServiceC
                     continue;
                 }
             },
-            () = ctx.cancel.cancelled() => return,
+            () = ctx.cancel.cancelled() => break,
         };
         let service = service.clone();
-        let ctx2 = ctx.clone();
-        ctx.tracker.spawn(async move {
+        let metrics = ctx.metrics.clone();
+        connections.spawn(async move {
             let _permit = permit;
-            ctx2.metrics.echo_opened();
-            let result = tokio::select! {
-                r = handle_tcp(stream, &service, &ctx2.metrics) => r,
-                () = ctx2.cancel.cancelled() => Ok(()),
-            };
-            ctx2.metrics.echo_closed();
-            match result {
+            let _open = Open::new(&metrics);
+            match handle_tcp(stream, &service, &metrics).await {
                 Ok(()) => debug!(service = service.name(), %peer, "connection closed"),
                 Err(e) => debug!(service = service.name(), %peer, error = %e, "connection ended"),
             }
         });
     }
+    // Shutdown: no new connections; the open ones are dropped (closed) now.
+    drop(listener);
+    connections.shutdown().await;
 }
 
 async fn handle_tcp(

@@ -173,7 +173,6 @@ impl Relay {
             metrics: self.metrics.clone(),
             limit: Arc::new(Semaphore::new(self.settings.max_conns)),
             cancel: cancel.clone(),
-            tracker: tracker.clone(),
         };
         let ack_ctx = ServiceContext {
             limit: Arc::new(Semaphore::new(self.settings.max_conns)),

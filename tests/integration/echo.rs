@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use sockrelay_tests::{Rng, TestRelay, WAIT};
+use sockrelay_tests::{counter, Rng, TestRelay, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -151,4 +151,34 @@ async fn connections_past_max_conns_wait_until_one_ends() {
     .unwrap();
     assert_eq!(&got, b"pingpong");
     assert_eq!(echo_once(&mut b, WAIT).await.unwrap(), b"ping");
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_echo_and_ack_connections() {
+    let relay = TestRelay::start().await;
+    let metrics = relay.metrics.clone();
+    let open = || counter(&metrics.encode(), "sockrelay_echo_connections_active");
+    let mut echo = TcpStream::connect(relay.echo).await.unwrap();
+    let mut ack = TcpStream::connect(relay.ack).await.unwrap();
+    assert_eq!(echo_once(&mut echo, WAIT).await.unwrap(), b"ping");
+    ack.write_all(b"hello").await.unwrap();
+    let mut reply = [0u8; b"server received you message.".len()];
+    tokio::time::timeout(WAIT, ack.read_exact(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&reply, b"server received you message.");
+    assert_eq!(open(), 2);
+
+    relay.shutdown().await.unwrap();
+    // Both clients see the connection end, with nothing more.
+    for (name, stream) in [("echo", &mut echo), ("ack", &mut ack)] {
+        let mut rest = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
+            .await
+            .unwrap_or_else(|_| panic!("the {name} connection outlived the relay"))
+            .unwrap();
+        assert!(rest.is_empty(), "{name} sent more: {rest:?}");
+    }
+    assert_eq!(open(), 0, "open connections still counted");
 }
