@@ -7,7 +7,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Extra flags for `make run`, e.g. make run ARGS="--allow 127.0.0.1:22"
 ARGS ?=
 
-.PHONY: run test setup wasm build release lint bench fuzz clean help
+.PHONY: run test setup wasm build release lint bench instructions fuzz clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -43,6 +43,9 @@ lint: ## rustfmt and clippy, as CI would want them
 
 bench: ## benchmarks (see BENCHMARKS.md)
 	scripts/bench.sh
+
+instructions: ## user-space instructions per message, counted by callgrind (see BENCHMARKS.md)
+	scripts/instructions.sh
 
 fuzz: ## run every fuzz target for FUZZ_SECONDS (default 60) each
 	scripts/fuzz.sh $${FUZZ_SECONDS:-60}
