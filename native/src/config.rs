@@ -76,6 +76,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES")]
     pub max_message: Option<usize>,
 
+    /// Copy bulk data from targets to WebSocket clients instead of splicing it (Linux: by
+    /// default the target's bulk bytes go to a plain-TCP client through a pipe, never through
+    /// user space; on some machines copying costs less CPU, see BENCHMARKS.md)
+    #[arg(long)]
+    pub no_splice: bool,
+
     /// PEM certificate chain: serve https/wss (needs --tls-key)
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -103,6 +109,8 @@ struct FileConfig {
     handshake_timeout: Option<u64>,
     idle_timeout: Option<u64>,
     max_message: Option<usize>,
+    #[serde(default)]
+    no_splice: bool,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -123,6 +131,8 @@ pub struct Settings {
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_message: usize,
+    /// Whether bulk frames to plain-TCP clients may be spliced (Linux; see [`crate::splice`]).
+    pub splice: bool,
     pub tls: Option<TlsFiles>,
 }
 
@@ -161,6 +171,7 @@ impl Default for Settings {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             max_message: 1 << 20,
+            splice: true,
             tls: None,
         }
     }
@@ -236,6 +247,7 @@ impl Settings {
                 .max_message
                 .or(file.max_message)
                 .unwrap_or(d.max_message),
+            splice: !(args.no_splice || file.no_splice),
             tls,
         };
         settings.validate()?;
@@ -354,6 +366,22 @@ mod tests {
         assert_eq!(s.http.port(), 9001);
         assert_eq!(s.max_conns, 7);
         assert_eq!(s.allow, vec!["127.0.0.1:22".to_string()]);
+    }
+
+    #[test]
+    fn splicing_is_on_unless_the_flag_or_the_file_turns_it_off() {
+        assert!(Settings::resolve(&ServeArgs::default()).unwrap().splice);
+        let flag = ServeArgs {
+            no_splice: true,
+            ..ServeArgs::default()
+        };
+        assert!(!Settings::resolve(&flag).unwrap().splice);
+        let f = write("no-splice = true\n");
+        let file = ServeArgs {
+            config: Some(f.0.clone()),
+            ..ServeArgs::default()
+        };
+        assert!(!Settings::resolve(&file).unwrap().splice);
     }
 
     #[test]

@@ -341,24 +341,27 @@ async fn ws(State(state): State<Arc<AppState>>, mut request: Request) -> Respons
             Err(e) => return debug!(error = %e, "websocket upgrade failed"),
         };
         // A plain TCP client: bulk frames to it can be spliced (frames to a TLS client are
-        // encrypted in user space, so they cannot).
+        // encrypted in user space, so they cannot), unless `--no-splice`.
         #[cfg(target_os = "linux")]
-        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => {
-                let (io, splicer) = crate::splice::share(parts.io.into_inner(), parts.read_buf);
-                let splicer = Some(splicer);
-                return bridge_connection(
-                    task_state,
-                    io,
-                    splicer,
-                    peer,
-                    target_name,
-                    addrs,
-                    permit,
-                )
-                .await;
+        let upgraded = if task_state.settings.splice {
+            match upgraded.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => {
+                    let (io, splicer) = crate::splice::share(parts.io.into_inner(), parts.read_buf);
+                    return bridge_connection(
+                        task_state,
+                        io,
+                        Some(splicer),
+                        peer,
+                        target_name,
+                        addrs,
+                        permit,
+                    )
+                    .await;
+                }
+                Err(upgraded) => upgraded,
             }
-            Err(upgraded) => upgraded,
+        } else {
+            upgraded
         };
         let io = TokioIo::new(upgraded);
         bridge_connection(task_state, io, None, peer, target_name, addrs, permit).await;

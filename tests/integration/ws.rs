@@ -647,6 +647,23 @@ async fn shutdown_closes_bridges_with_1001_and_returns() {
     assert_eq!(code, u16::from(CloseCode::Away));
 }
 
+#[tokio::test]
+async fn with_no_splice_bulk_data_is_copied_and_arrives_exact() {
+    let relay = TestRelay::with(|s| s.splice = false).await;
+    let payload = Rng::new(8).bytes(4 << 20);
+    let ws = relay.ws("/ws").await;
+    let back = ws_echo_roundtrip(ws, &payload, &[64 * 1024]).await;
+    assert!(back == payload, "{} bytes came back", back.len());
+    relay.wait_bridges_closed().await;
+    assert_eq!(
+        counter(
+            &relay.metrics.encode(),
+            "sockrelay_bridge_spliced_bytes_total"
+        ),
+        0
+    );
+}
+
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn bulk_data_to_a_plain_client_is_spliced_and_arrives_exact() {
