@@ -62,6 +62,7 @@ fn help_documents_every_option_with_its_default() {
         ("--handshake-timeout", Some(secs(d.handshake_timeout))),
         ("--idle-timeout", Some(secs(d.idle_timeout))),
         ("--max-message", Some(d.max_message.to_string())),
+        ("--no-splice", None),
         ("--tls-cert", None),
         ("--tls-key", None),
     ];
