@@ -12,9 +12,9 @@
 # Everything runs on 127.0.0.1. Servers get their own process group and are stopped at exit.
 set -euo pipefail
 CALLER_PWD=$PWD
-cd "$(dirname "$0")/.."
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$SOCKRELAY_ROOT"
 ROOT=$PWD
-export PATH="$HOME/.cargo/bin:$PATH"
 
 ROUNDS=5
 DURATION=2
@@ -181,15 +181,6 @@ stop() {
     wait "$1" 2>/dev/null || true
 }
 
-wait_port() {
-    local port=$1 i
-    for i in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "bench.sh: nothing listens on 127.0.0.1:$port; logs in $RUN" >&2
-    exit 1
-}
 
 read -r P_BARE P_BARE2 P_HTTP P_ECHO P_ACK P_WSC P_WSF P_HTTP2 P_ECHO2 P_ACK2 P_HTTP3 P_ECHO3 P_ACK3 P_PROXY < <(python3 -c '
 import socket
@@ -204,7 +195,7 @@ SPLICE=()
 [[ $(uname -s) == Linux ]] && SPLICE=(--splice)
 start bare-echo "${ENV[@]}" "$BARE" "${SPLICE[@]}" "127.0.0.1:$P_BARE"
 BARE_PID=$LAST_PID
-wait_port "$P_BARE"
+wait_port "$P_BARE" "logs in $RUN"
 
 # start_relay HTTP ECHO ACK [BIN]: a sockrelay that may bridge to the bare echo.
 start_relay() {
@@ -212,7 +203,7 @@ start_relay() {
     start "sockrelay-$1" "${SUT[@]}" "$bin" --http "127.0.0.1:$1" --echo "127.0.0.1:$2" \
         --ack "127.0.0.1:$3" --allow "127.0.0.1:$P_BARE" --max-conns $((IDLE + 100)) \
         --idle-timeout 3600
-    wait_port "$1"
+    wait_port "$1" "logs in $RUN"
 }
 
 SYSTEMS=()
@@ -230,7 +221,7 @@ if [[ $ONLY == all || $ONLY == echo || $ONLY == ws ]]; then
         SYSTEMS+=(bare-echo sockrelay-echo)
         TARGET_OF[bare-echo]="127.0.0.1:$P_BARE2" MODE_OF[bare-echo]=tcp PID_OF[bare-echo]=$LAST_PID
         TARGET_OF[sockrelay-echo]="127.0.0.1:$P_ECHO" MODE_OF[sockrelay-echo]=tcp PID_OF[sockrelay-echo]=$RELAY_PID
-        wait_port "$P_BARE2"
+        wait_port "$P_BARE2" "logs in $RUN"
         if [[ -n $BASELINE_BIN ]]; then
             SYSTEMS+=(sockrelay-echo-before)
             TARGET_OF[sockrelay-echo-before]="127.0.0.1:$P_ECHO3"
@@ -242,7 +233,7 @@ if [[ $ONLY == all || $ONLY == echo || $ONLY == ws ]]; then
         start bare-proxy "${SUT[@]}" "$PROXY" "127.0.0.1:$P_PROXY" "127.0.0.1:$P_BARE"
         SYSTEMS+=(bare-proxy)
         TARGET_OF[bare-proxy]="127.0.0.1:$P_PROXY" MODE_OF[bare-proxy]=tcp PID_OF[bare-proxy]=$LAST_PID
-        wait_port "$P_PROXY"
+        wait_port "$P_PROXY" "logs in $RUN"
         SYSTEMS+=(sockrelay-ws)
         TARGET_OF[sockrelay-ws]="ws://127.0.0.1:$P_HTTP/ws?target=127.0.0.1:$P_BARE"
         MODE_OF[sockrelay-ws]=ws PID_OF[sockrelay-ws]=$RELAY_PID
@@ -255,13 +246,13 @@ if [[ $ONLY == all || $ONLY == echo || $ONLY == ws ]]; then
             start websocat "${SUT[@]}" "$WEBSOCAT" --binary -q "ws-l:127.0.0.1:$P_WSC" "tcp:127.0.0.1:$P_BARE"
             SYSTEMS+=(websocat)
             TARGET_OF[websocat]="ws://127.0.0.1:$P_WSC/" MODE_OF[websocat]=ws PID_OF[websocat]=$LAST_PID
-            wait_port "$P_WSC"
+            wait_port "$P_WSC" "logs in $RUN"
         fi
         if [[ -n $WEBSOCKIFY ]]; then
             start websockify "${SUT[@]}" "$WEBSOCKIFY" "127.0.0.1:$P_WSF" "127.0.0.1:$P_BARE"
             SYSTEMS+=(websockify)
             TARGET_OF[websockify]="ws://127.0.0.1:$P_WSF/" MODE_OF[websockify]=ws PID_OF[websockify]=$LAST_PID
-            wait_port "$P_WSF"
+            wait_port "$P_WSF" "logs in $RUN"
         fi
     fi
 fi

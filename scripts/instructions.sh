@@ -12,9 +12,9 @@
 #
 # websocat is measured too when it is on PATH (scripts/bench.sh installs it).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$SOCKRELAY_ROOT"
 ROOT=$PWD
-export PATH="$HOME/.cargo/bin:$PATH"
 
 SECONDS_=10
 CONNS=50
@@ -27,10 +27,7 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || {
-    echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2
-    exit 1
-}
+command -v callgrind_control >/dev/null || apt_ensure valgrind
 
 cargo build --release -q -p sockrelay -p sockrelay-bench
 BIN="$ROOT/target/release"
@@ -43,14 +40,6 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 300); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "instructions.sh: nothing listens on port $1" >&2
-    exit 1
-}
 
 # The bridges' target, outside valgrind.
 P_TARGET=$(free_port)
@@ -86,7 +75,7 @@ measure() {
     valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.cg" "$@" >"$WORK/$name.log" 2>&1 &
     local vg=$!
     PIDS+=("$vg")
-    wait_port "$port"
+    wait_port "$port" "log: $WORK/$name.log"
     local short long
     short=$(window "$name" "$mode" "$target" "$vg" 1)
     long=$(window "$name" "$mode" "$target" "$vg" "$SECONDS_")

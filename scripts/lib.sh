@@ -1,4 +1,5 @@
-# Shared by scripts/setup.sh, wasm/build.sh and wasm/test-node.sh (sourced, not run).
+# Shared by scripts/setup.sh, scripts/bench.sh, scripts/instructions.sh, wasm/build.sh and
+# wasm/test-node.sh (sourced, not run).
 #
 # Each `ensure_*` installs one thing only when it is missing, so every caller is quick on a
 # machine that has it all and still works on a fresh Debian 12 machine (root, rustup, node).
@@ -10,6 +11,17 @@ say() { printf '[sockrelay] %s\n' "$*" >&2; }
 die() {
 	say "error: $*"
 	exit 1
+}
+
+# wait_port PORT [HINT]: waits (30 s at most) until something listens on 127.0.0.1:PORT, or
+# exits with HINT (say, where the server's log is).
+wait_port() {
+	local port=$1 i
+	for i in $(seq 300); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "nothing listens on 127.0.0.1:$port${2:+; $2}"
 }
 
 # --- Debian packages ------------------------------------------------------------------------
