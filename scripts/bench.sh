@@ -29,6 +29,7 @@ ONLY=all
 SOCKRELAY_BIN=
 BASELINE_BIN=
 LABEL=
+CC=
 WORKLOADS="64B_x_50:64:50:1 64B_x_1:64:1:1 64KiB_x_8:64K:8:4 64B_x_50_pipelined:64:50:16"
 
 usage() {
@@ -46,6 +47,10 @@ usage: scripts/bench.sh [options]
   --sockrelay BIN    measure this sockrelay binary instead of building target/release/sockrelay
   --baseline BIN     also measure this (older) sockrelay binary, as "before", in the same run
   --label TEXT       a note for the report title (e.g. "before")
+  --cc ALGO          run with this TCP congestion control as the system default (e.g. cubic,
+                     bbr), for every system and the load generator alike; needs root, and the
+                     default is put back at exit. Without it the machine's default is used
+                     (the report names it: with bbr, TCP paces on loopback too, see BENCHMARKS.md)
   --no-peers         skip websocat and websockify (and do not install them)
   --no-pin           do not pin servers and load generator to separate CPUs
   --out DIR          where runs are written (default $OUT; each run in DIR/run-TIMESTAMP)
@@ -66,6 +71,7 @@ while [[ $# -gt 0 ]]; do
         --sockrelay) SOCKRELAY_BIN=$(cd "$CALLER_PWD" && realpath "$2"); shift ;;
         --baseline) BASELINE_BIN=$(cd "$CALLER_PWD" && realpath "$2"); shift ;;
         --label) LABEL=$2; shift ;;
+        --cc) CC=$2; shift ;;
         --no-peers) PEERS=0 ;;
         --no-pin) PIN=0 ;;
         --out) OUT=$(cd "$CALLER_PWD" && realpath -m "$2"); shift ;;
@@ -158,14 +164,35 @@ fi
 
 # ---------------------------------------------------------------- servers
 PIDS=()
+CC_RESTORE=
 cleanup() {
     for pid in "${PIDS[@]}"; do
         kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    if [[ -n $CC_RESTORE ]]; then
+        echo "$CC_RESTORE" >"$CC_FILE" || log "could not put back TCP congestion control $CC_RESTORE"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# The TCP congestion control every socket of the run gets (the system's default). With one that
+# paces (bbr), TCP holds back each socket's bursts on loopback too and sends them from timers.
+CC_FILE=/proc/sys/net/ipv4/tcp_congestion_control
+CC_BEFORE=$(cat "$CC_FILE" 2>/dev/null || echo unknown)
+if [[ -n $CC && $CC != "$CC_BEFORE" ]]; then
+    if ! grep -qw -- "$CC" /proc/sys/net/ipv4/tcp_available_congestion_control 2>/dev/null; then
+        modprobe "tcp_$CC" 2>/dev/null || true
+    fi
+    if ! echo "$CC" 2>/dev/null >"$CC_FILE"; then
+        echo "bench.sh: cannot make $CC the TCP congestion control (it needs root and the algorithm; available: $(cat /proc/sys/net/ipv4/tcp_available_congestion_control 2>/dev/null))" >&2
+        exit 2
+    fi
+    CC_RESTORE=$CC_BEFORE
+    log "TCP congestion control: $CC for this run ($CC_BEFORE is put back at exit)"
+fi
+CONGESTION=$(cat "$CC_FILE" 2>/dev/null || echo unknown)
 
 # start NAME CMD...: in its own process group (websockify forks a process per connection).
 start() {
@@ -319,7 +346,7 @@ fi
 # ---------------------------------------------------------------- report
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || true)
-TITLE="$(date -u +%Y-%m-%dT%H:%MZ), ${MODEL:-unknown CPU}, $CPUS CPUs, Linux $(uname -r); $PINNING;"
+TITLE="$(date -u +%Y-%m-%dT%H:%MZ), ${MODEL:-unknown CPU}, $CPUS CPUs, Linux $(uname -r), TCP congestion control $CONGESTION; $PINNING;"
 TITLE+=" $ROUNDS round(s) of ${DURATION}s (+${WARMUP}s warm-up), medians; load average $LOAD_START at start, $LOAD_END at end"
 [[ -n $LABEL ]] && TITLE="$LABEL: $TITLE"
 echo

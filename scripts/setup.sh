@@ -18,8 +18,8 @@ command -v cargo >/dev/null || die "cargo not found: install Rust with rustup fi
 command -v node >/dev/null || die "node not found: node 20 is needed"
 command -v python3 >/dev/null || die "python3 not found"
 
-say "apt: chromium, chromium-driver, nginx-light (scale-out test)"
-apt_ensure chromium chromium-driver nginx-light
+say "apt: chromium, chromium-driver, nginx-light (scale-out test), iproute2 (ss: sockets' TCP state)"
+apt_ensure chromium chromium-driver nginx-light iproute2
 
 say "wasm32 toolchain"
 wasm_route

@@ -82,6 +82,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_splice: bool,
 
+    /// TCP congestion control for the relay's connections (clients of every service, and
+    /// targets), e.g. cubic or reno, instead of the system's default (Linux; names in
+    /// /proc/sys/net/ipv4/tcp_available_congestion_control). On loopback a pacing one such as
+    /// bbr sends bulk data from timers and halves spliced throughput, see BENCHMARKS.md
+    #[arg(long, value_name = "NAME")]
+    pub tcp_congestion: Option<String>,
+
     /// PEM certificate chain: serve https/wss (needs --tls-key)
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -111,6 +118,7 @@ struct FileConfig {
     max_message: Option<usize>,
     #[serde(default)]
     no_splice: bool,
+    tcp_congestion: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -133,6 +141,8 @@ pub struct Settings {
     pub max_message: usize,
     /// Whether bulk frames to plain-TCP clients may be spliced (Linux; see [`crate::splice`]).
     pub splice: bool,
+    /// The TCP congestion control of the relay's sockets; `None`: the system's default.
+    pub tcp_congestion: Option<String>,
     pub tls: Option<TlsFiles>,
 }
 
@@ -172,6 +182,7 @@ impl Default for Settings {
             idle_timeout: Duration::from_secs(300),
             max_message: 1 << 20,
             splice: true,
+            tcp_congestion: None,
             tls: None,
         }
     }
@@ -248,6 +259,7 @@ impl Settings {
                 .or(file.max_message)
                 .unwrap_or(d.max_message),
             splice: !(args.no_splice || file.no_splice),
+            tcp_congestion: args.tcp_congestion.clone().or(file.tcp_congestion),
             tls,
         };
         settings.validate()?;
@@ -279,6 +291,18 @@ impl Settings {
         if let Some(token) = &self.token {
             if token.is_empty() {
                 return invalid("token", "must not be empty");
+            }
+        }
+        if let Some(name) = &self.tcp_congestion {
+            // The kernel's names are at most 15 characters (TCP_CA_NAME_MAX less its NUL).
+            let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+            if name.is_empty() || name.len() > 15 || !name.chars().all(plain) {
+                return Err(ConfigError::Invalid {
+                    key: "tcp-congestion",
+                    message: format!(
+                        "{name:?}: a congestion control's name is 1 to 15 letters, digits, '_' or '-'"
+                    ),
+                });
             }
         }
         for allow in &self.allow {
@@ -366,6 +390,41 @@ mod tests {
         assert_eq!(s.http.port(), 9001);
         assert_eq!(s.max_conns, 7);
         assert_eq!(s.allow, vec!["127.0.0.1:22".to_string()]);
+    }
+
+    #[test]
+    fn the_congestion_control_comes_from_the_flag_over_the_file_and_is_checked() {
+        assert_eq!(
+            Settings::resolve(&ServeArgs::default())
+                .unwrap()
+                .tcp_congestion,
+            None
+        );
+        let f = write("tcp-congestion = \"reno\"\n");
+        let file = ServeArgs {
+            config: Some(f.0.clone()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&file).unwrap();
+        assert_eq!(s.tcp_congestion.as_deref(), Some("reno"));
+        let both = ServeArgs {
+            tcp_congestion: Some("cubic".into()),
+            ..file
+        };
+        let s = Settings::resolve(&both).unwrap();
+        assert_eq!(s.tcp_congestion.as_deref(), Some("cubic"));
+        for bad in ["", "cubic\0", "a name", "sixteen_letters_", "../bbr"] {
+            let args = ServeArgs {
+                tcp_congestion: Some(bad.into()),
+                ..ServeArgs::default()
+            };
+            match Settings::resolve(&args) {
+                Err(ConfigError::Invalid { key, .. }) => {
+                    assert_eq!(key, "tcp-congestion", "{bad:?}")
+                }
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
     }
 
     #[test]

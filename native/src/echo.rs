@@ -178,16 +178,20 @@ fn replies_to(from: SocketAddr) -> bool {
 }
 
 /// Binds TCP and UDP to the same port. With port 0 the kernel picks the TCP port, and the UDP
-/// socket takes the same number; if that number is taken for UDP, try another.
-pub async fn bind_echo(addr: SocketAddr) -> io::Result<(TcpListener, UdpSocket)> {
+/// socket takes the same number; if that number is taken for UDP, try another. TCP clients get
+/// the congestion control `congestion` when it is set.
+pub async fn bind_echo(
+    addr: SocketAddr,
+    congestion: Option<&str>,
+) -> io::Result<(TcpListener, UdpSocket)> {
     if addr.port() != 0 {
-        let tcp = crate::listen(addr)?;
+        let tcp = crate::listen(addr, congestion)?;
         let udp = UdpSocket::bind(addr).await?;
         return Ok((tcp, udp));
     }
     let mut last_err = None;
     for _ in 0..16 {
-        let tcp = crate::listen(addr)?;
+        let tcp = crate::listen(addr, congestion)?;
         let chosen = tcp.local_addr()?;
         match UdpSocket::bind(chosen).await {
             Ok(udp) => return Ok((tcp, udp)),

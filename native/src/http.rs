@@ -423,10 +423,12 @@ fn ws_server(settings: &Settings) -> tokio_websockets::ServerBuilder {
     tokio_websockets::ServerBuilder::new().limits(limits)
 }
 
-async fn connect(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
+/// Connects to the first of `addrs` that answers, with the relay's congestion control.
+async fn connect(addrs: &[SocketAddr], congestion: Option<&str>) -> std::io::Result<TcpStream> {
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to");
-    for addr in addrs {
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+    for &addr in addrs {
+        let connecting = crate::tcp::connect(addr, congestion);
+        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Ok(Ok(stream)) => {
                 // Bridged traffic is often small interactive messages.
                 let _ = stream.set_nodelay(true);
@@ -469,7 +471,7 @@ async fn bridge_connection<I>(
         );
     };
     let stream = tokio::select! {
-        s = connect(&addrs) => s,
+        s = connect(&addrs, state.settings.tcp_congestion.as_deref()) => s,
         () = state.cancel.cancelled() => {
             let close = close_message(codes::GOING_AWAY, "relay shutting down");
             close_client(&mut ws, close).await;

@@ -18,6 +18,7 @@
 //! - [`readsize`]: read sizes that grow with bulk traffic and shrink for quiet connections.
 //! - [`splice`]: bulk frames from the target to the client without copies (Linux).
 //! - [`target`]: the allow-list and the strict `HOST:PORT` parser.
+//! - [`tcp`]: listeners, target connections and their TCP congestion control.
 //! - [`origin`]: the Origin check of `/ws`.
 //! - [`metrics`]: Prometheus counters.
 //! - [`assets`]: the embedded web client.
@@ -38,6 +39,7 @@ pub mod shutdown;
 #[cfg_attr(not(target_os = "linux"), path = "splice_none.rs")]
 pub mod splice;
 pub mod target;
+pub mod tcp;
 pub mod tls;
 pub mod tools;
 
@@ -54,32 +56,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+pub use crate::tcp::{listen, LISTEN_BACKLOG};
+
 use crate::config::Settings;
 use crate::echo::{ServiceContext, TcpService};
 use crate::metrics::Metrics;
 
 /// How long open bridges and connections get to close at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
-
-/// The listen backlog asked for (the kernel caps it at `net.core.somaxconn`, 4096 by default
-/// on Linux). `TcpListener::bind` asks for 128, which a burst of a few hundred connections
-/// overflows while the accept loop is busy: the kernel then drops their SYNs or final ACKs, and
-/// they wait for retransmissions, 1 s and then doubling, before the relay even sees them.
-pub const LISTEN_BACKLOG: u32 = 4096;
-
-/// Binds a TCP listener on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as
-/// `TcpListener::bind` sets it, so that a restarted relay does not wait for `TIME_WAIT`).
-pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    #[cfg(unix)]
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
-}
 
 /// A relay whose sockets are bound, ready to [`run`](Relay::run).
 pub struct Relay {
@@ -97,12 +81,16 @@ impl Relay {
     /// Binds every service (port 0 picks a free port) and resolves the allow-list.
     pub async fn bind(settings: Settings) -> anyhow::Result<Relay> {
         let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
-        let http = listen(settings.http)
+        let congestion = settings.tcp_congestion.as_deref();
+        if let Some(name) = congestion {
+            tcp::check_congestion(name).map_err(|e| anyhow::anyhow!("--tcp-congestion: {e}"))?;
+        }
+        let http = listen(settings.http, congestion)
             .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
-        let (echo_tcp, echo_udp) = echo::bind_echo(settings.echo)
+        let (echo_tcp, echo_udp) = echo::bind_echo(settings.echo, congestion)
             .await
             .with_context(|| format!("cannot listen for echo on {}", settings.echo))?;
-        let ack = listen(settings.ack).with_context(|| {
+        let ack = listen(settings.ack, congestion).with_context(|| {
             format!(
                 "cannot listen for the acknowledge server on {}",
                 settings.ack
@@ -165,6 +153,9 @@ impl Relay {
         info!(service = "http", addr = %self.http_addr(), tls = self.tls.is_some(), "listening");
         info!(service = "echo", addr = %self.echo_addr(), proto = "tcp+udp", "listening");
         info!(service = "ack", addr = %self.ack_addr(), "listening");
+        if let Some(name) = &self.settings.tcp_congestion {
+            info!(tcp_congestion = %name, "TCP connections use this congestion control");
+        }
         if !assets::client_built() {
             warn!("the browser client was not built into this binary: run `make run` from the source tree");
         }
@@ -212,40 +203,5 @@ impl Relay {
         }
         info!("stopped");
         Ok(())
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    /// A burst of clients larger than `TcpListener::bind`'s backlog of 128 all get connected
-    /// while nobody accepts; then every one of them is accepted. With a backlog of 128 the
-    /// 130th `connect` waits for SYN retransmissions that never succeed, and this times out.
-    #[tokio::test]
-    async fn a_burst_of_connections_waits_in_the_backlog_not_in_retransmissions() {
-        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(4096);
-        let burst = 200.min(somaxconn);
-        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let connects = (0..burst).map(|_| tokio::net::TcpStream::connect(addr));
-        let clients = tokio::time::timeout(
-            Duration::from_secs(20),
-            futures_util::future::try_join_all(connects),
-        )
-        .await
-        .expect("connections beyond the backlog were dropped")
-        .unwrap();
-        for _ in 0..burst {
-            tokio::time::timeout(Duration::from_secs(20), listener.accept())
-                .await
-                .expect("a connected client was never accepted")
-                .unwrap();
-        }
-        assert_eq!(clients.len(), burst);
     }
 }

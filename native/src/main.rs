@@ -104,6 +104,13 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(name) = &settings.tcp_congestion {
+        // A name the kernel does not know (or lets only root use) is the user's to fix.
+        if let Err(e) = sockrelay::tcp::check_congestion(name) {
+            eprintln!("sockrelay: invalid setting tcp-congestion: {e}");
+            return ExitCode::from(2);
+        }
+    }
     raise_fd_limit(settings.max_conns);
     let result = runtime().and_then(|rt| {
         rt.block_on(async {

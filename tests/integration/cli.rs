@@ -63,6 +63,7 @@ fn help_documents_every_option_with_its_default() {
         ("--idle-timeout", Some(secs(d.idle_timeout))),
         ("--max-message", Some(d.max_message.to_string())),
         ("--no-splice", None),
+        ("--tcp-congestion", None),
         ("--tls-cert", None),
         ("--tls-key", None),
     ];
@@ -105,6 +106,41 @@ fn invalid_config_file_names_the_key_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("max-conns"), "{err}");
+}
+
+/// A congestion control the kernel does not have stops the relay before it binds anything, with
+/// the names it could use; a known one starts it.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unknown_tcp_congestion_control_exits_2_naming_the_available_ones() {
+    let out = sockrelay()
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--echo",
+            "127.0.0.1:0",
+            "--ack",
+            "127.0.0.1:0",
+        ])
+        .args(["--tcp-congestion", "nosuchcc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "invalid setting tcp-congestion: no TCP congestion control named \"nosuchcc\""
+        ) && err.contains("available: ")
+            && err.contains("reno"),
+        "{err}"
+    );
+    let out = sockrelay()
+        .args(["--tcp-congestion", "not a name"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid setting tcp-congestion"), "{err}");
 }
 
 #[test]

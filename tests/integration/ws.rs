@@ -664,6 +664,81 @@ async fn with_no_splice_bulk_data_is_copied_and_arrives_exact() {
     );
 }
 
+/// The congestion control names `ss` shows for the established TCP sockets that match `filter`
+/// (e.g. `sport = :8080`), one per socket.
+#[cfg(target_os = "linux")]
+fn congestion_of_sockets(filter: &str) -> Vec<String> {
+    let out = std::process::Command::new("ss")
+        .args(["-Htin", "state", "established"])
+        .arg(format!("( {filter} )"))
+        .output()
+        .expect("ss (iproute2) runs: scripts/setup.sh installs it");
+    assert!(out.status.success(), "{out:?}");
+    // Each socket is a line of addresses, then an indented line of TCP details that starts
+    // with the congestion control's name.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| line.starts_with(char::is_whitespace))
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// With a congestion control set (`--tcp-congestion`), both of a bridge's sockets in the relay
+/// use it: the client's, accepted, and the target's, connected. The test's own ends keep the
+/// system's default, so the relay's choice is seen, not the system's.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_bridge_uses_the_tcp_congestion_control_asked_for() {
+    let default = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let name = if default == "reno" { "cubic" } else { "reno" };
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let t = target.local_addr().unwrap();
+    let relay = TestRelay::with(|s| {
+        s.tcp_congestion = Some(name.to_owned());
+        s.allow = vec![t.to_string()];
+    })
+    .await;
+    let mut ws = relay.ws(&format!("/ws?target={t}")).await;
+    let (mut far, _) = tokio::time::timeout(WAIT, target.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    // Traffic both ways, so that both connections are established and in use.
+    ws.send(Message::binary(&b"ping"[..])).await.unwrap();
+    let mut got = [0u8; 4];
+    far.read_exact(&mut got).await.unwrap();
+    far.write_all(b"pong").await.unwrap();
+    let back = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+    assert_eq!(back.unwrap().unwrap().into_data().as_ref(), b"pong");
+
+    let (h, t) = (relay.http.port(), t.port());
+    assert_eq!(
+        congestion_of_sockets(&format!("sport = :{h}")),
+        [name],
+        "relay's client end"
+    );
+    assert_eq!(
+        congestion_of_sockets(&format!("dport = :{t}")),
+        [name],
+        "relay's target end"
+    );
+    assert_eq!(
+        congestion_of_sockets(&format!("dport = :{h}")),
+        [default.as_str()],
+        "test's client"
+    );
+    assert_eq!(
+        congestion_of_sockets(&format!("sport = :{t}")),
+        [default.as_str()],
+        "test's target"
+    );
+    drop(ws);
+    relay.wait_bridges_closed().await;
+}
+
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn bulk_data_to_a_plain_client_is_spliced_and_arrives_exact() {

@@ -1,0 +1,189 @@
+//! The relay's own TCP sockets: listeners with a deep backlog, and the TCP congestion control
+//! its connections use when `--tcp-congestion` names one.
+//!
+//! A congestion control set on a listener is inherited by every connection it accepts, so the
+//! clients of every service get it from their listener, and targets get it on their socket
+//! before it connects.
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// The listen backlog asked for (the kernel caps it at `net.core.somaxconn`, 4096 by default
+/// on Linux). `TcpListener::bind` asks for 128, which a burst of a few hundred connections
+/// overflows while the accept loop is busy: the kernel then drops their SYNs or final ACKs, and
+/// they wait for retransmissions, 1 s and then doubling, before the relay even sees them.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as
+/// `TcpListener::bind` sets it, so that a restarted relay does not wait for `TIME_WAIT`); the
+/// connections it accepts use `congestion` when it is set.
+pub fn listen(addr: SocketAddr, congestion: Option<&str>) -> io::Result<TcpListener> {
+    let socket = socket_for(addr, congestion)?;
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Connects to `addr` with `congestion` (when set) from the first packet on.
+pub async fn connect(addr: SocketAddr, congestion: Option<&str>) -> io::Result<TcpStream> {
+    socket_for(addr, congestion)?.connect(addr).await
+}
+
+/// A TCP socket of `addr`'s family with `congestion` set.
+fn socket_for(addr: SocketAddr, congestion: Option<&str>) -> io::Result<TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(name) = congestion {
+        set_congestion(&socket, name)?;
+    }
+    Ok(socket)
+}
+
+#[cfg(target_os = "linux")]
+fn set_congestion(socket: &TcpSocket, name: &str) -> io::Result<()> {
+    rustix::net::sockopt::set_tcp_congestion(socket, name).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_congestion(_socket: &TcpSocket, _name: &str) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "choosing a TCP congestion control is supported on Linux only",
+    ))
+}
+
+/// The congestion control of a connected or listening socket (Linux).
+#[cfg(target_os = "linux")]
+pub fn congestion_of(socket: &impl std::os::fd::AsFd) -> io::Result<String> {
+    rustix::net::sockopt::tcp_congestion(socket).map_err(io::Error::from)
+}
+
+/// Checks at startup that the relay may use the congestion control `name`, so that a typo or
+/// a missing permission stops it with a message saying what can be used instead of failing
+/// every connection later.
+pub fn check_congestion(name: &str) -> Result<(), String> {
+    let probe = SocketAddr::from(([127, 0, 0, 1], 0));
+    match socket_for(probe, Some(name)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(congestion_error(name, &e)),
+    }
+}
+
+/// What a failure to set `name` means, with the names that can be set.
+fn congestion_error(name: &str, e: &io::Error) -> String {
+    let list = |file: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{file}"))
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(", "))
+            .unwrap_or_else(|_| "unknown".into())
+    };
+    match e.kind() {
+        io::ErrorKind::NotFound => format!(
+            "no TCP congestion control named {name:?} on this system (available: {}; others may \
+             need their kernel module loaded, e.g. `modprobe tcp_{name}`)",
+            list("tcp_available_congestion_control")
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "TCP congestion control {name:?} needs CAP_NET_ADMIN (without it: {}, the \
+             net.ipv4.tcp_allowed_congestion_control sysctl)",
+            list("tcp_allowed_congestion_control")
+        ),
+        _ => format!("cannot use TCP congestion control {name:?}: {e}"),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A burst of clients larger than `TcpListener::bind`'s backlog of 128 all get connected
+    /// while nobody accepts; then every one of them is accepted. With a backlog of 128 the
+    /// 130th `connect` waits for SYN retransmissions that never succeed, and this times out.
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog_not_in_retransmissions() {
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        let burst = 200.min(somaxconn);
+        let listener = listen("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects = (0..burst).map(|_| TcpStream::connect(addr));
+        let clients = tokio::time::timeout(
+            Duration::from_secs(20),
+            futures_util::future::try_join_all(connects),
+        )
+        .await
+        .expect("connections beyond the backlog were dropped")
+        .unwrap();
+        for _ in 0..burst {
+            tokio::time::timeout(Duration::from_secs(20), listener.accept())
+                .await
+                .expect("a connected client was never accepted")
+                .unwrap();
+        }
+        assert_eq!(clients.len(), burst);
+    }
+
+    /// The two built-in algorithms that are not the usual default, so that the test sees a
+    /// change whatever the system's default is (reno is always built in; cubic nearly always).
+    #[cfg(target_os = "linux")]
+    fn other_than_default() -> String {
+        let default = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+            .unwrap_or_default();
+        if default.trim() == "reno" {
+            "cubic"
+        } else {
+            "reno"
+        }
+        .to_owned()
+    }
+
+    /// Both ends a relay makes, accepted and connected, carry the congestion control asked for;
+    /// without one they keep the system's default.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn accepted_and_connected_sockets_use_the_congestion_control_asked_for() {
+        let default = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+            .unwrap()
+            .trim()
+            .to_owned();
+        let name = other_than_default();
+        assert_eq!(check_congestion(&name), Ok(()));
+        let listener = listen("127.0.0.1:0".parse().unwrap(), Some(&name)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let plain = TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert_eq!(congestion_of(&accepted).unwrap(), name);
+        assert_eq!(congestion_of(&plain).unwrap(), default);
+
+        let other = listen("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let connected = connect(other.local_addr().unwrap(), Some(&name))
+            .await
+            .unwrap();
+        let (far, _) = other.accept().await.unwrap();
+        assert_eq!(congestion_of(&connected).unwrap(), name);
+        assert_eq!(congestion_of(&far).unwrap(), default);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unknown_congestion_control_is_refused_with_what_exists() {
+        let message = check_congestion("nosuchcc").unwrap_err();
+        assert!(
+            message.contains("no TCP congestion control named \"nosuchcc\"")
+                && message.contains("available: ")
+                && message.contains("reno"),
+            "{message}"
+        );
+        let stream_error = listen("127.0.0.1:0".parse().unwrap(), Some("nosuchcc")).unwrap_err();
+        assert_eq!(stream_error.kind(), io::ErrorKind::NotFound);
+    }
+}
