@@ -78,7 +78,8 @@ pub struct ServeArgs {
 
     /// Copy bulk data from targets to WebSocket clients instead of splicing it (Linux: by
     /// default the target's bulk bytes go to a plain-TCP client through a pipe, never through
-    /// user space; on some machines copying costs less CPU, see BENCHMARKS.md)
+    /// user space; where TCP paces the client's connection, as bbr does, copying can cost less
+    /// CPU, see BENCHMARKS.md)
     #[arg(long)]
     pub no_splice: bool,
 

@@ -20,6 +20,11 @@
 //! pipe can be had (out of descriptors or of pipe memory), or when the target's next bytes
 //! follow TCP urgent data, at which `splice` stops while a copying read skips it.
 //!
+//! Where TCP paces the client's connection (a congestion control such as bbr does, loopback
+//! included), a spliced frame leaves faster than the pacing rate and its rest is sent from
+//! timers, which can cost more than copying would; `--tcp-congestion` and `--no-splice` are the
+//! ways out (BENCHMARKS.md, item 15).
+//!
 //! Splicing into a socket whose peer has gone raises SIGPIPE (`splice` has no
 //! `MSG_NOSIGNAL`). Rust programs ignore SIGPIPE from the start, so the relay gets `EPIPE`; a
 //! program that embeds this module and restores SIGPIPE's default must not splice.
