@@ -83,7 +83,8 @@ impl Relay {
         let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
         let congestion = settings.tcp_congestion.as_deref();
         if let Some(name) = congestion {
-            tcp::check_congestion(name).map_err(|e| anyhow::anyhow!("--tcp-congestion: {e}"))?;
+            tcp::check_congestion(name, settings.http)
+                .map_err(|e| anyhow::anyhow!("--tcp-congestion: {e}"))?;
         }
         let http = listen(settings.http, congestion)
             .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;

@@ -106,7 +106,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     };
     if let Some(name) = &settings.tcp_congestion {
         // A name the kernel does not know (or lets only root use) is the user's to fix.
-        if let Err(e) = sockrelay::tcp::check_congestion(name) {
+        if let Err(e) = sockrelay::tcp::check_congestion(name, settings.http) {
             eprintln!("sockrelay: invalid setting tcp-congestion: {e}");
             return ExitCode::from(2);
         }

@@ -64,12 +64,11 @@ pub fn congestion_of(socket: &impl std::os::fd::AsFd) -> io::Result<String> {
     rustix::net::sockopt::tcp_congestion(socket).map_err(io::Error::from)
 }
 
-/// Checks at startup that the relay may use the congestion control `name`, so that a typo or
-/// a missing permission stops it with a message saying what can be used instead of failing
-/// every connection later.
-pub fn check_congestion(name: &str) -> Result<(), String> {
-    let probe = SocketAddr::from(([127, 0, 0, 1], 0));
-    match socket_for(probe, Some(name)) {
+/// Checks at startup that the relay may use the congestion control `name` on sockets of
+/// `addr`'s family, so that a typo or a missing permission stops it with a message saying what
+/// can be used instead of failing every connection later.
+pub fn check_congestion(name: &str, addr: SocketAddr) -> Result<(), String> {
+    match socket_for(addr, Some(name)) {
         Ok(_) => Ok(()),
         Err(e) => Err(congestion_error(name, &e)),
     }
@@ -156,7 +155,10 @@ mod tests {
             .trim()
             .to_owned();
         let name = other_than_default();
-        assert_eq!(check_congestion(&name), Ok(()));
+        assert_eq!(
+            check_congestion(&name, "127.0.0.1:0".parse().unwrap()),
+            Ok(())
+        );
         let listener = listen("127.0.0.1:0".parse().unwrap(), Some(&name)).unwrap();
         let addr = listener.local_addr().unwrap();
         let plain = TcpStream::connect(addr).await.unwrap();
@@ -176,7 +178,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn an_unknown_congestion_control_is_refused_with_what_exists() {
-        let message = check_congestion("nosuchcc").unwrap_err();
+        let message = check_congestion("nosuchcc", "127.0.0.1:0".parse().unwrap()).unwrap_err();
         assert!(
             message.contains("no TCP congestion control named \"nosuchcc\"")
                 && message.contains("available: ")
