@@ -86,7 +86,7 @@ pub struct ServeArgs {
     /// TCP congestion control for the relay's connections (clients of every service, and
     /// targets), e.g. cubic or reno, instead of the system's default (Linux; names in
     /// /proc/sys/net/ipv4/tcp_available_congestion_control). On loopback a pacing one such as
-    /// bbr sends bulk data from timers and halves spliced throughput, see BENCHMARKS.md
+    /// bbr sends bulk data from timers, which halved spliced throughput in BENCHMARKS.md
     #[arg(long, value_name = "NAME")]
     pub tcp_congestion: Option<String>,
 
