@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sockrelay_tests::TestRelay;
+use sockrelay_tests::{TestRelay, EPHEMERAL_PORTS};
 
 fn sockrelay() -> Command {
     Command::new(sockrelay_tests::sockrelay_bin())
@@ -109,19 +109,12 @@ fn invalid_config_file_names_the_key_and_exits_2() {
 }
 
 /// A congestion control the kernel does not have stops the relay before it binds anything, with
-/// the names it could use; a known one starts it.
+/// the names it could use; so does a string that cannot be a name.
 #[cfg(target_os = "linux")]
 #[test]
 fn an_unknown_tcp_congestion_control_exits_2_naming_the_available_ones() {
     let out = sockrelay()
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--echo",
-            "127.0.0.1:0",
-            "--ack",
-            "127.0.0.1:0",
-        ])
+        .args(EPHEMERAL_PORTS)
         .args(["--tcp-congestion", "nosuchcc"])
         .output()
         .unwrap();
@@ -146,14 +139,7 @@ fn an_unknown_tcp_congestion_control_exits_2_naming_the_available_ones() {
 #[test]
 fn binary_starts_on_port_zero_logs_its_url_and_stops_on_sigint() {
     let mut child = sockrelay()
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--echo",
-            "127.0.0.1:0",
-            "--ack",
-            "127.0.0.1:0",
-        ])
+        .args(EPHEMERAL_PORTS)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

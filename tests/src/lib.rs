@@ -287,19 +287,22 @@ pub struct RelayProcess {
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// Flags that put every service of a `sockrelay` process on a free port of 127.0.0.1.
+pub const EPHEMERAL_PORTS: [&str; 6] = [
+    "--http",
+    "127.0.0.1:0",
+    "--echo",
+    "127.0.0.1:0",
+    "--ack",
+    "127.0.0.1:0",
+];
+
 impl RelayProcess {
     /// Starts `sockrelay` on ephemeral ports with extra `args`, and waits for its startup log.
     pub fn spawn(args: &[&str]) -> RelayProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(sockrelay_bin())
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--echo",
-                "127.0.0.1:0",
-                "--ack",
-                "127.0.0.1:0",
-            ])
+            .args(EPHEMERAL_PORTS)
             .args(args)
             .env("RUST_LOG", "info")
             .stderr(std::process::Stdio::piped())
