@@ -5,6 +5,9 @@
 
 mod cli;
 mod echo;
+mod flood;
+mod handshake;
+mod heads;
 mod hostile;
 mod http;
 mod process;
