@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_websockets::proto::ProtocolError;
 use tokio_websockets::{CloseCode, Error as WsError, Message};
 
+use crate::activity::Activity;
 use crate::metrics::{Direction, ErrorKind, Metrics};
 use crate::readsize::ReadSize;
 use crate::splice::{SpliceIn, Splicer};
@@ -94,6 +95,9 @@ pub trait Target {
     /// The TCP socket under the read half, which spliced frames read from; `None` where
     /// there is none.
     fn socket(read: &Self::Read) -> Option<&TcpStream>;
+    /// Ends the connection so that the target sees an error, not an end of stream: the client
+    /// went away without a Close, and what the target got may be cut short.
+    fn abort(read: Self::Read, write: Self::Write);
 }
 
 impl Target for TcpStream {
@@ -106,6 +110,15 @@ impl Target for TcpStream {
 
     fn socket(read: &Self::Read) -> Option<&TcpStream> {
         Some(read.as_ref())
+    }
+
+    /// A reset (RST) instead of a FIN. The halves are joined first: dropping the write half
+    /// alone would send a FIN, which the target would read as a clean end before the reset.
+    fn abort(read: Self::Read, write: Self::Write) {
+        if let Ok(stream) = read.reunite(write) {
+            // Closing with a zero linger time discards what is unsent and sends RST.
+            let _ = rustix::net::sockopt::set_socket_linger(&stream, Some(Duration::ZERO));
+        }
     }
 }
 
@@ -121,6 +134,9 @@ impl Target for tokio::io::DuplexStream {
     fn socket(_: &Self::Read) -> Option<&TcpStream> {
         None
     }
+
+    /// An in-memory pipe has no reset: its far end sees the end of the stream.
+    fn abort(_: Self::Read, _: Self::Write) {}
 }
 
 /// How a bridge ended.
@@ -132,13 +148,14 @@ pub enum Ending {
     /// The client sent Close (with this code; 1005 when it gave none); the target's write side
     /// was shut down and the Close answered.
     ClientClosed(u16),
-    /// The client vanished without a Close (TCP reset or EOF).
+    /// The client vanished without a Close (TCP reset or EOF); the target connection was
+    /// reset.
     ClientGone,
     /// Reading from or writing to the target failed.
     TargetError(io::Error),
-    /// A client message was larger than `--max-message`.
+    /// A client message was larger than `--max-message`; the target connection was reset.
     TooBig,
-    /// The client broke the WebSocket protocol.
+    /// The client broke the WebSocket protocol; the target connection was reset.
     Protocol(WsError),
     /// No traffic in either direction for the idle timeout.
     Idle,
@@ -176,6 +193,15 @@ impl Ending {
             Ending::Idle => "idle timeout".into(),
             Ending::Shutdown => "relay shutting down".into(),
         }
+    }
+
+    /// Whether the client's stream ended without its Close: the target must then not see a
+    /// clean end of stream, which it could take for a complete upload.
+    fn cuts_client_short(&self) -> bool {
+        matches!(
+            self,
+            Ending::ClientGone | Ending::TooBig | Ending::Protocol(_)
+        )
     }
 
     fn error_kind(&self) -> Option<ErrorKind> {
@@ -247,11 +273,15 @@ async fn finish<W: Client>(ws: &mut W) {
 
 /// Runs the bridge until either side ends, the idle timeout passes, or `cancel` fires. With a
 /// `splicer` (the client is a plain TCP connection, see [`crate::splice`]), bulk data from a
-/// TCP target goes to the client in spliced frames.
+/// TCP target goes to the client in spliced frames. `activity` counts the bytes moving on the
+/// client's socket (the caller builds the codec on [`Activity::watch`]); the bridge adds the
+/// target's, and the spliced frames'.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<W, T>(
-    mut ws: W,
+    ws: W,
     target: T,
     splicer: Option<Splicer>,
+    activity: &Activity,
     limits: &Limits,
     cancel: &CancellationToken,
     metrics: &Metrics,
@@ -260,12 +290,15 @@ where
     W: Client,
     T: Target,
 {
-    let (mut target_read, mut target_write) = target.into_halves();
+    let mut ws = PingsAnswered {
+        ws,
+        flush_first: false,
+    };
+    let (mut target_read, target_write) = target.into_halves();
+    // Partial writes count as activity: a large message to a slow target is not idle.
+    let mut target_write = activity.watch(target_write);
     // Shared by the direction futures of this one task; atomics only because the future must
-    // be Send. Activity is counted, not timed: a clock read per message would cost more than
-    // the count, and the idle check only needs to know whether anything happened.
-    let activity = AtomicU64::new(0);
-    let touch = || activity.fetch_add(1, Relaxed);
+    // be Send.
     let up_bytes = AtomicU64::new(0);
     let down_bytes = AtomicU64::new(0);
     // Set as soon as the client's Close (or its end) has been read: no spliced frame may
@@ -304,7 +337,6 @@ where
                     }
                     Step::End(ending) => return ending,
                 };
-                touch();
                 // Messages that are already here (usually read with the first one) go out in
                 // the same write: pipelined small messages then cost one syscall, not one each.
                 // Polling never waits, and at most COALESCE_MAX bytes plus one message are
@@ -416,7 +448,7 @@ where
                         Err(e) => classify_ws_error(e),
                     };
                 }
-                touch();
+                activity.moved();
                 down_bytes.fetch_add(n as u64, Relaxed);
                 metrics.bytes(Direction::TargetToClient, n);
             }
@@ -432,10 +464,15 @@ where
 
         let idle = async {
             // Idle once IDLE_CHECKS checks in a row, a fraction of the timeout apart, saw no
-            // activity: a bridge closes after the idle timeout without traffic, plus at most
-            // one check period.
+            // byte move on either socket: a bridge closes after the idle timeout without
+            // traffic, plus at most one check period. Moves are counted, not timed: a clock
+            // read per read or write would cost more than the count.
+            let progress = || {
+                let spliced = splicer.as_ref().map_or(0, Splicer::moved);
+                activity.count().wrapping_add(spliced)
+            };
             let period = limits.idle_timeout / IDLE_CHECKS;
-            let mut seen = activity.load(Relaxed);
+            let mut seen = progress();
             let mut quiet = 0;
             let mut seen_down = down_bytes.load(Relaxed);
             loop {
@@ -450,7 +487,7 @@ where
                     }
                 }
                 seen_down = down;
-                let now = activity.load(Relaxed);
+                let now = progress();
                 if now == seen {
                     quiet += 1;
                     if quiet == IDLE_CHECKS {
@@ -479,6 +516,13 @@ where
         ending
     };
 
+    // The client's stream was cut short: the target hears of it at once, as a reset.
+    let mut target_halves = if ending.cuts_client_short() {
+        T::abort(target_read, target_write.into_inner());
+        None
+    } else {
+        Some((target_read, target_write))
+    };
     match &ending {
         // Our Close went out after the target's bytes: what remains is to read the client up
         // to its Close and end the stream.
@@ -491,8 +535,10 @@ where
         // last bytes before the target has read them.
         Ending::ClientClosed(_) => {
             let drain_target = async {
-                let mut scratch = vec![0u8; 4096];
-                while let Ok(1..) = target_read.read(&mut scratch).await {}
+                if let Some((target_read, _)) = &mut target_halves {
+                    let mut scratch = vec![0u8; 4096];
+                    while let Ok(1..) = target_read.read(&mut scratch).await {}
+                }
             };
             let _ = tokio::join!(
                 tokio::time::timeout(CLOSE_GRACE, finish(&mut ws)),
@@ -536,6 +582,72 @@ where
         client_to_target: up_bytes.load(Relaxed),
         target_to_client: down_bytes.load(Relaxed),
         ending,
+    }
+}
+
+/// The client's WebSocket, read only while the answers to its Pings can be written. The codec
+/// queues a Pong for every Ping it reads; a client that sends Pings and never reads would grow
+/// that queue without bound. So after a Ping the next read waits until the codec's queue (the
+/// Pong, and whatever was queued before it) has gone into the socket: such a client is simply
+/// no longer read, as a client that does not read its data is not.
+struct PingsAnswered<W> {
+    ws: W,
+    /// A Ping was read: flush before reading on.
+    flush_first: bool,
+}
+
+impl<W: Client> Stream for PingsAnswered<W> {
+    type Item = Result<Message, WsError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.flush_first {
+            match this.ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => this.flush_first = false,
+                Poll::Ready(Err(e)) => {
+                    this.flush_first = false;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let item = std::task::ready!(this.ws.poll_next_unpin(cx));
+        if let Some(Ok(message)) = &item {
+            this.flush_first = message.is_ping();
+        }
+        Poll::Ready(item)
+    }
+}
+
+impl<W: Client> Sink<Message> for PingsAnswered<W> {
+    type Error = WsError;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        self.get_mut().ws.poll_ready_unpin(cx)
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+        self.get_mut().ws.start_send_unpin(item)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        self.get_mut().ws.poll_flush_unpin(cx)
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        self.get_mut().ws.poll_close_unpin(cx)
     }
 }
 
@@ -756,15 +868,17 @@ mod tests {
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
         let codec_limits =
             tokio_websockets::Limits::default().max_payload_len(Some(limits.max_message));
+        let activity = Activity::default();
         let server = tokio_websockets::ServerBuilder::new()
             .limits(codec_limits)
-            .serve(server_io);
+            .serve(activity.watch(server_io));
         let task = tokio::spawn(async move {
             let metrics = Metrics::new();
             run(
                 server,
                 target_near,
                 None,
+                &activity,
                 &limits,
                 &CancellationToken::new(),
                 &metrics,
@@ -945,6 +1059,123 @@ mod tests {
         assert!(matches!(report.ending, Ending::ClientClosed(_)));
     }
 
+    /// A bridge with `idle` as its timeout, `target_buffer` bytes of buffering between it and
+    /// the target, and the client's socket `client_buffer` bytes deep; the client reads raw.
+    async fn slow_harness(
+        idle: Duration,
+        target_buffer: usize,
+        client_buffer: usize,
+    ) -> (
+        tokio::io::DuplexStream,
+        tokio::io::DuplexStream,
+        tokio::task::JoinHandle<Report>,
+    ) {
+        let (client_io, server_io) = duplex(client_buffer);
+        let (target_near, target_far) = duplex(target_buffer);
+        let activity = Activity::default();
+        let server = tokio_websockets::ServerBuilder::new().serve(activity.watch(server_io));
+        let limits = Limits {
+            idle_timeout: idle,
+            ..limits()
+        };
+        let task = tokio::spawn(async move {
+            let metrics = Metrics::new();
+            let cancel = CancellationToken::new();
+            run(
+                server,
+                target_near,
+                None,
+                &activity,
+                &limits,
+                &cancel,
+                &metrics,
+            )
+            .await
+        });
+        (client_io, target_far, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_large_message_to_a_slow_target_is_not_idle_while_it_moves() {
+        // 256 KiB in one message to a target that takes 4 KiB every 100 ms (6.4 s in all),
+        // with a 2 s idle timeout: the message is in one write for all of that time.
+        let (mut client, mut target, task) =
+            slow_harness(Duration::from_secs(2), 4096, 512 * 1024).await;
+        let message: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
+        client
+            .write_all(&masked_frame(0x2, &message))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut chunk = vec![0u8; 4096];
+        while got.len() < message.len() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match target.read(&mut chunk).await.unwrap() {
+                0 => break,
+                n => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+        assert!(got == message, "{} of {} bytes", got.len(), message.len());
+        // Once nothing moves, the bridge does become idle.
+        let report = task.await.unwrap();
+        assert!(matches!(report.ending, Ending::Idle), "{:?}", report.ending);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_download_to_a_slow_client_is_not_idle_while_it_moves() {
+        // The target sends 1 MiB at once; the client reads 4 KiB every 100 ms (25.6 s in all)
+        // through a 4 KiB socket, so each 64 KiB frame takes 1.6 s to go out, with a 1 s idle
+        // timeout.
+        let (mut client, mut target, task) =
+            slow_harness(Duration::from_secs(1), 1 << 20, 4096).await;
+        let data: Vec<u8> = (0..1 << 20).map(|i| (i % 253) as u8).collect();
+        target.write_all(&data).await.unwrap();
+        let mut raw = Vec::new();
+        let mut chunk = vec![0u8; 4096];
+        // Frame headers add a few bytes per frame; the Close ends the stream.
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match client.read(&mut chunk).await.unwrap() {
+                0 => break,
+                n => raw.extend_from_slice(&chunk[..n]),
+            }
+            if raw.len() >= data.len() {
+                let payload = unframe(&raw);
+                if payload.len() == data.len() {
+                    break;
+                }
+            }
+        }
+        let payload = unframe(&raw);
+        assert!(payload == data, "{} of {} bytes", payload.len(), data.len());
+        drop(client);
+        let report = task.await.unwrap();
+        assert_eq!(report.target_to_client, data.len() as u64);
+    }
+
+    /// The binary payloads of whole unmasked server frames in `raw`, up to a Close.
+    fn unframe(mut raw: &[u8]) -> Vec<u8> {
+        let mut payload = Vec::new();
+        while raw.len() >= 2 {
+            let (len, header) = match raw[1] & 0x7f {
+                126 if raw.len() >= 4 => (usize::from(u16::from_be_bytes([raw[2], raw[3]])), 4),
+                127 if raw.len() >= 10 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&raw[2..10]);
+                    (u64::from_be_bytes(b) as usize, 10)
+                }
+                126 | 127 => break,
+                n => (usize::from(n), 2),
+            };
+            if raw.len() < header + len || raw[0] & 0x0f != 0x2 {
+                break;
+            }
+            payload.extend_from_slice(&raw[header..header + len]);
+            raw = &raw[header + len..];
+        }
+        payload
+    }
+
     #[tokio::test(start_paused = true)]
     async fn idle_bridge_is_closed() {
         let (mut client, _target, task) = harness(Limits {
@@ -1006,6 +1237,7 @@ mod tests {
                     server,
                     target_near,
                     None,
+                    &Activity::default(),
                     &limits(),
                     &bridge_cancel,
                     &metrics,
@@ -1289,7 +1521,8 @@ mod tests {
             rustix::net::sockopt::set_socket_send_buffer_size(&target_near, size as usize).unwrap();
         }
         let (io, splicer) = crate::splice::share(client_near, Bytes::new());
-        let server = tokio_websockets::ServerBuilder::new().serve(io);
+        let activity = Activity::default();
+        let server = tokio_websockets::ServerBuilder::new().serve(activity.watch(io));
         let bridge_splicer = splicer.clone();
         let task = tokio::spawn(async move {
             let metrics = Metrics::new();
@@ -1297,6 +1530,7 @@ mod tests {
                 server,
                 target_near,
                 Some(bridge_splicer),
+                &activity,
                 &limits,
                 &cancel,
                 &metrics,

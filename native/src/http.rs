@@ -455,7 +455,9 @@ async fn bridge_connection<I>(
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let started = Instant::now();
-    let mut ws = ws_server(&state.settings).serve(io);
+    // The idle watch counts every byte that moves on the client's socket.
+    let activity = crate::activity::Activity::default();
+    let mut ws = ws_server(&state.settings).serve(activity.watch(io));
     let peer = peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
     // Every bridge that got its 101 ends with one "bridge closed" line, whichever way it ends.
     let closed = |up: u64, down: u64, code: u16, ending: &str| {
@@ -494,7 +496,16 @@ async fn bridge_connection<I>(
         idle_timeout: state.settings.idle_timeout,
         max_message: state.settings.max_message,
     };
-    let report = bridge::run(ws, stream, splicer, &limits, &state.cancel, &state.metrics).await;
+    let report = bridge::run(
+        ws,
+        stream,
+        splicer,
+        &activity,
+        &limits,
+        &state.cancel,
+        &state.metrics,
+    )
+    .await;
     state.metrics.bridge_closed();
     closed(
         report.client_to_target,

@@ -15,6 +15,7 @@
 //! - [`echo`]: the RFC 862 echo service (TCP and UDP) and the acknowledge server.
 //! - [`http`]: the accept loop, TLS, and routes (`/ws`, `/api/targets`, `/healthz`, `/metrics`).
 //! - [`bridge`]: one WebSocket-to-TCP bridge, generic over its two ends.
+//! - [`activity`]: bytes moving on a bridge's sockets, for its idle watch.
 //! - [`readsize`]: read sizes that grow with bulk traffic and shrink for quiet connections.
 //! - [`splice`]: bulk frames from the target to the client without copies (Linux).
 //! - [`target`]: the allow-list and the strict `HOST:PORT` parser.
@@ -26,6 +27,7 @@
 //! - [`tools`]: the address helpers (`sockrelay inet|serv|host`).
 //! - [`shutdown`]: the Ctrl-C/SIGTERM signal.
 
+pub mod activity;
 pub mod assets;
 pub mod bridge;
 pub mod client;

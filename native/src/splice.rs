@@ -86,6 +86,9 @@ struct Shared {
     /// Spliced frames written, and their payload bytes.
     frames: u64,
     bytes: u64,
+    /// Sends and splices into the client's socket that moved bytes: a frame to a slow client
+    /// is progress long before it is finished (the bridge's idle watch reads this).
+    moved: u64,
     /// Bulk reads still to copy before trying to make a pipe again.
     backoff: u32,
 }
@@ -166,6 +169,7 @@ pub fn share(stream: TcpStream, prefix: Bytes) -> (ClientIo, Splicer) {
         frame: None,
         frames: 0,
         bytes: 0,
+        moved: 0,
         backoff: 0,
     }));
     (ClientIo(shared.clone()), Splicer(shared))
@@ -194,6 +198,7 @@ impl Shared {
                 rustix::net::send(stream, rest, flags)
             }))?;
             frame.header_sent += n as u8;
+            self.moved += 1;
         }
         let Some(pipe) = &self.pipe else {
             return Poll::Ready(Err(io::Error::other("spliced frame without a pipe")));
@@ -207,6 +212,7 @@ impl Shared {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             frame.payload -= n;
+            self.moved += 1;
         }
         self.frame = None;
         self.frames += 1;
@@ -289,6 +295,12 @@ impl Splicer {
     /// How many payload bytes spliced frames have carried.
     pub fn bytes(&self) -> u64 {
         lock(&self.0).bytes
+    }
+
+    /// How many sends and splices into the client's socket moved bytes: equal to an earlier
+    /// count when no spliced byte went out in between.
+    pub fn moved(&self) -> u64 {
+        lock(&self.0).moved
     }
 
     /// Whether a spliced frame has been started and not yet fully written.

@@ -42,6 +42,10 @@ impl Splicer {
         match *self {}
     }
 
+    pub fn moved(&self) -> u64 {
+        match *self {}
+    }
+
     pub fn release_pipe(&self) {
         match *self {}
     }

@@ -4,6 +4,12 @@
 //! A congestion control set on a listener is inherited by every connection it accepts, so the
 //! clients of every service get it from their listener, and targets get it on their socket
 //! before it connects.
+//!
+//! Every socket also keeps at most [`NOTSENT_LOWAT`] bytes that it has not yet sent (Linux's
+//! `TCP_NOTSENT_LOWAT`, inherited the same way). Without it the kernel lets a socket queue
+//! megabytes for a slow peer: memory a client that reads slowly takes from the relay, and
+//! writes that finish long before the bytes move, so a bridge would look idle while a slow
+//! transfer still goes on (its idle watch counts reads and writes).
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,6 +21,12 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 /// overflows while the accept loop is busy: the kernel then drops their SYNs or final ACKs, and
 /// they wait for retransmissions, 1 s and then doubling, before the relay even sees them.
 pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// The most unsent bytes a socket of the relay holds (the kernel still takes a whole write
+/// that starts below it). A peer that reads only this much per idle timeout still keeps its
+/// bridge open after the relay's last write (32 KiB in 2 s is 16 KiB/s); below it, bytes that
+/// move only in the kernel's queue would go unseen.
+pub const NOTSENT_LOWAT: u32 = 32 * 1024;
 
 /// Binds a TCP listener on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as
 /// `TcpListener::bind` sets it, so that a restarted relay does not wait for `TIME_WAIT`); the
@@ -42,6 +54,8 @@ fn socket_for(addr: SocketAddr, congestion: Option<&str>) -> io::Result<TcpSocke
     if let Some(name) = congestion {
         set_congestion(&socket, name)?;
     }
+    #[cfg(target_os = "linux")]
+    socket2::SockRef::from(&socket).set_tcp_notsent_lowat(NOTSENT_LOWAT)?;
     Ok(socket)
 }
 
@@ -101,6 +115,21 @@ fn congestion_error(name: &str, e: &io::Error) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn accepted_and_connected_sockets_hold_little_unsent_data() {
+        let listener = listen("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connected = connect(addr, None).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let plain = TcpStream::connect(addr).await.unwrap();
+        let lowat = |s: &TcpStream| socket2::SockRef::from(s).tcp_notsent_lowat().unwrap();
+        assert_eq!(lowat(&connected), NOTSENT_LOWAT);
+        assert_eq!(lowat(&accepted), NOTSENT_LOWAT);
+        // Sockets made elsewhere keep the system's default (no limit, or a sysctl's).
+        assert_ne!(lowat(&plain), NOTSENT_LOWAT);
+    }
 
     /// A burst of clients larger than `TcpListener::bind`'s backlog of 128 all get connected
     /// while nobody accepts; then every one of them is accepted. With a backlog of 128 the

@@ -15,10 +15,10 @@ use sockrelay_tests::{ws_echo_roundtrip, RelayProcess, TestRelay, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+pub(crate) const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// A WebSocket upgrade request with the given `Host` and extra header lines (each ending in CRLF).
-fn upgrade(host: &str, path_and_query: &str, extra: &str) -> String {
+pub(crate) fn upgrade(host: &str, path_and_query: &str, extra: &str) -> String {
     format!(
         "GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\n\
          Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n{extra}\r\n"
@@ -40,18 +40,18 @@ fn encode(text: &str) -> String {
 }
 
 /// One HTTP exchange on a fresh connection.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: String,
     /// Still open after a 101, positioned right after the response head.
-    stream: TcpStream,
+    pub(crate) stream: TcpStream,
 }
 
 /// Sends `request` and reads the response head (byte by byte, so nothing after a 101 is
 /// consumed) and, unless it is a 101, the body as far as Content-Length says or the server
 /// closes. Status 0 means the server closed without answering.
-async fn exchange(addr: SocketAddr, request: &[u8]) -> Answer {
+pub(crate) async fn exchange(addr: SocketAddr, request: &[u8]) -> Answer {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     // The server may close before taking all of an oversized request: that is an answer too.
     let _ = stream.write_all(request).await;
@@ -104,7 +104,7 @@ async fn exchange(addr: SocketAddr, request: &[u8]) -> Answer {
 }
 
 /// Proves the relay still bridges after whatever a test did to it.
-async fn still_serves(http: SocketAddr) {
+pub(crate) async fn still_serves(http: SocketAddr) {
     let (ws, _) = tokio::time::timeout(
         WAIT,
         tokio_tungstenite::connect_async(format!("ws://{http}/ws")),
@@ -797,7 +797,7 @@ async fn oversized_and_malformed_handshakes_are_refused() {
 }
 
 /// A client frame: `first` is FIN|RSV|opcode; masked with a fixed key unless `mask` is false.
-fn frame(first: u8, payload: &[u8], mask: bool) -> Vec<u8> {
+pub(crate) fn frame(first: u8, payload: &[u8], mask: bool) -> Vec<u8> {
     let mut out = vec![first];
     let bit = if mask { 0x80 } else { 0 };
     match payload.len() {
@@ -823,7 +823,7 @@ fn frame(first: u8, payload: &[u8], mask: bool) -> Vec<u8> {
 
 /// Reads server frames until a Close (returns its code, 1005 if none) or the end of the
 /// connection (`None`); binary payloads are appended to `data`.
-async fn read_server_frames(stream: &mut TcpStream, data: &mut Vec<u8>) -> Option<u16> {
+pub(crate) async fn read_server_frames(stream: &mut TcpStream, data: &mut Vec<u8>) -> Option<u16> {
     let read = async {
         loop {
             let mut h = [0u8; 2];

@@ -1,0 +1,154 @@
+//! What the idle watch of a bridge looks at: bytes moving on either of its sockets.
+//!
+//! A bridge is idle when no byte is read or written on the client's socket or the target's,
+//! partial reads and writes included. Counting finished messages is not enough: a large message
+//! to a slow target, or a large frame to a slow client, moves for seconds before it is done,
+//! and such a transfer is not idle. The count covers whatever crosses the client's socket, so
+//! a client's Ping and Pong frames keep its bridge open as its data does.
+//!
+//! The count is bumped on every read and write that moved bytes, which is one relaxed load and
+//! store (no read-modify-write: only the bridge's own task counts) against a syscall each.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// A count of the reads and writes that moved bytes on one bridge's sockets. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Activity(Arc<AtomicU64>);
+
+impl Activity {
+    /// Records that bytes moved. Only one task counts (a bridge's); others may read.
+    pub fn moved(&self) {
+        let count = &self.0;
+        count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// The count so far: equal to an earlier one when nothing moved in between.
+    pub fn count(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+
+    /// `io` with every read and write that moves bytes counted here.
+    pub fn watch<I>(&self, io: I) -> Watched<I> {
+        Watched {
+            io,
+            activity: self.clone(),
+        }
+    }
+}
+
+/// An I/O object whose progress is counted in an [`Activity`].
+#[derive(Debug)]
+pub struct Watched<I> {
+    io: I,
+    activity: Activity,
+}
+
+impl<I> Watched<I> {
+    /// The I/O object itself, no longer counted.
+    pub fn into_inner(self) -> I {
+        self.io
+    }
+
+    fn counted<T>(
+        &self,
+        result: Poll<io::Result<T>>,
+        moved: impl FnOnce(&T) -> bool,
+    ) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Ok(value)) = &result {
+            if moved(value) {
+                self.activity.moved();
+            }
+        }
+        result
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.io).poll_read(cx, buf);
+        let after = buf.filled().len();
+        this.counted(result, |()| after > before)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.counted(result, |&n| n > 0)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.counted(result, |&n| n > 0)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Not counted: a flush moves no bytes of its own, except a spliced frame's rest, which
+        // the splicer counts (see `crate::splice`).
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn reads_and_writes_that_move_bytes_are_counted() {
+        let activity = Activity::default();
+        let (near, mut far) = tokio::io::duplex(4);
+        let mut watched = activity.watch(near);
+        assert_eq!(activity.count(), 0);
+        // A write larger than the pipe goes in parts: each part counts.
+        let writer = tokio::spawn(async move {
+            watched.write_all(b"0123456789").await.unwrap();
+            watched
+        });
+        let mut got = [0u8; 10];
+        far.read_exact(&mut got).await.unwrap();
+        let mut watched = writer.await.unwrap();
+        let after_writes = activity.count();
+        assert!(after_writes >= 3, "{after_writes}");
+        far.write_all(b"ab").await.unwrap();
+        let mut two = [0u8; 2];
+        watched.read_exact(&mut two).await.unwrap();
+        assert!(activity.count() > after_writes);
+        // An EOF moves nothing.
+        drop(far);
+        let before_eof = activity.count();
+        assert_eq!(watched.read(&mut two).await.unwrap(), 0);
+        assert_eq!(activity.count(), before_eof);
+    }
+}
