@@ -66,8 +66,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS")]
     pub handshake_timeout: Option<u64>,
 
-    /// Seconds without traffic in either direction before a bridge is closed (checked every
-    /// quarter of it, so up to a quarter later) [default: 300]
+    /// Seconds in which no byte moves on a bridge's client or target socket before it is
+    /// closed (partial transfers count, and so do a client's Pings; checked every quarter of
+    /// it, so up to a quarter later) [default: 300]
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<u64>,
 
