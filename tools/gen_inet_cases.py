@@ -1,15 +1,25 @@
 #!/usr/bin/env python3
-"""Record CPython's answers for the converter functions in wasm/tests/data/inet_cases.json.
+r"""Record CPython's answers for the converter functions in wasm/tests/data/.
 
-Usage: python3 tools/gen_inet_cases.py [OUTPUT]
+Usage: python3 tools/gen_inet_cases.py [DIR]
+
+Writes two files into DIR (default wasm/tests/data):
+
+  inet_cases.json     the core: every argument a value the Rust core takes (`&str` without lone
+                      surrogates, bytes, integers). Replayed by wasm/tests/python_oracle.rs
+                      (native) and by tests/node/inet.test.mjs (the built module).
+  inet_js_cases.json  the JS surface: arguments of any type, strings with lone surrogates,
+                      None/null, omitted arguments, and every combination of bad arguments of
+                      the functions that take two, to pin down which error CPython raises first
+                      (it converts arguments in order, each completely: type, UTF-8, NUL).
+                      Replayed by tests/node/inet.test.mjs and wasm/src/js.rs's wasm-bindgen
+                      tests (only JavaScript's JSON.parse reads lone surrogates).
 
 Python is the oracle: every expected value below comes from calling CPython's `socket` module
 (glibc underneath) on this machine, or, for the two functions Python does not have, from a small
 reference built on `socket` and `ipaddress` (see py_address_facts and py_subnet). The inputs are
 hand-picked glibc/CPython corner cases plus random ones from a fixed seed, so the output is the
 same on every run with the same Python, glibc and /etc/services (Debian netbase).
-
-Consumers: wasm/tests/python_oracle.rs (native Rust) and the node test of the wasm module.
 
 File format (JSON, UTF-8, one case per line inside "cases"):
 
@@ -28,14 +38,23 @@ File format (JSON, UTF-8, one case per line inside "cases"):
     "inet_ntoa"      [bytes]
     "inet_pton"      [family, str]
     "inet_ntop"      [family, bytes]
-    "getservbyname"  [name] or [name, proto]   (one argument = proto omitted / None)
+    "getservbyname"  [name] or [name, proto]   (one argument = proto omitted)
     "getservbyport"  [port] or [port, proto]
     "address_facts"  [str]
     "subnet"         [str]
+  In inet_cases.json:
   bytes   = a list of ints 0..255, in arguments and in results alike.
   family  = an int that fits in 32 bits (signed).
   port    = an int that fits in 53 bits (a JavaScript number), not always in 0..65535.
   str     = any string without lone surrogates (may contain NUL and non-ASCII characters).
+  In inet_js_cases.json an ARG may be any of these, in any position (the JS value in brackets):
+    a string, possibly with lone surrogates, as \udXXX escapes [the string JSON.parse reads;
+      a surrogate pair in the file is one non-BMP character, in Python as in JavaScript];
+    an integer, exact as a double [number]; a number with a fraction: a Python float [number];
+    true/false: a Python bool [boolean]; null: None [null];
+    a list: a Python list [Array]; {"bytes": [ints]}: Python bytes [Uint8Array];
+    {"dict": {}}: an empty Python dict [a plain object {}].
+  Results are as in inet_cases.json (bytes as lists of ints).
 
   VALUE per function: inet_aton / inet_pton -> bytes; inet_ntoa / inet_ntop -> str;
   getservbyname -> int; getservbyport -> str;
@@ -43,7 +62,8 @@ File format (JSON, UTF-8, one case per line inside "cases"):
                     "kind"}  (field meanings: wasm/src/inet/facts.rs)
   subnet        -> {"family", "prefix", "network", "netmask", "first_host", "last_host",
                     "broadcast" (null for IPv6), "size", "hosts"}  (see wasm/src/inet/subnet.rs)
-  CLASS is one of "OSError", "ValueError", "TypeError", "OverflowError"; TEXT is str(exc).
+  CLASS is one of "OSError", "ValueError", "TypeError", "OverflowError", "UnicodeEncodeError"
+  (the last in inet_js_cases.json only); TEXT is str(exc).
 """
 
 import ipaddress
@@ -54,12 +74,13 @@ import socket
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_OUT = os.path.join(ROOT, "wasm", "tests", "data", "inet_cases.json")
+DEFAULT_DIR = os.path.join(ROOT, "wasm", "tests", "data")
 SEED = 0x50C4E7
 AF_INET, AF_INET6 = socket.AF_INET, socket.AF_INET6
 assert (int(AF_INET), int(AF_INET6)) == (2, 10), "run this on Linux"
 
-CLASSES = ("OSError", "ValueError", "TypeError", "OverflowError")
+# UnicodeEncodeError is a ValueError; run() names the first of these in the exception's MRO.
+CLASSES = ("OSError", "ValueError", "TypeError", "OverflowError", "UnicodeEncodeError")
 
 # --------------------------------------------------------------------------------------------
 # Reference implementations of the two functions beyond Python.
@@ -160,7 +181,22 @@ def ntop(packed):
     return socket.inet_ntop(AF_INET if len(packed) == 4 else AF_INET6, packed)
 
 
+def str_converter(fn, value):
+    """What CPython's conversion of a `str` argument raises before a NUL check, for the two
+    functions Python does not have: a real converter's TypeError for another type (with the
+    function's name), and the UnicodeEncodeError of lone surrogates. Their references read a
+    NUL as any other character."""
+    if not isinstance(value, str):
+        try:
+            socket.inet_aton(value)
+        except TypeError as e:
+            raise TypeError(str(e).replace("inet_aton()", f"{fn}()", 1)) from None
+        raise AssertionError(f"inet_aton took {value!r}")
+    value.encode("utf-8")
+
+
 def py_address_facts(s):
+    str_converter("address_facts", s)
     parsed = pton_any(s)
     if parsed is None:
         raise ValueError(f"{s!r} does not appear to be an IPv4 or IPv6 address")
@@ -183,6 +219,7 @@ def py_address_facts(s):
 
 
 def py_subnet(s):
+    str_converter("subnet", s)
     err = ValueError(f"{s!r} does not appear to be an IPv4 or IPv6 network")
     addr = s.split("/", 1)[0]
     # Strict like inet_pton: ipaddress alone would also take "fe80::1%eth0/64".
@@ -226,9 +263,17 @@ FUNCS = {
 }
 
 
-def run(fn, args):
+# For inet_js_cases.json, whose arguments are Python values of any type as they are.
+JS_FUNCS = dict(
+    FUNCS,
+    inet_ntoa=socket.inet_ntoa,
+    inet_ntop=socket.inet_ntop,
+)
+
+
+def run(fn, args, funcs=FUNCS):
     try:
-        r = FUNCS[fn](*args)
+        r = funcs[fn](*args)
     except Exception as e:  # noqa: BLE001 - recording whatever Python raises is the point
         cls = next(c.__name__ for c in type(e).__mro__ if c.__name__ in CLASSES)
         return {"error": {"type": cls, "message": str(e)}}
@@ -624,38 +669,153 @@ def build_cases():
         s = r.choice([f"{rand_aton(r)}/{r.randint(0, 40)}", f"{rand_v6(r)}/{r.randint(0, 140)}"])
         add("subnet", mutate(r, s, "0123456789abcdef.:/ x%'"))
 
-    # Deduplicate, keeping the first occurrence (and so the hand-picked order).
+    return dedup(cases)
+
+
+# --------------------------------------------------------------------------------------------
+# The JS surface: argument conversion (inet_js_cases.json).
+# --------------------------------------------------------------------------------------------
+
+# Strings with lone surrogates, and some with surrogate pairs only (non-BMP characters, which
+# encode): runs of one to five, high and low mixed, after non-BMP characters (Python's positions
+# count code points, not UTF-16 units), pairs next to lone halves, several runs (the first is
+# reported), with NUL (the surrogate is reported: CPython encodes before it looks for NUL).
+SURROGATE_TEXTS = [
+    "\udc00", "\ud800", "\udfff", "\udbff", "\udc00\udc01", "\ud800\ud800", "\udfff\ud800",
+    "\udc00\udbff", "\ud800\ud801\ud802", "\udc80\udc81\udc82\udc83\udc84", "a\udc00b\udc01",
+    "ab\udc80\udc81\udc82", "1.2.3.\udcff", "1.2\udc80", "::1\ud800\ud800", "\ud800::1",
+    "\U0001f600\udc00", "\U0001f600\udc00\udc01", "\U0001f600\U0001f600\ud800x\udc00",
+    "\U0001f600" * 3 + "\udc80\udc81", "\udc00\U00010000\udc00", "\udbff\U0010ffff",
+    "\U0010ffff\udfff", "\udbff\U0010ffff\udfff", "\ud83d\U0001f600\ude00",
+    "\udc00\U0001f600\udc00\udc00", "\u00e9\udc00\u0663\ud800\udbff", "\udc00\x00", "\x00\udc00",
+    "1\x00\ud800\ud800", "1" * 9 + "\ud800", "1" * 10 + "\udc01\ud800",
+    "1" * 99 + "\udc00\udc00", "\U0001f600" * 70 + "\udc00", "\U0001f600", "1.2.3.4\U0001f600",
+    "\U0001f600::1", "http\U0001f600",
+]
+# (Only printable non-BMP characters where the text may reach address_facts' or subnet's repr
+# in an error message: their repr treats every character beyond Latin-1 as printable.)
+
+# Values for each kind of parameter, good and bad: for every function of two arguments every
+# pair is recorded, so which argument's error CPython raises first is pinned down.
+OMITTED = object()
+FAMILY_VALUES = [2, 10, 7, True, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63,
+                 -(2**63), -(2**63) - 2**11, 2**70, 2.5, "2", None, b"\x02", [2], {}]
+STR_VALUES = ["1.2.3.4", "::1", "127.1", "x", "", "1.2.3.4\x00", "\x00x", "\udc00", "\udc00\udc01",
+              "\udc00\x00", "\x00\udc00", "1.2.3.4\U0001f600", 5, 2.5, True, None, b"1.2.3.4",
+              ["1.2.3.4"], {}]
+BYTES_VALUES = [b"\x7f\0\0\1", bytes(15) + b"\1", b"\1\2\3", b"", "1.2.3.4", "\udc00", 5, 2.5, True,
+                None, [127, 0, 0, 1], {}]
+NAME_VALUES = ["http", "domain", "nope", "", "\x00x", "ht\x00", "\udc00\udc01", "\ud800\x00",
+               "tc\ud800p", "http\U0001f600", 80, 2.5, True, None, b"http", ["http"], {}]
+PROTO_VALUES = [OMITTED, "tcp", "udp", "nope", "", "t\x00", "\x00", "tc\ud800p", "\udfff\ud800",
+                "tcp\U0010ffff", 6, 2.5, True, None, b"tcp", ["tcp"], {}]
+PORT_VALUES = [80, 53, 0, 65535, 65536, 70000, -1, True, False, 2**31 - 1, 2**31, -(2**31),
+               -(2**31) - 1, 2**63, -(2**63), 2**70, 2.5, "80", None, b"P", [80], {}]
+
+
+def js_value(v):
+    """v as inet_js_cases.json writes it (format at the top); refuses what JS cannot hold."""
+    if isinstance(v, bytes):
+        return {"bytes": list(v)}
+    if isinstance(v, dict):
+        assert v == {}, v
+        return {"dict": {}}
+    if isinstance(v, list):
+        return [js_value(x) for x in v]
+    if isinstance(v, str):
+        # A high surrogate followed by a low one would be read back as one non-BMP character.
+        units = v.encode("utf-16-le", "surrogatepass")
+        assert units.decode("utf-16-le", "surrogatepass") == v, f"not a JS string: {v!r}"
+    elif isinstance(v, float):
+        assert v != int(v), f"{v} reads back as an int"
+    elif isinstance(v, int) and not isinstance(v, bool):
+        assert float(v) == v, f"{v} is not exact as a double"
+    return v
+
+
+def build_js_cases():
+    cases = []
+
+    def add(fn, *args):
+        cases.append((fn, [a for a in args if a is not OMITTED]))
+
+    for text in SURROGATE_TEXTS:
+        add("inet_aton", text)
+        for fam in (2, 10, 7):
+            add("inet_pton", fam, text)
+        add("getservbyname", text)
+        add("getservbyname", text, "tcp")
+        add("getservbyname", "http", text)
+        add("getservbyport", 80, text)
+        add("getservbyport", 70000, text)
+        add("address_facts", text)
+        add("subnet", text)
+        add("subnet", text + "/24")
+    for v in STR_VALUES:
+        add("inet_aton", v)
+        add("address_facts", v)
+        add("subnet", v)
+    for v in BYTES_VALUES:
+        add("inet_ntoa", v)
+    for f in FAMILY_VALUES:
+        for v in STR_VALUES:
+            add("inet_pton", f, v)
+        for v in BYTES_VALUES:
+            add("inet_ntop", f, v)
+    for n in NAME_VALUES:
+        for p in PROTO_VALUES:
+            add("getservbyname", n, p)
+    for port in PORT_VALUES:
+        for p in PROTO_VALUES:
+            add("getservbyport", port, p)
+    return dedup(cases)
+
+
+def dedup(cases):
+    """The cases without repeats, keeping the first occurrence (and so the hand-picked order)."""
     seen = set()
     out = []
     for fn, args in cases:
-        key = json.dumps([fn, args])
+        key = repr([fn, args])
         if key not in seen:
             seen.add(key)
             out.append((fn, args))
     return out
 
 
-def main():
-    dst = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_OUT
+def write_cases(dst, cases, about, encode=lambda args: args, funcs=FUNCS):
     lines = []
     counts = {}
-    for fn, args in build_cases():
-        case = {"fn": fn, "args": args}
-        case.update(run(fn, args))
+    for fn, args in cases:
+        case = {"fn": fn, "args": encode(args)}
+        case.update(run(fn, args, funcs))
         lines.append(json.dumps(case, ensure_ascii=True, separators=(",", ":")))
         counts[fn] = counts.get(fn, 0) + 1
-    header = {
-        "format": 1,
-        "about": "CPython socket/ipaddress answers recorded by tools/gen_inet_cases.py; "
-                 "the format is documented at the top of that script",
-        "python": sys.version.split()[0],
-    }
+    header = {"format": 1, "about": about, "python": sys.version.split()[0]}
     with open(dst, "w", encoding="ascii", newline="\n") as f:
         f.write(json.dumps(header, separators=(",", ":"))[:-1])
         f.write(',"cases":[\n')
         f.write(",\n".join(lines))
         f.write("\n]}\n")
     print(f"{dst}: {len(lines)} cases {counts}, {os.path.getsize(dst)} bytes", file=sys.stderr)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_DIR
+    write_cases(
+        os.path.join(out, "inet_cases.json"),
+        build_cases(),
+        "CPython socket/ipaddress answers recorded by tools/gen_inet_cases.py; "
+        "the format is documented at the top of that script",
+    )
+    write_cases(
+        os.path.join(out, "inet_js_cases.json"),
+        build_js_cases(),
+        "CPython's answers to arguments of every type, recorded by tools/gen_inet_cases.py; "
+        "the format is documented at the top of that script",
+        lambda args: [js_value(a) for a in args],
+        JS_FUNCS,
+    )
 
 
 if __name__ == "__main__":

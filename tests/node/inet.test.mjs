@@ -1,6 +1,7 @@
 // The built converter module (web/pkg/inet.js, from wasm/build.sh) under node, checked against
-// CPython's recorded answers (wasm/tests/data/inet_cases.json, format: tools/gen_inet_cases.py)
-// and against its contract in DESIGN.md: exports, error names, constants, size budget.
+// CPython's recorded answers (wasm/tests/data/inet_cases.json for the core's inputs,
+// inet_js_cases.json for arguments of any type: format in tools/gen_inet_cases.py) and against
+// its contract in DESIGN.md: exports, error names, constants, size budget.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -13,12 +14,21 @@ const inet = await import(new URL("inet.js", pkg).href);
 const wasmBytes = readFileSync(new URL("inet_bg.wasm", pkg));
 inet.initSync({ module: wasmBytes });
 
-const { cases } = JSON.parse(readFileSync(new URL("wasm/tests/data/inet_cases.json", root), "utf8"));
+const data = (name) => JSON.parse(readFileSync(new URL(`wasm/tests/data/${name}`, root), "utf8"));
+const { cases } = data("inet_cases.json");
+const { cases: jsCases } = data("inet_js_cases.json");
 
 /** A case's arguments as JS values: Python bytes (lists of ints) become Uint8Arrays. */
 function jsArgs(fn, args) {
   const bytesAt = { inet_ntoa: 0, inet_ntop: 1 }[fn];
   return args.map((arg, i) => (i === bytesAt ? Uint8Array.from(arg) : arg));
+}
+
+/** An argument of inet_js_cases.json as the JS value it stands for (the format is there). */
+function jsValue(arg) {
+  if (Array.isArray(arg)) return arg.map(jsValue);
+  if (arg !== null && typeof arg === "object") return "bytes" in arg ? Uint8Array.from(arg.bytes) : {};
+  return arg;
 }
 
 /** A result in the case file's shape: Uint8Arrays become lists of ints. */
@@ -32,18 +42,21 @@ function plain(value) {
 
 function run(fn, args) {
   try {
-    return { ok: plain(inet[fn](...jsArgs(fn, args))) };
+    return { ok: plain(inet[fn](...args)) };
   } catch (error) {
     return { error: { type: error.name, message: error.message } };
   }
 }
 
-for (const fn of new Set(cases.map((c) => c.fn))) {
-  test(`${fn} answers as CPython does`, () => {
-    const mine = cases.filter((c) => c.fn === fn);
+for (const [what, all, toJs] of [
+  ["", cases, jsArgs],
+  [" to arguments of any type", jsCases, (fn, args) => args.map(jsValue)],
+]) for (const fn of new Set(all.map((c) => c.fn))) {
+  test(`${fn} answers as CPython does${what}`, () => {
+    const mine = all.filter((c) => c.fn === fn);
     const wrong = [];
     for (const c of mine) {
-      const got = run(fn, c.args);
+      const got = run(fn, toJs(fn, c.args));
       const want = "ok" in c ? { ok: c.ok } : { error: c.error };
       try {
         assert.deepStrictEqual(got, want);
@@ -76,7 +89,8 @@ test("constants are Linux's address families", () => {
   const types = readFileSync(new URL("inet.d.ts", pkg), "utf8");
   assert.match(types, /export const AF_INET: 2;/);
   assert.match(types, /export const AF_INET6: 10;/);
-  assert.match(types, /export function getservbyname\(service_name: string, protocol_name\?: string \| null\): number;/);
+  assert.match(types, /export function getservbyname\(service_name: string, protocol_name\?: string\): number;/);
+  assert.match(types, /export function getservbyport\(port: number, protocol_name\?: string\): string;/);
 });
 
 test("errors are Errors named after the Python class", () => {
@@ -142,29 +156,54 @@ test("the declarations' doc comments name the errors Python raises", () => {
   assert.match(pton, /`OSError\("illegal IP address string passed to inet_pton"\)` for a malformed string/);
   assert.match(pton, /`ValueError\("embedded null character"\)`/);
   for (const fn of ["getservbyname", "getservbyport"]) {
-    assert.match(doc(fn), /`null` and `undefined` both mean it is omitted/);
+    assert.throws(() => inet[fn](fn === "getservbyname" ? "http" : 80, null),
+      { name: "TypeError", message: `${fn}() argument 2 must be str, not None` });
+    assert.match(doc(fn), new RegExp("`null` is Python's `None` and throws " +
+      `\`TypeError\\("${fn}\\(\\) argument 2 must be str, not None"\\)\``));
   }
 });
 
-test("the docs page says what a null protocol does", () => {
+test("a null protocol is Python's None; undefined is a protocol left out", () => {
+  for (const [fn, first, answer] of [["getservbyname", "http", 80], ["getservbyport", 80, "http"]]) {
+    assert.throws(() => inet[fn](first, null),
+      { name: "TypeError", message: `${fn}() argument 2 must be str, not None` });
+    assert.equal(inet[fn](first), answer);
+    assert.equal(inet[fn](first, undefined), answer);
+  }
+  // (assert.ok: a failed assert.match would print the whole page.)
   const docs = readFileSync(new URL("web/docs.html", root), "utf8").replace(/\s+/g, " ");
-  assert.match(docs, /<code>getservbyname\("http", null\)<\/code> is <code>80<\/code>/);
-  assert.equal(inet.getservbyname("http", null), 80);
-  assert.equal(inet.getservbyport(80, null), "http");
-  assert.doesNotMatch(docs, /<code>undefined<\/code> are <code>None<\/code>\)\.<\/p>/,
-    "the errors section must not end at 'null and undefined are None'");
+  assert.ok(/<code>getservbyname\("http", null\)<\/code> throws <code>TypeError: getservbyname\(\) argument 2 must be str, not None<\/code>/.test(docs),
+    "web/docs.html does not say that a null protocol throws Python's TypeError");
+  assert.ok(!/<code>null<\/code> or <code>undefined<\/code>/.test(docs),
+    "web/docs.html still says that null leaves the protocol out");
 });
 
-test("JS-only conveniences: null protocol, other byte views, BigInt", () => {
-  assert.equal(inet.getservbyname("http", null), 80);
-  assert.equal(inet.getservbyname("http", undefined), 80);
+test("a run of lone surrogates is named whole, in code points, as Python names it", () => {
+  const encode = (what) => `'utf-8' codec can't encode ${what}: surrogates not allowed`;
+  assert.throws(() => inet.inet_aton("\uDC00\uDC01"),
+    { name: "UnicodeEncodeError", message: encode("characters in position 0-1") });
+  assert.throws(() => inet.inet_aton("1.2\uDC80"),
+    { name: "UnicodeEncodeError", message: encode("character '\\udc80' in position 3") });
+  // The emoji is one character to Python; the pair after the run ends it.
+  assert.throws(() => inet.getservbyname("http", "\u{1F600}\uDFFF\uD800\uD800\u{10FFFF}\uDC00"),
+    { name: "UnicodeEncodeError", message: encode("characters in position 1-3") });
+});
+
+test("arguments are checked in Python's order, each completely", () => {
+  // The name's NUL is refused while argument 1 is read, before argument 2 is looked at.
+  assert.throws(() => inet.getservbyname("\0x", "tc\uD800p"),
+    { name: "ValueError", message: "embedded null character" });
+  assert.throws(() => inet.getservbyname("\0x", null),
+    { name: "ValueError", message: "embedded null character" });
+  // Within one argument, UTF-8 comes before NUL.
+  assert.throws(() => inet.getservbyname("\0\uDC00", 5),
+    { name: "UnicodeEncodeError", message: "'utf-8' codec can't encode character '\\udc00' in position 1: surrogates not allowed" });
+});
+
+test("JS-only conveniences: other byte views, BigInt", () => {
   assert.equal(inet.inet_ntoa(new Uint8Array([10, 0, 0, 1]).buffer), "10.0.0.1");
   assert.equal(inet.inet_ntoa(new DataView(new Uint8Array([9, 10, 0, 0, 1]).buffer, 1)), "10.0.0.1");
   assert.equal(inet.getservbyport(443n), "https");
-  assert.throws(() => inet.inet_aton("1.2\uDC80"), {
-    name: "UnicodeEncodeError",
-    message: "'utf-8' codec can't encode character '\\udc80' in position 3: surrogates not allowed",
-  });
 });
 
 test("async init() accepts the module bytes", async () => {

@@ -100,37 +100,57 @@ fn str_arg(function: &str, position: &str, value: &JsValue) -> JsResult<String> 
     Ok(text)
 }
 
-/// Python cannot encode a lone surrogate to UTF-8 and raises `UnicodeEncodeError`; its
-/// position counts code points, as Python's string indices do.
+/// Python cannot encode a lone surrogate to UTF-8 and raises `UnicodeEncodeError` for the run
+/// of consecutive lone surrogates that starts at the first one (CPython's UTF-8 encoder hands
+/// its error handler the whole run). Positions count code points, as Python's string indices
+/// do: a surrogate pair is one (non-BMP) character.
 #[cold]
 fn check_encodable(text: &JsString) -> JsResult<()> {
     let length = text.length();
+    // `charCodeAt` past the end is NaN, which `as` turns into 0: no surrogate.
+    let unit = |index| text.char_code_at(index) as u32;
     let (mut index, mut position) = (0, 0);
+    // The first lone surrogate and its position, once one is found.
+    let mut run = None;
     while index < length {
-        let unit = text.char_code_at(index) as u32;
-        index += 1;
-        if (0xd800..0xe000).contains(&unit) {
-            let paired = unit < 0xdc00
-                && index < length
-                && (0xdc00..0xe000).contains(&(text.char_code_at(index) as u32));
-            if !paired {
-                return Err(py_error(
-                    "UnicodeEncodeError",
-                    &[
-                        "'utf-8' codec can't encode character '\\u",
-                        &digits(unit, 16, 4),
-                        "' in position ",
-                        &digits(position, 10, 1),
-                        ": surrogates not allowed",
-                    ]
-                    .concat(),
-                ));
-            }
-            index += 1;
+        let first = unit(index);
+        let paired =
+            (0xd800..0xdc00).contains(&first) && (0xdc00..0xe000).contains(&unit(index + 1));
+        let lone = (0xd800..0xe000).contains(&first) && !paired;
+        if lone && run.is_none() {
+            run = Some((first, position));
+        } else if !lone && run.is_some() {
+            break;
         }
+        index += if paired { 2 } else { 1 };
         position += 1;
     }
-    Ok(())
+    let Some((first, start)) = run else {
+        return Ok(());
+    };
+    // The run ends (exclusive) where the loop stopped; Python names its last character.
+    let what = if position - start == 1 {
+        let start = digits(start, 10, 1);
+        [
+            "character '\\u",
+            &digits(first, 16, 4),
+            "' in position ",
+            &start,
+        ]
+        .concat()
+    } else {
+        let (start, last) = (digits(start, 10, 1), digits(position - 1, 10, 1));
+        ["characters in position ", &start, "-", &last].concat()
+    };
+    Err(py_error(
+        "UnicodeEncodeError",
+        &[
+            "'utf-8' codec can't encode ",
+            &what,
+            ": surrogates not allowed",
+        ]
+        .concat(),
+    ))
 }
 
 /// `value` in `radix` (lowercase), zero-padded to `width`: without `core::fmt`, which the
@@ -144,16 +164,14 @@ fn digits(mut value: u32, radix: u32, width: usize) -> String {
     text.iter().rev().collect()
 }
 
-/// An optional `str` argument: `undefined` and `null` both mean "not given" (wasm-bindgen
-/// passes both as `None`).
-fn optional_str_arg(
-    function: &str,
-    position: &str,
-    value: Option<&JsValue>,
-) -> JsResult<Option<String>> {
-    value
-        .map(|value| str_arg(function, position, value))
-        .transpose()
+/// An optional `str` argument: `undefined` is an argument left out (what JS passes for a
+/// missing one); `null` is Python's `None`, which CPython refuses as a `str`.
+fn optional_str_arg(function: &str, position: &str, value: &JsValue) -> JsResult<Option<String>> {
+    if value.is_undefined() {
+        Ok(None)
+    } else {
+        str_arg(function, position, value).map(Some)
+    }
 }
 
 /// A bytes-like argument: `Uint8Array`, any other typed array or `DataView` (its bytes, as a
@@ -346,18 +364,23 @@ fn with_text(write: impl FnOnce(&mut [u8; inet::TEXT_MAX]) -> usize) -> usize {
 // `skip_typescript`: wasm-bindgen cannot mark an overridden parameter type optional; the
 // declarations of these two are in `TYPES` below.
 #[wasm_bindgen(skip_typescript)]
-pub fn getservbyname(service_name: &JsValue, protocol_name: Option<JsValue>) -> JsResult<u16> {
+pub fn getservbyname(service_name: &JsValue, protocol_name: &JsValue) -> JsResult<u16> {
     let name = str_arg("getservbyname", "1", service_name)?;
-    let protocol = optional_str_arg("getservbyname", "2", protocol_name.as_ref())?;
+    // CPython's `s` converter refuses a NUL as it reads the name, before the protocol's type is
+    // looked at; the core checks it too late for that.
+    if name.as_bytes().contains(&0) {
+        return Err(inet::embedded_null().into());
+    }
+    let protocol = optional_str_arg("getservbyname", "2", protocol_name)?;
     Ok(inet::getservbyname(&name, protocol.as_deref())?)
 }
 
 // CPython parses `port` with the `i` converter, C `int` range check included, before it looks
 // at the protocol, and checks the port range only after both: so `int_arg` comes first here.
 #[wasm_bindgen(skip_typescript)]
-pub fn getservbyport(port: &JsValue, protocol_name: Option<JsValue>) -> JsResult<String> {
+pub fn getservbyport(port: &JsValue, protocol_name: &JsValue) -> JsResult<String> {
     let port = int_arg(port)?;
-    let protocol = optional_str_arg("getservbyport", "2", protocol_name.as_ref())?;
+    let protocol = optional_str_arg("getservbyport", "2", protocol_name)?;
     Ok(inet::getservbyport(port.into(), protocol.as_deref())?.to_owned())
 }
 
@@ -436,22 +459,24 @@ export function inet_ntop(address_family: number, packed_ip: Uint8Array | ArrayB
 
 /**
  * The port of an Internet service name (`"http"` → 80), from the embedded copy of Debian's
- * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional; `null` and
- * `undefined` both mean it is omitted (Python would reject `None` with a `TypeError`).
+ * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional: left out (or
+ * `undefined`), any protocol matches; `null` is Python's `None` and throws
+ * `TypeError("getservbyname() argument 2 must be str, not None")`, as Python does.
  *
  * Throws `OSError("service/proto not found")` for unknown names.
  */
-export function getservbyname(service_name: string, protocol_name?: string | null): number;
+export function getservbyname(service_name: string, protocol_name?: string): number;
 
 /**
  * The service name of a port (80 → `"http"`), from the embedded copy of Debian's
- * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional; `null` and
- * `undefined` both mean it is omitted (Python would reject `None` with a `TypeError`).
+ * `/etc/services`. `protocol_name` (`"tcp"`, `"udp"`, ...) is optional: left out (or
+ * `undefined`), any protocol matches; `null` is Python's `None` and throws
+ * `TypeError("getservbyport() argument 2 must be str, not None")`, as Python does.
  *
  * Throws `OverflowError` for ports outside 0-65535 and `OSError("port/proto not found")` for
  * ports with no name.
  */
-export function getservbyport(port: number, protocol_name?: string | null): string;
+export function getservbyport(port: number, protocol_name?: string): string;
 
 /** What {@link address_facts} tells about an address. */
 export interface AddressFacts {
@@ -632,12 +657,16 @@ mod tests {
         );
     }
 
+    /// A JS string of UTF-16 code units, lone surrogates allowed (a Rust `&str` cannot hold
+    /// them).
+    fn units(units: &[u16]) -> JsValue {
+        JsString::from_char_code(units).into()
+    }
+
     #[wasm_bindgen_test]
     fn lone_surrogates_cannot_be_encoded() {
-        let lone = JsString::from_char_code1(0xdcff);
-        let text: JsValue = JsString::from("1.").concat(&lone).into();
         expect_error(
-            inet_aton(&text),
+            inet_aton(&units(&[0x31, 0x2e, 0xdcff])),
             "UnicodeEncodeError",
             "'utf-8' codec can't encode character '\\udcff' in position 2: surrogates not allowed",
         );
@@ -647,6 +676,44 @@ mod tests {
             "OSError",
             "illegal IP address string passed to inet_aton",
         );
+    }
+
+    /// CPython's UTF-8 encoder reports the whole run of lone surrogates that starts at the
+    /// first one, in code points (messages from python3).
+    #[wasm_bindgen_test]
+    fn a_run_of_lone_surrogates_is_reported_whole() {
+        let encode =
+            |what: &str| format!("'utf-8' codec can't encode {what}: surrogates not allowed");
+        let (emoji_high, emoji_low) = (0xd83d, 0xde00);
+        for (text, what) in [
+            (&[0xdc00, 0xdc01][..], "characters in position 0-1"),
+            (&[0xdfff, 0xd800, 0xd801], "characters in position 0-2"),
+            (
+                &[0x61, 0xdc00, 0x62, 0xdc01],
+                "character '\\udc00' in position 1",
+            ),
+            // After a non-BMP character, which is one position.
+            (
+                &[emoji_high, emoji_low, 0xdc00, 0xdc01],
+                "characters in position 1-2",
+            ),
+            // A high surrogate before a pair is lone; the pair ends the run.
+            (
+                &[0xd800, emoji_high, emoji_low, 0xdc00],
+                "character '\\ud800' in position 0",
+            ),
+            (
+                &[emoji_high, emoji_high, emoji_low, 0xdc00],
+                "character '\\ud83d' in position 0",
+            ),
+            (
+                &[0xdbff, 0xdbff, 0xdfff, 0xdfff],
+                "character '\\udbff' in position 0",
+            ),
+            (&[0x31, 0, 0xd800, 0xd800], "characters in position 2-3"),
+        ] {
+            expect_error(inet_aton(&units(text)), "UnicodeEncodeError", &encode(what));
+        }
     }
 
     #[wasm_bindgen_test]
@@ -777,45 +844,48 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn services_by_name_and_port() {
-        assert_eq!(getservbyname(&s("mysql"), Some(s("tcp"))).ok(), Some(3306));
-        assert_eq!(getservbyname(&s("http"), None).ok(), Some(80));
+        assert_eq!(getservbyname(&s("mysql"), &s("tcp")).ok(), Some(3306));
         assert_eq!(
-            getservbyport(&80.into(), Some(s("tcp"))).ok().as_deref(),
+            getservbyname(&s("http"), &JsValue::UNDEFINED).ok(),
+            Some(80)
+        );
+        assert_eq!(
+            getservbyport(&80.into(), &s("tcp")).ok().as_deref(),
             Some("http")
         );
         assert_eq!(
-            getservbyport(&JsValue::bigint_from_str("443"), None)
+            getservbyport(&JsValue::bigint_from_str("443"), &JsValue::UNDEFINED)
                 .ok()
                 .as_deref(),
             Some("https")
         );
         expect_error(
-            getservbyname(&s("no-such-service"), None),
+            getservbyname(&s("no-such-service"), &JsValue::UNDEFINED),
             "OSError",
             "service/proto not found",
         );
         expect_error(
-            getservbyname(&5.into(), None),
+            getservbyname(&5.into(), &JsValue::UNDEFINED),
             "TypeError",
             "getservbyname() argument 1 must be str, not int",
         );
         expect_error(
-            getservbyname(&s("http"), Some(5.into())),
+            getservbyname(&s("http"), &5.into()),
             "TypeError",
             "getservbyname() argument 2 must be str, not int",
         );
         expect_error(
-            getservbyport(&(-1).into(), None),
+            getservbyport(&(-1).into(), &JsValue::UNDEFINED),
             "OverflowError",
             "getservbyport: port must be 0-65535.",
         );
         expect_error(
-            getservbyport(&s("80"), None),
+            getservbyport(&s("80"), &JsValue::UNDEFINED),
             "TypeError",
             "'str' object cannot be interpreted as an integer",
         );
         expect_error(
-            getservbyport(&80.into(), Some(5.into())),
+            getservbyport(&80.into(), &5.into()),
             "TypeError",
             "getservbyport() argument 2 must be str, not int",
         );
@@ -825,54 +895,189 @@ mod tests {
     /// protocol, and checks 0-65535 only after both (values from python3's `socket`).
     #[wasm_bindgen_test]
     fn getservbyport_checks_the_port_before_the_protocol() {
-        let bad_protocol = || Some(5.into());
+        let bad_protocol = || JsValue::from(5);
         expect_error(
-            getservbyport(&2f64.powi(31).into(), bad_protocol()),
+            getservbyport(&2f64.powi(31).into(), &bad_protocol()),
             "OverflowError",
             "signed integer is greater than maximum",
         );
         expect_error(
-            getservbyport(&JsValue::bigint_from_str("2147483648"), bad_protocol()),
+            getservbyport(&JsValue::bigint_from_str("2147483648"), &bad_protocol()),
             "OverflowError",
             "signed integer is greater than maximum",
         );
         expect_error(
-            getservbyport(&(-(2f64.powi(31)) - 1.0).into(), bad_protocol()),
+            getservbyport(&(-(2f64.powi(31)) - 1.0).into(), &bad_protocol()),
             "OverflowError",
             "signed integer is less than minimum",
         );
         expect_error(
-            getservbyport(&2f64.powi(63).into(), bad_protocol()),
+            getservbyport(&2f64.powi(63).into(), &bad_protocol()),
             "OverflowError",
             "Python int too large to convert to C long",
         );
         expect_error(
-            getservbyport(&2f64.powi(31).into(), None),
+            getservbyport(&2f64.powi(31).into(), &JsValue::UNDEFINED),
             "OverflowError",
             "signed integer is greater than maximum",
         );
         expect_error(
-            getservbyport(&1.5.into(), bad_protocol()),
+            getservbyport(&1.5.into(), &bad_protocol()),
             "TypeError",
             "'float' object cannot be interpreted as an integer",
         );
         // A C int that is no port: the protocol's type is reported first.
         for port in [2f64.powi(31) - 1.0, 65536.0, -1.0] {
             expect_error(
-                getservbyport(&port.into(), bad_protocol()),
+                getservbyport(&port.into(), &bad_protocol()),
                 "TypeError",
                 "getservbyport() argument 2 must be str, not int",
             );
         }
         expect_error(
-            getservbyport(&80.into(), Some(bytes(b"tcp"))),
+            getservbyport(&80.into(), &bytes(b"tcp")),
             "TypeError",
             "getservbyport() argument 2 must be str, not bytes",
         );
         expect_error(
-            getservbyport(&65536.into(), None),
+            getservbyport(&65536.into(), &JsValue::UNDEFINED),
             "OverflowError",
             "getservbyport: port must be 0-65535.",
+        );
+    }
+
+    /// As Python's `None`, `null` is no protocol but a wrong type; `undefined` is what JS
+    /// passes for an argument left out.
+    #[wasm_bindgen_test]
+    fn a_null_protocol_is_none_and_undefined_is_left_out() {
+        expect_error(
+            getservbyname(&s("http"), &JsValue::NULL),
+            "TypeError",
+            "getservbyname() argument 2 must be str, not None",
+        );
+        expect_error(
+            getservbyport(&80.into(), &JsValue::NULL),
+            "TypeError",
+            "getservbyport() argument 2 must be str, not None",
+        );
+        assert_eq!(
+            getservbyname(&s("http"), &JsValue::UNDEFINED).ok(),
+            Some(80)
+        );
+        assert_eq!(
+            getservbyport(&80.into(), &JsValue::UNDEFINED)
+                .ok()
+                .as_deref(),
+            Some("http")
+        );
+    }
+
+    /// CPython reads arguments in order, each completely (type, UTF-8, NUL), before the next.
+    #[wasm_bindgen_test]
+    fn getservbyname_refuses_a_nul_in_the_name_before_it_reads_the_protocol() {
+        for protocol in [units(&[0x74, 0xd800]), JsValue::NULL, 5.into(), s("tcp")] {
+            expect_error(
+                getservbyname(&s("\0x"), &protocol),
+                "ValueError",
+                "embedded null character",
+            );
+        }
+        expect_error(
+            getservbyname(&units(&[0, 0xdc00]), &5.into()),
+            "UnicodeEncodeError",
+            "'utf-8' codec can't encode character '\\udc00' in position 1: surrogates not allowed",
+        );
+    }
+
+    /// `value` as `tests/data/inet_js_cases.json` writes results: Uint8Arrays as arrays of
+    /// numbers, inside objects too.
+    fn plain(value: JsValue) -> JsValue {
+        if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
+            return js_sys::Array::from(bytes).into();
+        }
+        if value.is_object() {
+            for entry in Object::entries(value.unchecked_ref()).iter() {
+                let entry: js_sys::Array = entry.unchecked_into();
+                let _ = Reflect::set(&value, &entry.get(0), &plain(entry.get(1)));
+            }
+        }
+        value
+    }
+
+    /// An argument of the case file as the JS value it stands for (format: the generator).
+    fn argument(value: JsValue) -> JsValue {
+        if js_sys::Array::is_array(&value) || !value.is_object() {
+            return value;
+        }
+        // `{"bytes": [...]}` or `{"dict": {}}`.
+        let bytes = Reflect::get(&value, &s("bytes")).expect("an object");
+        if bytes.is_undefined() {
+            Object::new().into()
+        } else {
+            Uint8Array::new(&bytes).into()
+        }
+    }
+
+    /// CPython's answers to arguments of every type (`tools/gen_inet_cases.py`), through the
+    /// checked exports; only JS's JSON parser reads the file's lone surrogates.
+    #[wasm_bindgen_test]
+    fn matches_cpython_on_arguments_of_every_type() {
+        let text = include_str!("../tests/data/inet_js_cases.json");
+        let data = js_sys::JSON::parse(text).expect("JSON");
+        let cases: js_sys::Array = Reflect::get(&data, &s("cases"))
+            .expect("cases")
+            .unchecked_into();
+        let mut wrong = Vec::new();
+        for case in cases.iter() {
+            let field = |key| Reflect::get(&case, &s(key)).expect("a case");
+            let args: js_sys::Array = field("args").unchecked_into();
+            let arg = |i| argument(args.get(i));
+            let got: JsResult<JsValue> = match field("fn").as_string().as_deref() {
+                Some("inet_aton") => inet_aton(&arg(0)).map(|b| Uint8Array::from(&b[..]).into()),
+                Some("inet_ntoa") => inet_ntoa(&arg(0)).map(JsValue::from),
+                Some("inet_pton") => {
+                    inet_pton(&arg(0), &arg(1)).map(|b| Uint8Array::from(&b[..]).into())
+                }
+                Some("inet_ntop") => inet_ntop(&arg(0), &arg(1)).map(JsValue::from),
+                Some("getservbyname") => getservbyname(&arg(0), &arg(1)).map(JsValue::from),
+                Some("getservbyport") => getservbyport(&arg(0), &arg(1)).map(JsValue::from),
+                Some("address_facts") => address_facts(&arg(0)).map(JsValue::from),
+                Some("subnet") => subnet(&arg(0)).map(JsValue::from),
+                other => panic!("unknown function {other:?}"),
+            };
+            let got = match got {
+                Ok(value) => object(&[("ok", plain(value))]),
+                Err(error) => {
+                    let error: Error = error.unchecked_into();
+                    let error = object(&[
+                        ("type", error.name().into()),
+                        ("message", error.message().into()),
+                    ]);
+                    object(&[("error", error.into())])
+                }
+            };
+            let want = object(&[("ok", field("ok")), ("error", field("error"))]);
+            let json = |value: &Object| {
+                js_sys::JSON::stringify(value)
+                    .ok()
+                    .and_then(|t| t.as_string())
+            };
+            if json(&got) != json(&want) {
+                wrong.push(format!(
+                    "{:?}: {:?}, not {:?}",
+                    json(&object(&[("fn", field("fn")), ("args", args.into())])),
+                    json(&got),
+                    json(&want)
+                ));
+            }
+        }
+        assert!(cases.length() > 1000, "{} cases", cases.length());
+        assert!(
+            wrong.is_empty(),
+            "{} of {} differ:\n{}",
+            wrong.len(),
+            cases.length(),
+            wrong.join("\n")
         );
     }
 

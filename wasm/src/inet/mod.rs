@@ -104,7 +104,7 @@ impl std::error::Error for PyError {}
 /// CPython converts `str` arguments with the `s` format, which refuses NUL before the C function
 /// ever runs; callers check this only once parsing failed (or left text unread), so the hot path
 /// does not scan the input twice.
-fn embedded_null() -> PyError {
+pub(crate) fn embedded_null() -> PyError {
     PyError::new(PyErrorKind::ValueError, "embedded null character")
 }
 
