@@ -3,7 +3,7 @@
 //! input the write side is shut down and the remaining replies are printed until the server
 //! closes.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,26 +13,67 @@ use tokio::net::TcpStream;
 /// How long to wait for the server to close after our input ended.
 const LINGER: Duration = Duration::from_secs(5);
 
+/// Why the client stopped, told apart where `main` gives each its own exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The target is not `HOST:PORT` (no port, a port out of range): the user's to fix.
+    #[error("invalid target {target:?}: {source}")]
+    Target {
+        target: String,
+        source: std::io::Error,
+    },
+    /// Printing what the server sent failed; a broken pipe means the reader went away.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
+    /// Anything else: resolving, connecting, sending, receiving.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Says something to the person at the terminal. Nothing is left to tell them if stderr is
+/// closed, so a failed write is dropped (`eprintln!` would panic).
+fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// The prompt goes to stderr so that stdout carries only what the server sent.
 fn prompt() {
-    use std::io::Write;
-    let mut err = std::io::stderr();
+    let mut err = std::io::stderr().lock();
     let _ = write!(err, "> ");
     let _ = err.flush();
 }
 
+/// Whether to end a reply (one read's bytes) with a newline: on a terminal, a reply without
+/// one would run into the next reply (the acknowledge server's end in `.`) or the shell's
+/// prompt; through a pipe or into a file the bytes stay exactly the server's.
+fn needs_newline(reply: &[u8], stdout_is_terminal: bool) -> bool {
+    stdout_is_terminal && !reply.ends_with(b"\n")
+}
+
 /// Runs the client; returns when the server closes or input ends and replies are drained.
-pub async fn run(target: &str) -> anyhow::Result<()> {
-    let stream = TcpStream::connect(target)
+pub async fn run(target: &str) -> Result<(), ClientError> {
+    let addrs: Vec<_> = match tokio::net::lookup_host(target).await {
+        Ok(addrs) => addrs.collect(),
+        // std's parser says InvalidInput for a missing or bad port, before any lookup.
+        Err(source) if source.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(ClientError::Target {
+                target: target.to_owned(),
+                source,
+            })
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(cannot_connect(target)).into()),
+    };
+    let stream = TcpStream::connect(&addrs[..])
         .await
-        .with_context(|| format!("cannot connect to {target}"))?;
-    stream.set_nodelay(true)?;
-    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        .with_context(|| cannot_connect(target))?;
+    stream.set_nodelay(true).context("setting TCP_NODELAY")?;
+    let terminal = std::io::stdout().is_terminal();
+    let interactive = std::io::stdin().is_terminal() && terminal;
     if interactive {
-        eprintln!(
-            "Connected to {}. Type a line and press Enter to send it; Ctrl-D quits.",
-            stream.peer_addr()?
-        );
+        let peer = stream.peer_addr().context("reading the peer address")?;
+        note(&format!(
+            "Connected to {peer}. Type a line and press Enter to send it; Ctrl-D quits."
+        ));
         prompt();
     }
     let (mut reader, mut writer) = stream.into_split();
@@ -41,15 +82,23 @@ pub async fn run(target: &str) -> anyhow::Result<()> {
         let mut stdout = tokio::io::stdout();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let n = reader.read(&mut buf).await?;
+            let n = reader.read(&mut buf).await.context("receiving failed")?;
             if n == 0 {
-                return anyhow::Ok(());
+                return Ok::<(), ClientError>(());
             }
-            stdout.write_all(&buf[..n]).await?;
-            if interactive && !buf[..n].ends_with(b"\n") {
-                stdout.write_all(b"\n").await?;
+            let reply = &buf[..n];
+            let newline: &[u8] = if needs_newline(reply, terminal) {
+                b"\n"
+            } else {
+                b""
+            };
+            async {
+                stdout.write_all(reply).await?;
+                stdout.write_all(newline).await?;
+                stdout.flush().await
             }
-            stdout.flush().await?;
+            .await
+            .map_err(ClientError::Stdout)?;
             if interactive {
                 prompt();
             }
@@ -77,20 +126,39 @@ pub async fn run(target: &str) -> anyhow::Result<()> {
             // Input is over: print what is still coming, but don't wait forever for a server
             // that keeps the connection open.
             match tokio::time::timeout(LINGER, &mut print_replies).await {
-                Ok(r) => r.context("receiving failed")?,
+                Ok(r) => r?,
                 Err(_) => {
                     if interactive {
-                        eprintln!("(server did not close the connection; quitting)");
+                        note("(server did not close the connection; quitting)");
                     }
                 }
             }
         }
         received = &mut print_replies => {
-            received.context("receiving failed")?;
+            received?;
             if interactive {
-                eprintln!("(server closed the connection)");
+                note("(server closed the connection)");
             }
         }
     }
     Ok(())
+}
+
+fn cannot_connect(target: &str) -> String {
+    format!("cannot connect to {target}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_gets_a_newline_only_on_a_terminal_and_only_if_it_lacks_one() {
+        let ack = b"server received you message.";
+        assert!(needs_newline(ack, true));
+        assert!(!needs_newline(ack, false));
+        assert!(!needs_newline(b"Hello, world\n", true));
+        assert!(!needs_newline(b"Hello, world\r\n", true));
+        assert!(!needs_newline(b"Hello, world\n", false));
+    }
 }

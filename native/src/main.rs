@@ -1,6 +1,6 @@
 //! The `sockrelay` command: parses flags and hands over to the library.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -58,74 +58,112 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fatal) => fatal.report(),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Fatal> {
     match cli.command {
         None => serve(&cli.serve),
         Some(Command::Serve(args)) => serve(&args),
-        Some(Command::Client { target }) => {
-            init_logging();
-            match runtime().and_then(|rt| rt.block_on(sockrelay::client::run(&target))) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("sockrelay client: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Some(Command::Inet { command, json }) => print_tool(tools::inet(&command, json)),
+        Some(Command::Client { target }) => client(&target),
+        Some(Command::Inet { command, json }) => print_line(&tools::inet(&command, json)?),
         Some(Command::Serv {
             name_or_port,
             proto,
             json,
-        }) => print_tool(tools::serv(&name_or_port, proto.as_deref(), json)),
-        Some(Command::Host { name, json }) => print_tool(tools::host(name.as_deref(), json)),
+        }) => print_line(&tools::serv(&name_or_port, proto.as_deref(), json)?),
+        Some(Command::Host { name, json }) => print_line(&tools::host(name.as_deref(), json)?),
     }
 }
 
-fn print_tool(result: Result<String, tools::ToolError>) -> ExitCode {
-    match result {
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
+/// Why a command stopped early. [`Fatal::report`] is the one place that prints a fatal error
+/// and chooses the exit status; clap prints its own usage errors (status 2, as `Usage`).
+#[derive(Debug)]
+enum Fatal {
+    /// Bad input, flag value, setting or config file: status 2.
+    Usage(String),
+    /// A failure while running (a port in use, a refused connection, a full disk): status 1.
+    Runtime(String),
+    /// Whoever read stdout went away (`| head`): status 0 and nothing printed, as ripgrep does.
+    /// Rust ignores SIGPIPE, so the write fails with EPIPE instead of ending the process.
+    BrokenPipe,
+}
+
+impl Fatal {
+    /// A failed write to stdout.
+    fn stdout(command: &str, error: std::io::Error) -> Fatal {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Fatal::BrokenPipe
+        } else {
+            Fatal::Runtime(format!("{command}: cannot write to stdout: {error}"))
         }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(2)
-        }
+    }
+
+    fn report(self) -> ExitCode {
+        let (status, message) = match self {
+            Fatal::Usage(message) => (2, message),
+            Fatal::Runtime(message) => (1, message),
+            Fatal::BrokenPipe => return ExitCode::SUCCESS,
+        };
+        // Nothing is left to tell if stderr is closed too; `eprintln!` would panic.
+        let _ = writeln!(std::io::stderr().lock(), "{message}");
+        ExitCode::from(status)
     }
 }
 
-fn serve(args: &ServeArgs) -> ExitCode {
+impl From<tools::ToolError> for Fatal {
+    /// Printed alone, as Python prints the exception: `OSError: ...`.
+    fn from(error: tools::ToolError) -> Fatal {
+        Fatal::Usage(error.to_string())
+    }
+}
+
+/// Writes `text` and a newline to stdout and flushes, so that a failed write comes back as an
+/// error here instead of a panic in `println!`.
+fn print_line(text: &str) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Fatal::stdout("sockrelay", e))
+}
+
+fn client(target: &str) -> Result<(), Fatal> {
+    use sockrelay::client::ClientError;
     init_logging();
-    let settings = match Settings::resolve(args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("sockrelay: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let rt = runtime().map_err(|e| Fatal::Runtime(format!("sockrelay client: {e:#}")))?;
+    let result = rt.block_on(sockrelay::client::run(target));
+    // Stdin is read on a blocking thread that no one can interrupt: waiting for it (as
+    // dropping the runtime does) would keep a client whose server has closed until the next
+    // Enter.
+    rt.shutdown_background();
+    match result {
+        Ok(()) => Ok(()),
+        Err(ClientError::Stdout(e)) => Err(Fatal::stdout("sockrelay client", e)),
+        Err(e @ ClientError::Target { .. }) => Err(Fatal::Usage(format!("sockrelay client: {e}"))),
+        Err(e) => Err(Fatal::Runtime(format!("sockrelay client: {e:#}"))),
+    }
+}
+
+fn serve(args: &ServeArgs) -> Result<(), Fatal> {
+    init_logging();
+    let settings = Settings::resolve(args).map_err(|e| Fatal::Usage(format!("sockrelay: {e}")))?;
     if let Some(name) = &settings.tcp_congestion {
         // A name the kernel does not know (or lets only root use) is the user's to fix.
-        if let Err(e) = sockrelay::tcp::check_congestion(name, settings.http) {
-            eprintln!("sockrelay: invalid setting tcp-congestion: {e}");
-            return ExitCode::from(2);
-        }
+        sockrelay::tcp::check_congestion(name, settings.http)
+            .map_err(|e| Fatal::Usage(format!("sockrelay: invalid setting tcp-congestion: {e}")))?;
     }
     raise_fd_limit(settings.max_conns);
-    let result = runtime().and_then(|rt| {
-        rt.block_on(async {
-            let relay = sockrelay::Relay::bind(settings).await?;
-            relay.run(sockrelay::shutdown::signal()).await
+    runtime()
+        .and_then(|rt| {
+            rt.block_on(async {
+                let relay = sockrelay::Relay::bind(settings).await?;
+                relay.run(sockrelay::shutdown::signal()).await
+            })
         })
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("sockrelay: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+        .map_err(|e| Fatal::Runtime(format!("sockrelay: {e:#}")))
 }
 
 /// Each bridge holds two sockets (and two pipe ends while it splices, for at most
@@ -158,12 +196,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default `info` level.
+/// Logs to stderr; `RUST_LOG` overrides the default `info` level. A line that cannot be
+/// written (stderr closed, as in `sockrelay 2>&1 | head`) is dropped: by default the
+/// subscriber reports it with `eprintln!`, which panics on the same closed stderr and took the
+/// relay down.
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        .log_internal_errors(false)
         .init();
 }

@@ -448,3 +448,371 @@ fn address_tools_reject_bad_input_with_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("OverflowError"), "{err}");
 }
+
+/// A pipe whose read end is already closed: the first write to it fails with EPIPE, as
+/// `| head -c0` makes it fail, without the race of when `head` exits.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+/// Waits (bounded) for `child` to exit.
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + sockrelay_tests::WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{child:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Regression: `sockrelay inet aton 1.2.3.4 | head -c0` panicked in `println!` (status 101 and
+/// a panic message). A reader that goes away is a quiet exit with status 0, as ripgrep's; clap
+/// already swallowed it for --help and --version, kept here so that it stays so.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit_with_status_0() {
+    for args in [
+        &["inet", "aton", "1.2.3.4"][..],
+        &["inet", "ntoa", "7f000001", "--json"],
+        &["inet", "pton", "AF_INET6", "::1"],
+        &["inet", "ntop", "4", "7f000001"],
+        &["serv", "ssh"],
+        &["serv", "80", "--json"],
+        &["host"],
+        &["host", "localhost", "--json"],
+        &["--help"],
+        &["--version"],
+        &["inet", "--help"],
+    ] {
+        let out = sockrelay()
+            .args(args)
+            .stdout(closed_pipe())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (Some(0), ""),
+            "{args:?}"
+        );
+    }
+}
+
+/// Any other failure to write the answer is a runtime error: one line, status 1 (it panicked).
+#[test]
+fn a_full_stdout_is_one_line_and_status_1() {
+    let out = sockrelay()
+        .args(["inet", "aton", "1.2.3.4"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).as_ref()
+        ),
+        (
+            Some(1),
+            "sockrelay: cannot write to stdout: No space left on device (os error 28)\n"
+        )
+    );
+}
+
+/// Regression: the client reported a closed stdout as `receiving failed: Broken pipe` with
+/// status 1.
+#[tokio::test]
+async fn a_closed_stdout_ends_the_client_quietly_with_status_0() {
+    let relay = TestRelay::start().await;
+    let echo = relay.echo.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = sockrelay()
+            .args(["client", &echo])
+            .stdin(Stdio::piped())
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Stdin stays open: the echo's reply alone must end the client.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"Hello, world\n").unwrap();
+        let status = wait_exit(&mut child);
+        drop(stdin);
+        (status, child.wait_with_output().unwrap().stderr)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (out.0.code(), String::from_utf8_lossy(&out.1).as_ref()),
+        (Some(0), "")
+    );
+}
+
+/// Regression: the client waited for the next line of input after the server had closed
+/// (dropping the runtime waited for the blocking read of stdin).
+#[test]
+fn the_client_exits_when_the_server_closes_while_stdin_stays_open() {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut child = sockrelay()
+        .args(["client", &server.local_addr().unwrap().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut conn, _) = server.accept().unwrap();
+    conn.write_all(b"bye").unwrap();
+    drop(conn);
+    let stdin = child.stdin.take();
+    let status = wait_exit(&mut child);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(out.stdout, b"bye");
+}
+
+/// Bad input is status 2 (a target that is not HOST:PORT, as a bad flag); a failure while
+/// running is 1. Regression: a malformed target was 1, reported as `cannot connect`.
+#[test]
+fn client_exit_status_by_error_kind() {
+    for (target, code, message) in [
+        (
+            "nonsense",
+            2,
+            "sockrelay client: invalid target \"nonsense\": invalid socket address",
+        ),
+        (
+            "127.0.0.1:99999",
+            2,
+            "sockrelay client: invalid target \"127.0.0.1:99999\": invalid port value",
+        ),
+        (
+            "127.0.0.1:1",
+            1,
+            "sockrelay client: cannot connect to 127.0.0.1:1: Connection refused (os error 111)",
+        ),
+    ] {
+        let out = sockrelay()
+            .args(["client", target])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            ),
+            (Some(code), message),
+            "{target}"
+        );
+    }
+}
+
+/// Regression: a fatal startup error was printed twice, as a log line and as a plain line.
+/// A port in use is a runtime failure: status 1.
+#[test]
+fn a_fatal_startup_error_is_printed_once_with_status_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ack = taken.local_addr().unwrap().to_string();
+    let out = sockrelay()
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--echo",
+            "127.0.0.1:0",
+            "--ack",
+            &ack,
+        ])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("cannot listen for the acknowledge server"))
+        .collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "sockrelay: cannot listen for the acknowledge server on {ack}: \
+             Address already in use (os error 98)"
+        )],
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+}
+
+/// Regression: once whoever read the relay's log went away (`sockrelay 2>&1 | head`), its next
+/// log line panicked (the subscriber reports a failed write with `eprintln!`), and the relay
+/// exited with status 101. It keeps serving, and stops on SIGINT with status 0.
+#[test]
+fn a_relay_whose_log_is_closed_keeps_serving() {
+    let mut child = sockrelay()
+        .args(EPHEMERAL_PORTS)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let http = loop {
+        let line = lines.next().expect("exited before it was ready").unwrap();
+        if let Some(i) = line.find("ready: open http://") {
+            break line[i + 19..].trim().trim_end_matches('/').to_owned();
+        }
+    };
+    drop(lines);
+    // Requests and the shutdown itself log lines (debug and info) into the closed pipe.
+    for _ in 0..3 {
+        let mut conn = std::net::TcpStream::connect(&http).unwrap();
+        conn.set_read_timeout(Some(sockrelay_tests::WAIT)).unwrap();
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        std::io::Read::read_to_string(&mut conn, &mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "{status}");
+}
+
+/// Sends `lines` to a `sockrelay client` of the acknowledge server, each only once the reply
+/// to the one before was printed (so each reply is a read of its own), then ends the input;
+/// returns everything `stdout` showed by the time `child` exited.
+fn converse_with_ack(
+    mut child: std::process::Child,
+    mut input: impl Write,
+    stdout: impl std::io::Read + Send + 'static,
+    lines: &[&str],
+) -> Vec<u8> {
+    let reply = sockrelay::config::Settings::default().ack_reply;
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut stdout = stdout;
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut shown = Vec::new();
+    let deadline = Instant::now() + sockrelay_tests::WAIT;
+    let replies = |shown: &[u8]| {
+        shown
+            .windows(reply.len())
+            .filter(|w| *w == reply.as_bytes())
+            .count()
+    };
+    for (i, line) in lines.iter().enumerate() {
+        input.write_all(format!("{line}\n").as_bytes()).unwrap();
+        input.flush().unwrap();
+        while replies(&shown) <= i {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => shown.extend_from_slice(&chunk),
+                Err(e) => panic!("reply {} not shown ({e}): {shown:?}", i + 1),
+            }
+        }
+    }
+    drop(input);
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "{status}");
+    reader.join().unwrap();
+    shown.extend(rx.try_iter().flatten());
+    shown
+}
+
+/// Regression: on a terminal the acknowledge server's replies ran together
+/// (`server received you message.server received you message.`) unless stdin was a terminal
+/// too. Stdout is a real terminal here (util-linux's `script` gives the client a pty, whose
+/// line discipline shows `\n` as `\r\n`); stdin is a FIFO the test writes, as in
+/// `printf ... | sockrelay client`.
+#[tokio::test]
+async fn client_ends_each_reply_with_a_newline_on_a_terminal() {
+    let relay = TestRelay::start().await;
+    let ack = relay.ack.to_string();
+    let shown = tokio::task::spawn_blocking(move || {
+        let fifo = std::env::temp_dir().join(format!("sockrelay-client-{}", std::process::id()));
+        let _ = std::fs::remove_file(&fifo);
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        // Read and write: opening a FIFO so does not wait for its reader (Linux).
+        let input = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        let bin = sockrelay_tests::sockrelay_bin();
+        let quote = |p: &std::path::Path| {
+            let p = p.to_str().unwrap();
+            assert!(!p.contains('\''), "{p}");
+            format!("'{p}'")
+        };
+        let command = format!("exec {} client {ack} < {}", quote(&bin), quote(&fifo));
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("util-linux's script (Debian's bsdutils) runs the client on a pty");
+        // Held open until the end: script ends the session when its own input ends.
+        let script_stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let shown = converse_with_ack(child, input, stdout, &["one", "two"]);
+        drop(script_stdin);
+        let _ = std::fs::remove_file(&fifo);
+        shown
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&shown),
+        "server received you message.\r\nserver received you message.\r\n"
+    );
+}
+
+/// Through a pipe the bytes are exactly the server's: nothing added between the replies.
+#[tokio::test]
+async fn client_prints_replies_exactly_through_a_pipe() {
+    let relay = TestRelay::start().await;
+    let ack = relay.ack.to_string();
+    let shown = tokio::task::spawn_blocking(move || {
+        let mut child = sockrelay()
+            .args(["client", &ack])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let input = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        converse_with_ack(child, input, stdout, &["one", "two"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&shown),
+        "server received you message.server received you message."
+    );
+}
