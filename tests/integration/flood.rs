@@ -244,7 +244,7 @@ async fn target_end(leaving: Leaving) -> (Vec<u8>, io::Result<()>) {
         }
         Leaving::Eof => client.shutdown().await.unwrap(),
         Leaving::Reset => {
-            client.set_linger(Some(Duration::ZERO)).unwrap();
+            client.set_zero_linger().unwrap();
             drop(client);
         }
         Leaving::ProtocolError => {
