@@ -863,9 +863,24 @@ mod tests {
         tokio::io::DuplexStream,
         tokio::task::JoinHandle<Report>,
     ) {
-        let (client_io, server_io) = duplex(64 * 1024);
-        let (target_near, target_far) = duplex(target_buffer);
+        let (client_io, target_far, task) = raw_harness(limits, target_buffer, 64 * 1024);
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        (client, target_far, task)
+    }
+
+    /// A bridge with `target_buffer` bytes of buffering between it and the target, and the
+    /// client's socket `client_buffer` bytes deep; the client end is raw bytes.
+    fn raw_harness(
+        limits: Limits,
+        target_buffer: usize,
+        client_buffer: usize,
+    ) -> (
+        tokio::io::DuplexStream,
+        tokio::io::DuplexStream,
+        tokio::task::JoinHandle<Report>,
+    ) {
+        let (client_io, server_io) = duplex(client_buffer);
+        let (target_near, target_far) = duplex(target_buffer);
         let codec_limits =
             tokio_websockets::Limits::default().max_payload_len(Some(limits.max_message));
         let activity = Activity::default();
@@ -885,7 +900,7 @@ mod tests {
             )
             .await
         });
-        (client, target_far, task)
+        (client_io, target_far, task)
     }
 
     /// The binary payload a client receives up to the bridge's Close, and the Close's code.
@@ -1059,9 +1074,8 @@ mod tests {
         assert!(matches!(report.ending, Ending::ClientClosed(_)));
     }
 
-    /// A bridge with `idle` as its timeout, `target_buffer` bytes of buffering between it and
-    /// the target, and the client's socket `client_buffer` bytes deep; the client reads raw.
-    async fn slow_harness(
+    /// [`raw_harness`] with `idle` as the idle timeout.
+    fn slow_harness(
         idle: Duration,
         target_buffer: usize,
         client_buffer: usize,
@@ -1070,37 +1084,18 @@ mod tests {
         tokio::io::DuplexStream,
         tokio::task::JoinHandle<Report>,
     ) {
-        let (client_io, server_io) = duplex(client_buffer);
-        let (target_near, target_far) = duplex(target_buffer);
-        let activity = Activity::default();
-        let server = tokio_websockets::ServerBuilder::new().serve(activity.watch(server_io));
         let limits = Limits {
             idle_timeout: idle,
             ..limits()
         };
-        let task = tokio::spawn(async move {
-            let metrics = Metrics::new();
-            let cancel = CancellationToken::new();
-            run(
-                server,
-                target_near,
-                None,
-                &activity,
-                &limits,
-                &cancel,
-                &metrics,
-            )
-            .await
-        });
-        (client_io, target_far, task)
+        raw_harness(limits, target_buffer, client_buffer)
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_large_message_to_a_slow_target_is_not_idle_while_it_moves() {
         // 256 KiB in one message to a target that takes 4 KiB every 100 ms (6.4 s in all),
         // with a 2 s idle timeout: the message is in one write for all of that time.
-        let (mut client, mut target, task) =
-            slow_harness(Duration::from_secs(2), 4096, 512 * 1024).await;
+        let (mut client, mut target, task) = slow_harness(Duration::from_secs(2), 4096, 512 * 1024);
         let message: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
         client
             .write_all(&masked_frame(0x2, &message))
@@ -1126,8 +1121,7 @@ mod tests {
         // The target sends 1 MiB at once; the client reads 4 KiB every 100 ms (25.6 s in all)
         // through a 4 KiB socket, so each 64 KiB frame takes 1.6 s to go out, with a 1 s idle
         // timeout.
-        let (mut client, mut target, task) =
-            slow_harness(Duration::from_secs(1), 1 << 20, 4096).await;
+        let (mut client, mut target, task) = slow_harness(Duration::from_secs(1), 1 << 20, 4096);
         let data: Vec<u8> = (0..1 << 20).map(|i| (i % 253) as u8).collect();
         target.write_all(&data).await.unwrap();
         let mut raw = Vec::new();
