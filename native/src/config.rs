@@ -47,7 +47,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ORIGIN")]
     pub origin: Vec<String>,
 
-    /// Require this token on /ws, as `?token=...` or `Authorization: Bearer ...`
+    /// Require this token on /ws, /api/targets, /api/check and /metrics, as `?token=...` or
+    /// `Authorization: Bearer ...` (401 without it). /healthz (for load balancers) and the
+    /// pages stay open: neither tells what the relay reaches; a page opened with
+    /// `?token=...` passes the token on
     #[arg(
         long,
         value_name = "TOKEN",

@@ -65,15 +65,47 @@ pub struct AppState {
 pub struct Peer(pub SocketAddr);
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/ws", get(ws))
+    // With `--token`, what the relay reaches and counts is as private as `/ws` itself.
+    let guarded = Router::new()
         .route("/api/targets", get(targets))
         .route("/api/check", get(check_target))
-        .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    Router::new()
+        .route("/ws", get(ws))
+        .merge(guarded)
+        // Open even with `--token`: load balancers probe it, and it tells nothing.
+        .route("/healthz", get(|| async { "ok\n" }))
         .fallback(get(static_file))
         .layer(axum::middleware::from_fn(limit_header_size))
         .with_state(state)
+}
+
+/// With `--token`, answers 401 unless the request carries the token (`?token=` or
+/// `Authorization: Bearer`).
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(expected) = &state.settings.token {
+        let query = request
+            .uri()
+            .query()
+            .and_then(|q| serde_urlencoded_query(q).ok())
+            .and_then(|q| q.token);
+        if !token_ok(expected, query.as_deref(), request.headers()) {
+            let message = "this relay requires a token: add ?token=... to the URL \
+                           or send Authorization: Bearer ...";
+            let body = Json(serde_json::json!({ "error": message }));
+            let response = (StatusCode::UNAUTHORIZED, body).into_response();
+            return with_header(response, header::WWW_AUTHENTICATE, "Bearer");
+        }
+    }
+    next.run(request).await
 }
 
 /// Refuses requests whose headers add up to more than [`MAX_HEADER_BYTES`]: hyper bounds what
@@ -176,17 +208,87 @@ struct WsQuery {
     token: Option<String>,
 }
 
-/// Checks the token from `?token=` or `Authorization: Bearer`, in constant time.
+/// Checks the token from `?token=` or `Authorization: Bearer`, in constant time. The scheme's
+/// name is case-insensitive (RFC 9110, 11.1); one space separates it from the token.
 fn token_ok(expected: &str, query: Option<&str>, headers: &HeaderMap) -> bool {
     use subtle::ConstantTimeEq;
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token);
     [query, bearer]
         .into_iter()
         .flatten()
         .any(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
+}
+
+/// The headers of a handshake that must appear at most once: with two, the relay and a proxy
+/// in front of it could each believe a different one (RFC 6455 4.2.1 and 11.3.1).
+const SINGLE_HEADERS: [HeaderName; 4] = [
+    header::HOST,
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_VERSION,
+    header::ORIGIN,
+];
+
+/// Why a handshake's headers are ambiguous or incomplete, if they are: a header of
+/// [`SINGLE_HEADERS`] repeated, or a missing or invalid `Host` (RFC 9112, 3.2).
+fn ambiguity(headers: &HeaderMap) -> Option<String> {
+    if let Some(name) = SINGLE_HEADERS
+        .iter()
+        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    {
+        return Some(format!(
+            "more than one {} header: send it once",
+            canonical_name(name)
+        ));
+    }
+    match headers.get(header::HOST).map(|v| v.to_str()) {
+        None => Some("missing Host header".into()),
+        Some(Ok(host)) if is_plain_authority(host) => None,
+        Some(_) => Some("invalid Host header: expected host[:port]".into()),
+    }
+}
+
+/// `Sec-WebSocket-Key` for `sec-websocket-key`, for messages.
+fn canonical_name(name: &HeaderName) -> String {
+    name.as_str()
+        .split('-')
+        .map(|word| match word {
+            "websocket" => "WebSocket".to_owned(),
+            _ => {
+                let mut chars = word.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_ascii_uppercase().to_string() + chars.as_str()
+                })
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A `Host` value the relay accepts and repeats in its Content-Security-Policy: a DNS name or
+/// IPv4 address (letters, digits, `.`, `-`, `_`) or a bracketed IPv6 address, and an optional
+/// decimal port. Anything else (userinfo, a list, spaces, `;`) is not one authority.
+fn is_plain_authority(host: &str) -> bool {
+    let port_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok();
+    let (name_ok, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let Some((v6, port)) = rest.split_once(']') else {
+                return false;
+            };
+            let v6_char = |c: char| c.is_ascii_hexdigit() || c == ':' || c == '.';
+            (!v6.is_empty() && v6.chars().all(v6_char), port)
+        }
+        None => {
+            let (name, port) = host.find(':').map_or((host, ""), |i| host.split_at(i));
+            let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+            (!name.is_empty() && name.chars().all(name_char), port)
+        }
+    };
+    name_ok && (port.is_empty() || port.strip_prefix(':').is_some_and(port_ok))
 }
 
 /// `GET /ws`: validates the handshake and the request, answers 101, and bridges.
@@ -204,6 +306,14 @@ async fn ws(State(state): State<Arc<AppState>>, mut request: Request) -> Respons
             message.into(),
         );
         return with_header(r, header::UPGRADE, "websocket");
+    }
+    if let Some(message) = ambiguity(headers) {
+        return refuse(
+            &state,
+            StatusCode::BAD_REQUEST,
+            RefusalReason::BadRequest,
+            message,
+        );
     }
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
@@ -625,6 +735,7 @@ where
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -655,5 +766,85 @@ mod tests {
             HeaderValue::from_static("Bearer s3cret"),
         );
         assert!(token_ok("s3cret", None, &h));
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            let value = HeaderValue::from_str(&format!("{scheme} s3cret")).unwrap();
+            h.insert(header::AUTHORIZATION, value);
+            assert!(token_ok("s3cret", None, &h), "{scheme}");
+        }
+        for wrong in [
+            "bearer S3CRET",
+            "bearers3cret",
+            "Basic s3cret",
+            "s3cret",
+            "Bearer",
+        ] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(wrong));
+            assert!(!token_ok("s3cret", None, &h), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn plain_authorities() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "localhost",
+            "relay.example.org:443",
+            "[::1]",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:1",
+            "x",
+        ] {
+            assert!(is_plain_authority(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "a:",
+            "a:123456",
+            "a:65536",
+            "a:+80",
+            "a:8x",
+            "a:80:80",
+            "user@a",
+            "a, b",
+            "a b",
+            "a;script-src *",
+            "a'",
+            "[::1",
+            "[]",
+            "[::1]x",
+            "[::1]:",
+            "[v1.x]",
+            "a/b",
+        ] {
+            assert!(!is_plain_authority(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repeated_or_missing_handshake_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(ambiguity(&h).as_deref(), Some("missing Host header"));
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://a"));
+        assert_eq!(ambiguity(&h), None);
+        for name in SINGLE_HEADERS {
+            let mut twice = h.clone();
+            twice.append(name.clone(), HeaderValue::from_static("x"));
+            twice.append(name.clone(), HeaderValue::from_static("x"));
+            let message = ambiguity(&twice).unwrap();
+            assert!(
+                message.contains(&canonical_name(&name)),
+                "{name}: {message}"
+            );
+        }
+        assert_eq!(
+            canonical_name(&header::SEC_WEBSOCKET_KEY),
+            "Sec-WebSocket-Key"
+        );
+        assert_eq!(canonical_name(&header::HOST), "Host");
+        h.insert(header::HOST, HeaderValue::from_static("a b"));
+        assert!(ambiguity(&h).unwrap().contains("invalid Host"));
     }
 }

@@ -58,6 +58,27 @@ test("on load it connects to echo; the targets come from the relay; disconnect a
   assert.equal(await page.locator("#log li.info .data", { hasText: /^Connected to echo/ }).count(), 2);
 });
 
+test("a page opened with ?token= passes it to /ws and to the relay's API", async () => {
+  const token = "s3cret-Token_42";
+  const guarded = await startRelay(["--token", token, "--allow", upper.address]);
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${guarded.url}?token=${token}`);
+    await page.locator("#status[data-state=open]").waitFor({ timeout: 15_000 });
+    // The target list came from /api/targets, and a typed target passes /api/check.
+    const options = await page.locator("#target option").allTextContents();
+    assert.deepEqual(options.map((o) => o.split(" — ")[0]), ["echo", "ack", upper.address, "Other (HOST:PORT)…"]);
+    await page.locator("#target").selectOption("");
+    await page.locator("#custom-target").fill(upper.address);
+    await page.getByRole("button", { name: "Connect", exact: true }).click();
+    await page.locator("#status[data-state=open]", { hasText: upper.address }).waitFor();
+    assert.equal(await entries(page, "error").count(), 0);
+    assert.equal(await page.locator("#log li.info", { hasText: "not in the relay's list" }).count(), 0);
+  } finally {
+    await guarded.stop();
+  }
+});
+
 test("text: the log shows time, direction, size, text and the echo's round-trip time", async () => {
   const page = await openClient();
   await send(page, "Hello, world");

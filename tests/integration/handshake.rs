@@ -1,2 +1,269 @@
 //! Strict handshakes (RFC 6455 4.2.1, RFC 9112 3.2), the token on every endpoint that needs it,
 //! and the headers every page and asset carries.
+
+use std::net::SocketAddr;
+
+use sockrelay_tests::{counter, TestRelay, WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const OTHER_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEA==";
+const TOKEN: &str = "s3cret-Token_42";
+
+/// One HTTP exchange on a fresh connection.
+struct Answer {
+    status: u16,
+    /// The response head, header names lowercased.
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    /// The value of the response header `name` (lowercase), if there is exactly one.
+    fn header(&self, name: &str) -> Option<&str> {
+        let mut values = self.head.lines().filter_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            (k == name).then(|| v.trim())
+        });
+        let first = values.next();
+        assert!(values.next().is_none(), "two {name} headers: {}", self.head);
+        first
+    }
+
+    /// The `error` of a JSON refusal body; panics if the body is not one.
+    fn error(&self) -> String {
+        let v: serde_json::Value = serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body));
+        v["error"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Sends `request` and reads the response head (byte by byte, so that nothing after a 101 is
+/// read and a 101 does not wait for the connection to end) and, unless it is a 101, the body
+/// as far as Content-Length says.
+async fn exchange(addr: SocketAddr, request: &str) -> Answer {
+    exchange_keeping(addr, request).await.0
+}
+
+/// [`exchange`], and the connection, positioned after the answer.
+async fn exchange_keeping(addr: SocketAddr, request: &str) -> (Answer, TcpStream) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(WAIT, async {
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+    })
+    .await
+    .expect("no response head");
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let head: String = head
+        .lines()
+        .map(|line| match line.split_once(':') {
+            Some((k, v)) => format!("{}:{v}\n", k.to_ascii_lowercase()),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut answer = Answer {
+        status,
+        head,
+        body: String::new(),
+    };
+    if status != 101 && status != 0 {
+        let length: usize = answer
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        tokio::time::timeout(WAIT, stream.read_exact(&mut body))
+            .await
+            .expect("no response body")
+            .unwrap();
+        answer.body = String::from_utf8_lossy(&body).into_owned();
+    }
+    (answer, stream)
+}
+
+/// An upgrade request made of these header lines (each ending in CRLF).
+fn upgrade(path: &str, headers: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n{headers}\r\n")
+}
+
+fn bad_requests(relay: &TestRelay) -> u64 {
+    let metrics = relay.metrics.encode();
+    if !metrics.contains("reason=\"bad_request\"") {
+        return 0;
+    }
+    counter(&metrics, "sockrelay_refusals_total{reason=\"bad_request\"}")
+}
+
+#[tokio::test]
+async fn ambiguous_or_missing_handshake_headers_are_refused_with_400() {
+    let relay = TestRelay::start().await;
+    let host = format!("Host: {}\r\n", relay.http);
+    let version = "Sec-WebSocket-Version: 13\r\n";
+    let key = format!("Sec-WebSocket-Key: {KEY}\r\n");
+    let other_key = format!("Sec-WebSocket-Key: {OTHER_KEY}\r\n");
+    let origin = format!("Origin: http://{}\r\n", relay.http);
+    let local_origin = "Origin: http://localhost:3000\r\n";
+    // (what is wrong, the header lines, a word the refusal names)
+    let cases = [
+        (
+            "the same key twice",
+            format!("{host}{version}{key}{key}"),
+            "Sec-WebSocket-Key",
+        ),
+        (
+            "two different keys",
+            format!("{host}{version}{key}{other_key}"),
+            "Sec-WebSocket-Key",
+        ),
+        ("no Host", format!("{version}{key}"), "Host"),
+        (
+            "the same Host twice",
+            format!("{host}{host}{version}{key}"),
+            "Host",
+        ),
+        (
+            "two different Hosts",
+            format!("{host}Host: localhost\r\n{version}{key}"),
+            "Host",
+        ),
+        (
+            "two Hosts in one line",
+            format!("Host: {0}, {0}\r\n{version}{key}", relay.http),
+            "Host",
+        ),
+        (
+            "the version twice",
+            format!("{host}{version}{version}{key}"),
+            "Sec-WebSocket-Version",
+        ),
+        (
+            "two different versions",
+            format!("{host}{version}Sec-WebSocket-Version: 8\r\n{key}"),
+            "Sec-WebSocket-Version",
+        ),
+        (
+            "the same Origin twice",
+            format!("{host}{version}{key}{origin}{origin}"),
+            "Origin",
+        ),
+        (
+            "two different Origins",
+            format!("{host}{version}{key}{local_origin}Origin: http://evil.example\r\n"),
+            "Origin",
+        ),
+    ];
+    for (i, (what, headers, named)) in cases.iter().enumerate() {
+        let answer = exchange(relay.http, &upgrade("/ws", headers)).await;
+        assert_eq!(answer.status, 400, "{what}: {}", answer.head);
+        assert!(answer.error().contains(named), "{what}: {}", answer.body);
+        assert_eq!(bad_requests(&relay), i as u64 + 1, "{what}: not counted");
+    }
+    // The controls: each header once.
+    for headers in [
+        format!("{host}{version}{key}"),
+        format!("{host}{version}{key}{origin}"),
+        format!("{host}{version}{other_key}{local_origin}"),
+    ] {
+        let answer = exchange(relay.http, &upgrade("/ws", &headers)).await;
+        assert_eq!(answer.status, 101, "{headers}: {}", answer.head);
+    }
+    assert_eq!(bad_requests(&relay), cases.len() as u64);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let relay = TestRelay::with(|s| s.token = Some(TOKEN.into())).await;
+    let base = format!(
+        "Host: {}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n",
+        relay.http
+    );
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let headers = format!("{base}Authorization: {scheme} {TOKEN}\r\n");
+        let answer = exchange(relay.http, &upgrade("/ws", &headers)).await;
+        assert_eq!(answer.status, 101, "{scheme}: {}", answer.head);
+        let api = format!(
+            "GET /api/targets HTTP/1.1\r\nHost: {}\r\nAuthorization: {scheme} {TOKEN}\r\n\r\n",
+            relay.http
+        );
+        assert_eq!(exchange(relay.http, &api).await.status, 200, "{scheme}");
+    }
+    // The scheme's case does not matter; the token's does, and other schemes stay refused.
+    for authorization in [
+        format!("bearer {}", TOKEN.to_lowercase()),
+        format!("bearer {}", &TOKEN[1..]),
+        format!("bearerx {TOKEN}"),
+        format!("bearer{TOKEN}"),
+        format!("basic {TOKEN}"),
+    ] {
+        let headers = format!("{base}Authorization: {authorization}\r\n");
+        let answer = exchange(relay.http, &upgrade("/ws", &headers)).await;
+        assert_eq!(answer.status, 401, "{authorization}: {}", answer.head);
+    }
+}
+
+#[tokio::test]
+async fn with_a_token_the_api_and_metrics_need_it_and_healthz_and_pages_do_not() {
+    let relay = TestRelay::with(|s| s.token = Some(TOKEN.into())).await;
+    let get = |path: &str, extra: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{extra}Connection: close\r\n\r\n",
+            relay.http
+        )
+    };
+    for path in ["/api/targets", "/api/check?target=ack", "/metrics"] {
+        let joiner = if path.contains('?') { '&' } else { '?' };
+        for (how, request) in [
+            ("no token", get(path, "")),
+            (
+                "a wrong token",
+                get(&format!("{path}{joiner}token=wrong"), ""),
+            ),
+            (
+                "a wrong bearer token",
+                get(path, "Authorization: Bearer wrong\r\n"),
+            ),
+            (
+                "the token in another scheme",
+                get(path, &format!("Authorization: Basic {TOKEN}\r\n")),
+            ),
+        ] {
+            let answer = exchange(relay.http, &request).await;
+            assert_eq!(answer.status, 401, "{path} with {how}: {}", answer.head);
+            assert_eq!(answer.header("www-authenticate"), Some("Bearer"), "{path}");
+            assert!(answer.error().contains("token"), "{path}: {}", answer.body);
+            assert!(!answer.body.contains(TOKEN));
+        }
+        for (how, request) in [
+            ("?token=", get(&format!("{path}{joiner}token={TOKEN}"), "")),
+            (
+                "Authorization",
+                get(path, &format!("Authorization: Bearer {TOKEN}\r\n")),
+            ),
+        ] {
+            let answer = exchange(relay.http, &request).await;
+            assert_eq!(answer.status, 200, "{path} with {how}: {}", answer.head);
+        }
+    }
+    // The check still checks once the token is given.
+    let request = get(&format!("/api/check?token={TOKEN}&target=127.0.0.1:9"), "");
+    assert_eq!(exchange(relay.http, &request).await.status, 403);
+    // Open: the health check (for load balancers) and the pages, which only load the client.
+    for path in ["/healthz", "/", "/docs"] {
+        let answer = exchange(relay.http, &get(path, "")).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.head);
+    }
+}

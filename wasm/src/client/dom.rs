@@ -13,7 +13,7 @@ pub struct Page {
     /// The page's own URL. Endpoints are resolved against it (`ws`, `api/targets`), so the
     /// client also works when a proxy serves the relay under a path.
     href: String,
-    /// `?token=` of the page, passed on to `/ws` for a relay started with `--token`.
+    /// `?token=` of the page, passed on to `/ws` and `api/*` for a relay started with `--token`.
     token: Option<String>,
 }
 
@@ -31,10 +31,16 @@ impl Page {
         })
     }
 
-    /// The absolute URL of an endpoint given relative to the page (`api/targets`).
+    /// The absolute URL of an endpoint given relative to the page (`api/targets`), with the
+    /// page's token: a relay started with `--token` wants it on its API too.
     pub fn endpoint(&self, relative: &str) -> String {
         Url::new_with_base(relative, &self.href)
-            .map(|url| url.href())
+            .map(|url| {
+                if let Some(token) = &self.token {
+                    url.search_params().set("token", token);
+                }
+                url.href()
+            })
             .unwrap_or_else(|_| relative.to_owned())
     }
 
