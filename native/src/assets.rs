@@ -16,12 +16,89 @@ pub fn client_built() -> bool {
     Web::get("pkg/client.js").is_some() && Web::get("pkg/client_bg.wasm").is_some()
 }
 
+/// The Content-Security-Policy of every answer: the pages load scripts, styles, the icon and
+/// the wasm modules from the relay only (`'wasm-unsafe-eval'` lets them compile wasm, and
+/// nothing else: no inline code, no `eval`), and connect back only to the relay. CSP's
+/// `'self'` does not cover `ws:`/`wss:` in every browser, so the relay's own WebSocket
+/// origin is listed, from `host` (the request's `Host`, already checked to be a plain
+/// authority): both schemes, since a TLS proxy in front turns `ws:` into `wss:`.
+/// `frame_ancestors` is `--frame-ancestors` (default `'self'`).
+pub fn content_security_policy(host: Option<&str>, frame_ancestors: &[String]) -> String {
+    let sockets = host.map_or_else(String::new, |h| format!(" ws://{h} wss://{h}"));
+    let ancestors = match frame_ancestors {
+        [] => "'self'".to_owned(),
+        sources => sources.join(" "),
+    };
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+         connect-src 'self'{sockets}; object-src 'none'; base-uri 'self'; \
+         form-action 'self'; frame-ancestors {ancestors}"
+    )
+}
+
+/// Checks a `--frame-ancestors` source: `'self'`, `'none'`, `*`, a scheme (`https:`), or
+/// `[scheme://]host[:port]` where the host may start with `*.` and the port may be `*`
+/// (CSP's source expressions, without paths). Anything that could end the directive or
+/// start another (`;`, `,`, spaces, quotes) is refused.
+pub fn validate_frame_ancestor(source: &str) -> Result<(), String> {
+    let expected = || {
+        Err("expected 'self', 'none', *, a scheme such as https:, or \
+             [scheme://]host[:port] such as https://*.example.org"
+            .to_owned())
+    };
+    let scheme_ok = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    };
+    if matches!(source, "'self'" | "'none'" | "*") {
+        return Ok(());
+    }
+    if source.eq_ignore_ascii_case("self") || source.eq_ignore_ascii_case("none") {
+        return Err(format!("write '{source}' with its single quotes"));
+    }
+    if let Some(scheme) = source.strip_suffix(':') {
+        return if scheme_ok(scheme) {
+            Ok(())
+        } else {
+            expected()
+        };
+    }
+    let authority = match source.split_once("://") {
+        Some((scheme, rest)) if scheme_ok(scheme) => rest,
+        Some(_) => return expected(),
+        None => source,
+    };
+    let port_ok =
+        |p: &str| p == "*" || (p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
+    let (host, port) = authority
+        .split_once(':')
+        .map_or((authority, None), |(h, p)| (h, Some(p)));
+    if host == "*" && port.is_none_or(port_ok) {
+        return Ok(());
+    }
+    let host = host.strip_prefix("*.").unwrap_or(host);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if host.split('.').all(label_ok) && port.is_none_or(port_ok) {
+        Ok(())
+    } else {
+        expected()
+    }
+}
+
 /// Maps a request path to an embedded file name.
 fn file_name(path: &str) -> String {
     let trimmed = path.trim_start_matches('/');
     match trimmed {
         "" => "index.html".into(),
         "docs" => "docs.html".into(),
+        // Browsers ask for it on pages that name no icon; every page here names this one.
+        "favicon.ico" => "favicon.svg".into(),
         p if p.ends_with('/') => format!("{p}index.html"),
         p => p.to_owned(),
     }
@@ -66,12 +143,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Shown instead of the client when the binary was built before the browser modules.
-fn not_built_page() -> Response {
-    const PAGE: &str = r#"<!doctype html>
+/// Shown instead of the client when the binary was built before the browser modules. It has
+/// no inline style or script, which the Content-Security-Policy would block.
+const NOT_BUILT_PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>sockrelay: browser client not built</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}code,pre{background:#8882;padding:.1rem .3rem;border-radius:4px}</style>
+<link rel="icon" href="favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="css/docs.css">
 </head><body>
 <h1>The browser client has not been built</h1>
 <p>This <code>sockrelay</code> binary was compiled before the WebAssembly modules in <code>web/pkg/</code> existed,
@@ -81,10 +159,12 @@ so it has no page to serve. The relay itself works: <code>/ws</code>, <code>/api
 <p>which builds the modules (<code>wasm/build.sh</code>) and then the binary with them embedded.</p>
 </body></html>
 "#;
+
+fn not_built_page() -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        PAGE,
+        NOT_BUILT_PAGE,
     )
         .into_response()
 }
@@ -99,6 +179,78 @@ mod tests {
         assert_eq!(file_name("/docs"), "docs.html");
         assert_eq!(file_name("/pkg/inet.js"), "pkg/inet.js");
         assert_eq!(file_name("/examples/"), "examples/index.html");
+    }
+
+    #[test]
+    fn the_icon_is_served_where_browsers_look_for_it() {
+        assert_eq!(file_name("/favicon.ico"), "favicon.svg");
+        let r = serve("/favicon.ico", &HeaderMap::new());
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "image/svg+xml");
+    }
+
+    #[test]
+    fn the_not_built_page_needs_nothing_inline() {
+        let page = NOT_BUILT_PAGE;
+        assert!(!page.contains("<style") && !page.contains("style="));
+        assert!(!page.contains("<script"));
+        assert!(Web::get("css/docs.css").is_some(), "the page's stylesheet");
+    }
+
+    #[test]
+    fn the_policy_names_the_relay_s_sockets_and_frame_ancestors() {
+        let csp = content_security_policy(Some("127.0.0.1:8080"), &[]);
+        assert_eq!(
+            csp,
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+             connect-src 'self' ws://127.0.0.1:8080 wss://127.0.0.1:8080; object-src 'none'; \
+             base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+        );
+        let csp = content_security_policy(None, &["https://a.example".into(), "'self'".into()]);
+        assert!(csp.contains("connect-src 'self';"), "{csp}");
+        assert!(
+            csp.ends_with("frame-ancestors https://a.example 'self'"),
+            "{csp}"
+        );
+    }
+
+    #[test]
+    fn frame_ancestor_sources() {
+        for ok in [
+            "'self'",
+            "'none'",
+            "*",
+            "https:",
+            "https://docs.example.org",
+            "https://*.example.org",
+            "https://*",
+            "https://docs.example.org:8443",
+            "http://127.0.0.1:*",
+            "docs.example.org",
+            "chrome-extension://abc",
+        ] {
+            assert!(validate_frame_ancestor(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "self",
+            "none",
+            "'unsafe-inline'",
+            "https://a.example; script-src *",
+            "https://a.example,https://b.example",
+            "https://a.example b.example",
+            "https://a.example/path",
+            "https://user@a.example",
+            "https://a.example:",
+            "https://a.example:99999",
+            "https://a.*.example",
+            "https://[::1]",
+            "1https://a.example",
+            "://a.example",
+            ":",
+        ] {
+            assert!(validate_frame_ancestor(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -59,6 +59,12 @@ pub struct ServeArgs {
     )]
     pub token: Option<String>,
 
+    /// Let pages of this source show the relay's pages in a frame (repeatable): a
+    /// Content-Security-Policy frame-ancestors source such as https://docs.example.org,
+    /// https://*.example.org, https: or 'none' [default: 'self']
+    #[arg(long, value_name = "SOURCE")]
+    pub frame_ancestors: Vec<String>,
+
     /// Maximum concurrent bridges (more get HTTP 503), and of HTTP connections not yet bridges
     /// and of connections to each of the echo and acknowledge servers (more wait in the listen
     /// backlog) [default: 1024]
@@ -117,6 +123,8 @@ struct FileConfig {
     #[serde(default)]
     origin: Vec<String>,
     token: Option<String>,
+    #[serde(default)]
+    frame_ancestors: Vec<String>,
     max_conns: Option<usize>,
     handshake_timeout: Option<u64>,
     idle_timeout: Option<u64>,
@@ -140,6 +148,8 @@ pub struct Settings {
     /// Extra allowed origins; empty means "own origin and localhost".
     pub origin: Vec<String>,
     pub token: Option<String>,
+    /// `frame-ancestors` sources of the pages' Content-Security-Policy; empty means `'self'`.
+    pub frame_ancestors: Vec<String>,
     pub max_conns: usize,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
@@ -182,6 +192,7 @@ impl Default for Settings {
             allow: Vec::new(),
             origin: Vec::new(),
             token: None,
+            frame_ancestors: Vec::new(),
             max_conns: 1024,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
@@ -250,6 +261,7 @@ impl Settings {
             allow: pick_list(&args.allow, file.allow),
             origin: pick_list(&args.origin, file.origin),
             token: args.token.clone().or(file.token),
+            frame_ancestors: pick_list(&args.frame_ancestors, file.frame_ancestors),
             max_conns: args.max_conns.or(file.max_conns).unwrap_or(d.max_conns),
             handshake_timeout: args
                 .handshake_timeout
@@ -317,6 +329,20 @@ impl Settings {
                     message: format!("{allow:?}: {e}"),
                 });
             }
+        }
+        for source in &self.frame_ancestors {
+            if let Err(message) = crate::assets::validate_frame_ancestor(source) {
+                return Err(ConfigError::Invalid {
+                    key: "frame-ancestors",
+                    message: format!("{source:?}: {message}"),
+                });
+            }
+        }
+        if self.frame_ancestors.len() > 1 && self.frame_ancestors.iter().any(|s| s == "'none'") {
+            return invalid(
+                "frame-ancestors",
+                "'none' cannot be combined with other sources",
+            );
         }
         for origin in &self.origin {
             if let Err(message) = crate::origin::validate_origin_setting(origin) {
@@ -446,6 +472,43 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(!Settings::resolve(&file).unwrap().splice);
+    }
+
+    #[test]
+    fn frame_ancestors_come_from_the_flag_over_the_file_and_are_checked() {
+        assert!(Settings::resolve(&ServeArgs::default())
+            .unwrap()
+            .frame_ancestors
+            .is_empty());
+        let f = write("frame-ancestors = [\"'self'\", \"https://docs.example\"]\n");
+        let file = ServeArgs {
+            config: Some(f.0.clone()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&file).unwrap();
+        assert_eq!(s.frame_ancestors, ["'self'", "https://docs.example"]);
+        let both = ServeArgs {
+            frame_ancestors: vec!["'none'".into()],
+            ..file
+        };
+        assert_eq!(
+            Settings::resolve(&both).unwrap().frame_ancestors,
+            ["'none'"]
+        );
+        for bad in [
+            vec!["https://a.example; script-src *"],
+            vec!["self"],
+            vec!["'none'", "https://a.example"],
+        ] {
+            let args = ServeArgs {
+                frame_ancestors: bad.iter().map(|s| s.to_string()).collect(),
+                ..ServeArgs::default()
+            };
+            match Settings::resolve(&args) {
+                Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "frame-ancestors"),
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -81,7 +81,43 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(get(static_file))
         .layer(axum::middleware::from_fn(limit_header_size))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
+}
+
+/// Adds `X-Content-Type-Options: nosniff` and the Content-Security-Policy of
+/// [`crate::assets::content_security_policy`] to every answer but a 101, unless the handler
+/// set its own.
+async fn security_headers(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| is_plain_authority(h))
+        .map(str::to_owned);
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return response;
+    }
+    let policy =
+        crate::assets::content_security_policy(host.as_deref(), &state.settings.frame_ancestors);
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(policy);
+    }
+    response
 }
 
 /// With `--token`, answers 401 unless the request carries the token (`?token=` or

@@ -4,7 +4,7 @@
 // auto-reconnect. Each time the page must say why, keep the log, and stay usable.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startRelay, launchBrowser, screenshot, screenshotOf, freePort, tcpServer } from "./lib.mjs";
+import { startRelay, launchBrowser, screenshot, screenshotOf, freePort, tcpServer, expectProblems } from "./lib.mjs";
 
 let browser;
 let page;
@@ -37,6 +37,12 @@ async function send(text) {
 
 const status = () => page.locator("#status").textContent();
 
+/** What the browser logs when the relay process is gone: the page's check finds no relay. */
+const RELAY_GONE = [
+  /\/api\/check\?target=echo: request failed: net::ERR_CONNECTION_REFUSED$/,
+  /: console error: Failed to load resource: net::ERR_CONNECTION_REFUSED$/,
+];
+
 /** The page still works: the converter answers, the log tools respond. */
 async function assertResponsive() {
   await page.locator("#conv-address").fill("127.1");
@@ -46,6 +52,10 @@ async function assertResponsive() {
 }
 
 test("a target the relay refuses: the page shows the relay's reason", async () => {
+  expectProblems(
+    /\/api\/check\?target=127\.0\.0\.1%3A9: HTTP 403$/,
+    /: console error: Failed to load resource: the server responded with a status of 403 \(Forbidden\)$/,
+  );
   const relay = await startRelay();
   try {
     await openClient(relay);
@@ -71,6 +81,11 @@ test("a target the relay refuses: the page shows the relay's reason", async () =
 });
 
 test("a relay without api/check (404): allowed targets still connect, refusals are explained", async () => {
+  expectProblems(
+    /\/api\/check\?target=[^ ]+: HTTP 404$/,
+    /: console error: Failed to load resource: the server responded with a status of 404 \(Not Found\)$/,
+    /: console error: WebSocket connection to 'ws:\/\/[^']+\/ws\?target=127\.0\.0\.1%3A9' failed: .* 403$/,
+  );
   const relay = await startRelay();
   await page.route("**/api/check*", (route) => route.fulfill({ status: 404, body: "not found" }));
   try {
@@ -142,6 +157,7 @@ test("idle timeout (1001) and a message too big (1009) are explained", async () 
 });
 
 test("the relay killed mid-session: the page says so, keeps the log and stays usable", async () => {
+  expectProblems(...RELAY_GONE);
   const relay = await startRelay();
   try {
     await openClient(relay);
@@ -175,6 +191,7 @@ test("the relay killed mid-session: the page says so, keeps the log and stays us
 });
 
 test("auto-reconnect: backs off while the relay is gone, reconnects when it is back", async () => {
+  expectProblems(...RELAY_GONE);
   let relay = await startRelay();
   const http = new URL(relay.url).host;
   try {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { launchBrowser, ROOT, SCREENSHOTS, startRelay } from "./lib.mjs";
+import { assertNoPageProblems, expectProblems, launchBrowser, ROOT, SCREENSHOTS, startRelay } from "./lib.mjs";
 
 /** `python3 -m http.server` on a free loopback port, serving web/ as files. */
 async function startStaticServer() {
@@ -50,8 +50,6 @@ async function startStaticServer() {
 }
 
 let relay, relayUrl, staticServer, staticUrl, browser, context;
-/** Uncaught exceptions, console errors and failed requests of every page, checked per test. */
-const problems = [];
 
 before(async () => {
   relay = await startRelay();
@@ -60,10 +58,6 @@ before(async () => {
   staticUrl = staticServer.url;
   browser = await launchBrowser();
   context = browser.context;
-  // Chromium asks each origin for /favicon.ico; neither server has one, and the console error
-  // that 404 logs is no fault of the pages under test.
-  await context.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
-  context.on("page", watch);
   mkdirSync(SCREENSHOTS, { recursive: true });
 });
 
@@ -72,20 +66,6 @@ after(async () => {
   await relay?.stop();
   await staticServer?.stop();
 });
-
-function watch(page) {
-  page.on("pageerror", (error) => problems.push(`${page.url()}: uncaught ${error}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`${page.url()}: console: ${message.text()}`);
-  });
-  page.on("response", (response) => {
-    if (response.status() >= 400) problems.push(`${response.url()}: HTTP ${response.status()}`);
-  });
-}
-
-function assertNoProblems() {
-  assert.deepEqual(problems.splice(0), [], "the page threw or logged errors");
-}
 
 /** Opens the docs page at `url` and waits for the module to load. */
 async function openDocs(url, viewport = { width: 1280, height: 900 }) {
@@ -120,6 +100,8 @@ describe("docs page served by the relay", () => {
       ["/css/docs.css", "css/docs.css"],
       ["/js/docs.js", "js/docs.js"],
       ["/examples/embed.html", "examples/embed.html"],
+      ["/examples/embed.js", "examples/embed.js"],
+      ["/favicon.svg", "favicon.svg"],
     ]) {
       const response = await fetch(relayUrl + path);
       assert.equal(response.status, 200, path);
@@ -131,6 +113,25 @@ describe("docs page served by the relay", () => {
       assert.equal(response.status, 200, path);
     }
     assert.equal((await fetch(`${relayUrl}/pkg/inet_bg.wasm`)).headers.get("content-type"), "application/wasm");
+  });
+
+  test("the relay's pages run no inline code, and the browser enforces it", async () => {
+    const page = await context.newPage();
+    const response = await page.goto(`${relayUrl}/docs`);
+    assert.match(response.headers()["content-security-policy"], /script-src 'self' 'wasm-unsafe-eval';/);
+    assert.equal(response.headers()["x-content-type-options"], "nosniff");
+    await page.locator("#status[data-state=ready]").waitFor();
+    // An injected inline script is refused, and the console error it causes is caught.
+    expectProblems(/Content Security Policy/);
+    const refused = page.waitForEvent("console", (m) => /Content Security Policy/.test(m.text()));
+    await page.evaluate(() => {
+      const script = document.createElement("script");
+      script.textContent = "window.inlineRan = true;";
+      document.body.append(script);
+    });
+    await refused;
+    assert.equal(await page.evaluate(() => window.inlineRan), undefined);
+    await page.close();
   });
 
   test("every live example answers as Python would", { timeout: 60_000 }, async () => {
@@ -211,7 +212,7 @@ describe("docs page served by the relay", () => {
     assert.match(await page.locator("#init-sync-out").innerText(),
       /bytes instantiated in [\d.]+ ms; its inet_ntoa\(inet_aton\("127\.1"\)\) is "127\.0\.0\.1"/);
 
-    assertNoProblems();
+    assertNoPageProblems();
     await page.close();
   });
 
@@ -240,7 +241,7 @@ describe("docs page served by the relay", () => {
     assert.equal(copied, await page.locator("#snippet-browser").innerText());
     assert.match(copied, /import init, \{ inet_aton, inet_ntoa \} from "\.\/pkg\/inet\.js";/);
 
-    assertNoProblems();
+    assertNoPageProblems();
     await page.close();
   });
 
@@ -264,7 +265,7 @@ describe("docs page served by the relay", () => {
       await page.locator("#inet_aton").screenshot({ path: join(SCREENSHOTS, `${name}-inet_aton.png`) });
       await page.close();
     }
-    assertNoProblems();
+    assertNoPageProblems();
   });
 
   test("the embedding example works", async () => {
@@ -272,7 +273,7 @@ describe("docs page served by the relay", () => {
     await page.goto(`${relayUrl}/examples/embed.html`);
     await page.locator("#out", { hasText: "127.0.0.1" }).waitFor({ timeout: 10_000 });
     await page.screenshot({ path: join(SCREENSHOTS, "embed.png") });
-    assertNoProblems();
+    assertNoPageProblems();
     await page.close();
   });
 });
@@ -287,7 +288,7 @@ describe("docs page from a plain static server", () => {
     assert.match(await result(page, "inet_pton"), /\[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1\]/);
     await page.goto(`${staticUrl}/examples/embed.html`);
     await page.locator("#out", { hasText: "127.0.0.1" }).waitFor({ timeout: 10_000 });
-    assertNoProblems();
+    assertNoPageProblems();
     await page.close();
   });
 });

@@ -1,5 +1,7 @@
 // Shared by the browser tests: start a real sockrelay on loopback port 0, drive Debian's
 // Chromium with playwright-core, save screenshots under target/screenshots/.
+import assert from "node:assert/strict";
+import { afterEach } from "node:test";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
@@ -112,9 +114,64 @@ export async function unlabelledControls(page) {
   });
 }
 
+/** What went wrong on the pages of this process's browsers since the last check. */
+const problems = [];
+/** Patterns of the problems the running test provokes on purpose (see `expectProblems`). */
+const expected = [];
+
+/**
+ * Lets the running test's pages log errors or fail requests that match one of `patterns`
+ * (RegExps tried on `URL: what happened`): for tests whose subject is a failure, such as a
+ * refused target or a relay that went away. Reset after every test.
+ */
+export function expectProblems(...patterns) {
+  expected.push(...patterns);
+}
+
+/**
+ * Fails unless no page threw, logged a console error (a Content-Security-Policy violation
+ * included), or had a request fail or answered with 400 or more since the last check, apart
+ * from what the test expects. Runs after every test; call it to check earlier.
+ */
+export function assertNoPageProblems() {
+  const unexpected = problems.splice(0).filter((p) => !expected.some((pattern) => pattern.test(p)));
+  assert.deepEqual(unexpected, [], "a page threw, logged an error, or had a request fail");
+}
+
+// Every test of every browser test file (each imports this module) gets the check.
+afterEach(() => {
+  try {
+    assertNoPageProblems();
+  } finally {
+    expected.length = 0;
+  }
+});
+
+/** Records what goes wrong on `page`, and shows what it logs. */
+function watch(page) {
+  // Whatever the page logs or throws is part of a failing test's story.
+  page.on("console", (message) => {
+    console.log(`[page ${message.type()}] ${message.text()}`);
+    if (message.type() === "error") problems.push(`${page.url()}: console error: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => {
+    console.log(`[page error] ${error.message}`);
+    problems.push(`${page.url()}: uncaught ${error}`);
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 400) problems.push(`${response.url()}: HTTP ${response.status()}`);
+  });
+  page.on("requestfailed", (request) => {
+    const error = request.failure()?.errorText ?? "failed";
+    // A request cut short because its page navigated or closed is no fault of the page.
+    if (error !== "net::ERR_ABORTED") problems.push(`${request.url()}: request failed: ${error}`);
+  });
+}
+
 /**
  * Headless Debian Chromium in a fresh profile directory; the flags keep it off the network
  * (this machine refuses everything but loopback) and quiet. `close()` removes the profile.
+ * Every page of it is watched: see `assertNoPageProblems`, which runs after every test.
  */
 export async function launchBrowser() {
   const profile = mkdtempSync(join(tmpdir(), "sockrelay-chromium-"));
@@ -126,18 +183,18 @@ export async function launchBrowser() {
       "--disable-background-networking", "--disable-component-update", "--disable-sync",
     ],
   });
+  context.pages().forEach(watch);
+  context.on("page", watch);
   return {
     context,
     async newPage() {
-      const page = context.pages()[0] ?? (await context.newPage());
-      // Whatever the page logs or throws is part of a failing test's story.
-      page.on("console", (message) => console.log(`[page ${message.type()}] ${message.text()}`));
-      page.on("pageerror", (error) => console.log(`[page error] ${error.message}`));
-      return page;
+      return context.pages()[0] ?? (await context.newPage());
     },
     async close() {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
+      // What arrived after the last test's check.
+      assertNoPageProblems();
     },
   };
 }

@@ -262,8 +262,102 @@ async fn with_a_token_the_api_and_metrics_need_it_and_healthz_and_pages_do_not()
     let request = get(&format!("/api/check?token={TOKEN}&target=127.0.0.1:9"), "");
     assert_eq!(exchange(relay.http, &request).await.status, 403);
     // Open: the health check (for load balancers) and the pages, which only load the client.
-    for path in ["/healthz", "/", "/docs"] {
+    for path in ["/healthz", "/", "/docs", "/favicon.ico"] {
         let answer = exchange(relay.http, &get(path, "")).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.head);
     }
+}
+
+/// The Content-Security-Policy's directives, by name.
+fn directives(csp: &str) -> std::collections::BTreeMap<String, String> {
+    csp.split(';')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            let (name, value) = d.split_once(' ').unwrap_or((d, ""));
+            (name.to_owned(), value.trim().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_and_assets_carry_nosniff_and_a_content_security_policy() {
+    let relay = TestRelay::start().await;
+    let authority = relay.http.to_string();
+    let get = |path: &str, host: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    };
+    for path in [
+        "/",
+        "/docs",
+        "/examples/embed.html",
+        "/css/app.css",
+        "/css/docs.css",
+        "/js/docs.js",
+        "/favicon.ico",
+        "/favicon.svg",
+        "/api/targets",
+        "/healthz",
+        "/metrics",
+        "/no-such-file",
+    ] {
+        let answer = exchange(relay.http, &get(path, &authority)).await;
+        assert!(
+            answer.status == 200 || path == "/no-such-file",
+            "{path}: {}",
+            answer.head
+        );
+        assert_eq!(
+            answer.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        let csp = answer
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no Content-Security-Policy"));
+        let d = directives(csp);
+        assert_eq!(d["default-src"], "'self'", "{path}: {csp}");
+        assert_eq!(
+            d["script-src"], "'self' 'wasm-unsafe-eval'",
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            d["connect-src"],
+            format!("'self' ws://{authority} wss://{authority}"),
+            "{path}: {csp}"
+        );
+        assert_eq!(d["frame-ancestors"], "'self'", "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+    }
+    let icon = exchange(relay.http, &get("/favicon.ico", &authority)).await;
+    assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+
+    // A Host that is not a plain authority never reaches the policy.
+    for host in [
+        "evil.example;script-src *",
+        "evil.example 'unsafe-inline'",
+        "user@evil.example",
+    ] {
+        let answer = exchange(relay.http, &get("/", host)).await;
+        let csp = answer.header("content-security-policy").unwrap_or("");
+        assert!(!csp.contains("evil"), "{host}: {csp}");
+    }
+    let answer = exchange(relay.http, &get("/", "localhost:8080")).await;
+    let csp = answer.header("content-security-policy").unwrap();
+    assert_eq!(
+        directives(csp)["connect-src"],
+        "'self' ws://localhost:8080 wss://localhost:8080"
+    );
+
+    // --frame-ancestors replaces 'self'.
+    let embedded = TestRelay::with(|s| {
+        s.frame_ancestors = vec!["'self'".into(), "https://docs.example".into()]
+    })
+    .await;
+    let answer = exchange(embedded.http, &get("/docs", &embedded.http.to_string())).await;
+    let csp = answer.header("content-security-policy").unwrap();
+    assert_eq!(
+        directives(csp)["frame-ancestors"],
+        "'self' https://docs.example"
+    );
 }
