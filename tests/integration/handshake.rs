@@ -1,5 +1,6 @@
 //! Strict handshakes (RFC 6455 4.2.1, RFC 9112 3.2), the token on every endpoint that needs it,
-//! and the headers every page and asset carries.
+//! the headers every page and asset carries, and the close code README promises for text
+//! (a message or a Close reason) that is not UTF-8.
 
 use std::net::SocketAddr;
 
@@ -360,4 +361,67 @@ async fn pages_and_assets_carry_nosniff_and_a_content_security_policy() {
         directives(csp)["frame-ancestors"],
         "'self' https://docs.example"
     );
+}
+
+/// A masked client frame with a payload under 126 bytes; `first` is FIN|opcode.
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![first, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&MASK);
+    frame.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
+    frame
+}
+
+/// Reads server frames until a Close; returns its code.
+async fn close_code(stream: &mut TcpStream) -> u16 {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let mut head = [0u8; 2];
+            stream.read_exact(&mut head).await.unwrap();
+            let length = match head[1] & 0x7f {
+                126 => u64::from(stream.read_u16().await.unwrap()),
+                127 => stream.read_u64().await.unwrap(),
+                n => u64::from(n),
+            };
+            let mut payload = vec![0u8; length as usize];
+            stream.read_exact(&mut payload).await.unwrap();
+            if head[0] & 0x0f == 0x8 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+    })
+    .await
+    .expect("no Close")
+}
+
+#[tokio::test]
+async fn text_that_is_not_utf8_closes_with_1007() {
+    let relay = TestRelay::start().await;
+    let request = upgrade(
+        "/ws",
+        &format!(
+            "Host: {}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n",
+            relay.http
+        ),
+    );
+    let cases: [(&str, Vec<Vec<u8>>); 4] = [
+        ("invalid bytes", vec![client_frame(0x81, b"ok \xff\xfe")]),
+        (
+            "a sequence split over two frames, then broken",
+            vec![client_frame(0x01, b"\xe2\x82"), client_frame(0x80, b"(")],
+        ),
+        ("a surrogate", vec![client_frame(0x81, b"\xed\xa0\x80")]),
+        (
+            "a Close whose reason is not UTF-8",
+            vec![client_frame(0x88, b"\x03\xe8\xff")],
+        ),
+    ];
+    for (what, frames) in cases {
+        let (answer, mut stream) = exchange_keeping(relay.http, &request).await;
+        assert_eq!(answer.status, 101, "{what}");
+        for frame in frames {
+            stream.write_all(&frame).await.unwrap();
+        }
+        assert_eq!(close_code(&mut stream).await, 1007, "{what}");
+    }
 }
