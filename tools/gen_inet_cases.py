@@ -11,9 +11,12 @@ Writes two files into DIR (default wasm/tests/data):
   inet_js_cases.json  the JS surface: arguments of any type, strings with lone surrogates,
                       None/null, omitted arguments, and every combination of bad arguments of
                       the functions that take two, to pin down which error CPython raises first
-                      (it converts arguments in order, each completely: type, UTF-8, NUL).
-                      Replayed by tests/node/inet.test.mjs and wasm/src/js.rs's wasm-bindgen
-                      tests (only JavaScript's JSON.parse reads lone surrogates).
+                      (it converts arguments in order, each completely: type, UTF-8, NUL); and
+                      every function called with 0 to 2 more arguments than it takes (CPython
+                      counts them before it converts any). Replayed by tests/node/inet.test.mjs
+                      and wasm/src/js.rs's wasm-bindgen tests (only JavaScript's JSON.parse reads
+                      lone surrogates), which skip the wrong counts: the module's JS checks the
+                      count (wasm/js/arity.js), not the wasm exports those tests call.
 
 Python is the oracle: every expected value below comes from calling CPython's `socket` module
 (glibc underneath) on this machine, or, for the two functions Python does not have, from a small
@@ -54,7 +57,10 @@ File format (JSON, UTF-8, one case per line inside "cases"):
     true/false: a Python bool [boolean]; null: None [null];
     a list: a Python list [Array]; {"bytes": [ints]}: Python bytes [Uint8Array];
     {"dict": {}}: an empty Python dict [a plain object {}].
-  Results are as in inet_cases.json (bytes as lists of ints).
+  Results are as in inet_cases.json (bytes as lists of ints). Here "args" may also hold fewer or
+  more arguments than the function takes, to be passed as they are (JS `f(...args)`); Python's
+  TypeError for the count is the answer, and for address_facts and subnet the one CPython gives
+  a function of one "s" argument (inet_aton's, with the function's name).
 
   VALUE per function: inet_aton / inet_pton -> bytes; inet_ntoa / inet_ntop -> str;
   getservbyname -> int; getservbyport -> str;
@@ -263,11 +269,33 @@ FUNCS = {
 }
 
 
-# For inet_js_cases.json, whose arguments are Python values of any type as they are.
+def one_argument(fn, impl):
+    """A function beyond Python called with any number of arguments, as CPython would take it
+    if it were a function of one "s" argument: the count checked first, with the TypeError
+    inet_aton raises (the same format), with the function's name."""
+
+    def call(*args):
+        if len(args) != 1:
+            try:
+                socket.inet_aton(*args)
+            except TypeError as e:
+                raise TypeError(str(e).replace("inet_aton()", f"{fn}()", 1)) from None
+            raise AssertionError(f"inet_aton took {len(args)} arguments")
+        return impl(*args)
+
+    return call
+
+
+# For inet_js_cases.json, whose arguments are Python values of any type as they are, in any
+# number: CPython's own functions, so that a wrong count is CPython's TypeError.
 JS_FUNCS = dict(
     FUNCS,
+    inet_aton=socket.inet_aton,
     inet_ntoa=socket.inet_ntoa,
+    inet_pton=socket.inet_pton,
     inet_ntop=socket.inet_ntop,
+    address_facts=one_argument("address_facts", py_address_facts),
+    subnet=one_argument("subnet", py_subnet),
 )
 
 
@@ -711,6 +739,19 @@ PROTO_VALUES = [OMITTED, "tcp", "udp", "nope", "", "t\x00", "\x00", "tc\ud800p",
                 "tcp\U0010ffff", 6, 2.5, True, None, b"tcp", ["tcp"], {}]
 PORT_VALUES = [80, 53, 0, 65535, 65536, 70000, -1, True, False, 2**31 - 1, 2**31, -(2**31),
                -(2**31) - 1, 2**63, -(2**63), 2**70, 2.5, "80", None, b"P", [80], {}]
+# Good arguments of each function, all it takes; and values to call it with any number of.
+GOOD_ARGS = {
+    "inet_aton": ["1.2.3.4"],
+    "inet_ntoa": [b"\x7f\0\0\1"],
+    "inet_pton": [10, "::1"],
+    "inet_ntop": [2, b"\x7f\0\0\1"],
+    "getservbyname": ["http", "tcp"],
+    "getservbyport": [80, "tcp"],
+    "address_facts": ["::1"],
+    "subnet": ["10.0.0.0/8"],
+}
+COUNT_VALUES = [["x", None, 5], [None] * 4, ["\udc00\udc01", 2.5, {}, b"\0"],
+                [2**70, "\x00", [], True]]
 
 
 def js_value(v):
@@ -768,6 +809,12 @@ def build_js_cases():
     for port in PORT_VALUES:
         for p in PROTO_VALUES:
             add("getservbyport", port, p)
+    # Every count from none to two too many, of good values then others and of bad values only:
+    # the count is checked before any argument is converted, so its TypeError comes first.
+    for fn, good in GOOD_ARGS.items():
+        for n in range(len(good) + 3):
+            for values in [good + COUNT_VALUES[0]] + COUNT_VALUES[1:]:
+                add(fn, *values[:n])
     return dedup(cases)
 
 

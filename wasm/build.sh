@@ -73,21 +73,23 @@ STAGE="$(mktemp -d "${TMPDIR:-/tmp}/sockrelay-pkg.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT
 
 # assemble_inet_entry FILE: the converter's entry from wasm-bindgen's glue. wasm-bindgen cannot
-# export constants: AF_INET/AF_INET6 are appended (constants.js). inet_pton and inet_ntop are
-# fast.js, appended too: it calls the glue's checked `_inet_pton`/`_inet_ntop` and the fast
-# paths' `_io`/`_pton`/`_ntop4`/`_ntop6` (wasm/src/js.rs), which stop being exports here, as
-# every generated function named `_...` does, and uses the glue's `wasm` and
-# `getUint8ArrayMemory0`. (The `_` functions are skip_typescript; the types of the appended
+# export constants: AF_INET/AF_INET6 are appended (constants.js). The public functions are
+# appended too, as JS that checks the number of arguments (which an export of the glue cannot
+# see) and calls the glue's checked `_NAME` (wasm/src/js.rs): arity.js, and fast.js for
+# inet_pton and inet_ntop, which also calls the fast paths' `_io`/`_pton`/`_ntop4`/`_ntop6` and
+# uses the glue's `wasm` and `getUint8ArrayMemory0`. Every generated function named `_...` stops
+# being an export here. (The `_` functions are skip_typescript; the types of the appended
 # exports are in the module's typescript_custom_section.)
 assemble_inet_entry() {
 	local entry="$1" fn
-	for fn in _inet_pton _inet_ntop _io _pton _ntop4 _ntop6; do
+	for fn in _inet_aton _inet_ntoa _inet_pton _inet_ntop _getservbyname _getservbyport \
+		_address_facts _subnet _io _pton _ntop4 _ntop6; do
 		grep -q "^export function $fn(" "$entry" || die "$entry: no 'export function $fn(' from wasm-bindgen"
 	done
 	grep -q '^function getUint8ArrayMemory0() {$' "$entry" && grep -q '^ *wasm = instance\.exports;$' "$entry" ||
 		die "$entry: the glue no longer has the 'wasm' and 'getUint8ArrayMemory0' fast.js uses"
 	sed -i -E 's/^export function (_[A-Za-z0-9_]*)\(/function \1(/' "$entry"
-	cat wasm/js/constants.js wasm/js/fast.js >>"$entry"
+	cat wasm/js/constants.js wasm/js/arity.js wasm/js/fast.js >>"$entry"
 }
 
 # build_module NAME PROFILE CARGO_FEATURE_ARGS...: cargo build, wasm-bindgen, wasm-opt, terser

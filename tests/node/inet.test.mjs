@@ -1,7 +1,7 @@
 // The built converter module (web/pkg/inet.js, from wasm/build.sh) under node, checked against
 // CPython's recorded answers (wasm/tests/data/inet_cases.json for the core's inputs,
-// inet_js_cases.json for arguments of any type: format in tools/gen_inet_cases.py) and against
-// its contract in DESIGN.md: exports, error names, constants, size budget.
+// inet_js_cases.json for arguments of any type and number: format in tools/gen_inet_cases.py)
+// and against its contract in DESIGN.md: exports, error names, constants, size budget.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -110,7 +110,7 @@ test("wrong JS types are TypeErrors with Python's messages", () => {
     { name: "TypeError", message: "a bytes-like object is required, not 'list'" });
   assert.throws(() => inet.inet_aton(5),
     { name: "TypeError", message: "inet_aton() argument 1 must be str, not int" });
-  assert.throws(() => inet.inet_aton(),
+  assert.throws(() => inet.inet_aton(undefined),
     { name: "TypeError", message: "inet_aton() argument 1 must be str, not None" });
   assert.throws(() => inet.inet_pton("2", "1.2.3.4"),
     { name: "TypeError", message: "'str' object cannot be interpreted as an integer" });
@@ -118,6 +118,89 @@ test("wrong JS types are TypeErrors with Python's messages", () => {
     { name: "TypeError", message: "'float' object cannot be interpreted as an integer" });
   assert.throws(() => inet.getservbyname("http", 6),
     { name: "TypeError", message: "getservbyname() argument 2 must be str, not int" });
+});
+
+/** The doc comment of `fn` in inet.d.ts, its lines joined. */
+function doc(fn) {
+  const types = readFileSync(new URL("inet.d.ts", pkg), "utf8");
+  const match = types.match(new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*export function ${fn}\\(`));
+  assert.ok(match, `no doc comment on ${fn}`);
+  return match[1].replace(/\s*\n\s*\*\s*/g, " ");
+}
+
+/** Every public function and how many arguments it takes, as CPython's would. */
+const TAKES = {
+  inet_aton: [1, 1], inet_ntoa: [1, 1], inet_pton: [2, 2], inet_ntop: [2, 2],
+  getservbyname: [1, 2], getservbyport: [1, 2], address_facts: [1, 1], subnet: [1, 1],
+};
+
+test("the number of arguments is checked first, with CPython's TypeError", () => {
+  // The replay above covers these; here, that the case file has them for every function.
+  for (const [fn, [min, max]] of Object.entries(TAKES)) {
+    const counts = new Set(jsCases.filter((c) => c.fn === fn &&
+      (c.args.length < min || c.args.length > max)).map((c) => c.args.length));
+    const want = [...Array(max + 3).keys()].filter((n) => n < min || n > max);
+    assert.deepEqual([...counts].sort(), want, `${fn}: the counts recorded`);
+  }
+  assert.throws(() => inet.inet_pton(inet.AF_INET),
+    { name: "TypeError", message: "inet_pton() takes exactly 2 arguments (1 given)" });
+  assert.throws(() => inet.inet_aton("127.1", 0),
+    { name: "TypeError", message: "inet_aton() takes exactly 1 argument (2 given)" });
+  assert.throws(() => inet.getservbyname(),
+    { name: "TypeError", message: "getservbyname() takes at least 1 argument (0 given)" });
+  assert.throws(() => inet.getservbyport(80, "tcp", "x"),
+    { name: "TypeError", message: "getservbyport() takes at most 2 arguments (3 given)" });
+  assert.throws(() => inet.subnet(),
+    { name: "TypeError", message: "subnet() takes exactly 1 argument (0 given)" });
+  // Arguments the fast paths would take: the count still comes first.
+  assert.throws(() => inet.inet_pton(inet.AF_INET, "1.2.3.4", 0),
+    { name: "TypeError", message: "inet_pton() takes exactly 2 arguments (3 given)" });
+  assert.throws(() => inet.inet_ntop(inet.AF_INET6, new Uint8Array(16), 0),
+    { name: "TypeError", message: "inet_ntop() takes exactly 2 arguments (3 given)" });
+  // map passes the index and the array too.
+  assert.throws(() => ["127.1"].map(inet.inet_aton),
+    { name: "TypeError", message: "inet_aton() takes exactly 1 argument (3 given)" });
+});
+
+test("an explicit undefined is an argument given: None, or the optional protocol left out", () => {
+  assert.throws(() => inet.inet_pton(inet.AF_INET, undefined),
+    { name: "TypeError", message: "inet_pton() argument 2 must be str, not None" });
+  assert.throws(() => inet.inet_ntop(undefined, new Uint8Array(4)),
+    { name: "TypeError", message: "'NoneType' object cannot be interpreted as an integer" });
+  assert.throws(() => inet.address_facts(undefined),
+    { name: "TypeError", message: "address_facts() argument 1 must be str, not None" });
+  assert.throws(() => inet.getservbyname(undefined),
+    { name: "TypeError", message: "getservbyname() argument 1 must be str, not None" });
+  assert.equal(inet.getservbyname("http", undefined), 80);
+  assert.equal(inet.getservbyport(80, undefined), "http");
+  assert.throws(() => inet.getservbyname("http", undefined, undefined),
+    { name: "TypeError", message: "getservbyname() takes at most 2 arguments (3 given)" });
+  assert.throws(() => inet.inet_aton("127.1", undefined),
+    { name: "TypeError", message: "inet_aton() takes exactly 1 argument (2 given)" });
+});
+
+test("the declarations and /docs say how arguments are counted", () => {
+  for (const [fn, [min, max]] of Object.entries(TAKES)) {
+    const text = doc(fn);
+    const wording = min === max
+      ? [`\`TypeError("${fn}() takes exactly ${min} argument${min === 1 ? "" : "s"} (N given)")\``]
+      : [`\`TypeError("${fn}() takes at least 1 argument (0 given)")\``,
+        `\`TypeError("${fn}() takes at most 2 arguments (N given)")\``];
+    for (const w of wording) assert.ok(text.includes(w), `${fn}'s doc comment lacks ${w}: ${text}`);
+  }
+  const note = readFileSync(new URL("inet.d.ts", pkg), "utf8").replace(/\s*\n\s*\*\s*/g, " ");
+  assert.ok(note.includes("An explicit `undefined` counts as an argument given"), "the .d.ts note");
+  // The Errors section of /docs. (assert.ok: a failed assert.match would print the whole page.)
+  const docs = readFileSync(new URL("web/docs.html", root), "utf8").replace(/\s+/g, " ");
+  const errors = docs.slice(docs.indexOf('<section id="errors"'));
+  for (const [call, error] of [
+    ["inet_pton(AF_INET)", "inet_pton() takes exactly 2 arguments (1 given)"],
+    ["getservbyname()", "getservbyname() takes at least 1 argument (0 given)"],
+    ["inet_pton(AF_INET, undefined)", "inet_pton() argument 2 must be str, not None"],
+  ]) {
+    const text = `<code>${call}</code> throws <code>TypeError: ${error}</code>`;
+    assert.ok(errors.includes(text), `web/docs.html's Errors section lacks ${text}`);
+  }
 });
 
 test("getservbyport converts the port to a C int before it looks at the protocol", () => {
@@ -138,12 +221,6 @@ test("getservbyport converts the port to a C int before it looks at the protocol
 });
 
 test("the declarations' doc comments name the errors Python raises", () => {
-  const types = readFileSync(new URL("inet.d.ts", pkg), "utf8");
-  const doc = (fn) => {
-    const match = types.match(new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*export function ${fn}\\(`));
-    assert.ok(match, `no doc comment on ${fn}`);
-    return match[1].replace(/\s*\n\s*\*\s*/g, " ");
-  };
   const ntop = doc("inet_ntop");
   assert.throws(() => inet.inet_ntop(5, new Uint8Array(4)),
     { name: "ValueError", message: "unknown address family 5" });

@@ -1,8 +1,10 @@
-// Appended by wasm/build.sh to the generated entry, after constants.js: the public inet_pton
-// and inet_ntop. It shares the glue's scope: `wasm` (the instance's exports) and
-// `getUint8ArrayMemory0` (a view of wasm memory, renewed when memory grows), which build.sh
-// checks are there, and the checked exports `_inet_pton`/`_inet_ntop`, which build.sh takes out
-// of the module's exports (as every generated function whose name starts with `_`).
+// Appended by wasm/build.sh to the generated entry, after arity.js: the public inet_pton and
+// inet_ntop, which first check the number of arguments as every public function does (`arity`,
+// in arity.js; one comparison on the fast path). It shares the glue's scope: `wasm` (the
+// instance's exports) and `getUint8ArrayMemory0` (a view of wasm memory, renewed when memory
+// grows), which build.sh checks are there, and the checked exports `_inet_pton`/`_inet_ntop`,
+// which build.sh takes out of the module's exports (as every generated function whose name
+// starts with `_`).
 //
 // The checked exports take `JsValue`s: each argument check is a call from wasm back into JS,
 // text goes through TextEncoder/TextDecoder and every result through the allocator. For the
@@ -36,6 +38,7 @@ function word(b, i) {
 }
 
 export function inet_pton(address_family, ip_string) {
+  if (arguments.length !== 2) arity("inet_pton", arguments.length, 2, 2);
   if ((address_family === 2 || address_family === 10) && typeof ip_string === "string" &&
     ip_string.length < IO_LEN) {
     const n = ip_string.length;
@@ -59,6 +62,7 @@ export function inet_pton(address_family, ip_string) {
 }
 
 export function inet_ntop(address_family, packed_ip) {
+  if (arguments.length !== 2) arity("inet_ntop", arguments.length, 2, 2);
   if (packed_ip instanceof Uint8Array) {
     const b = packed_ip;
     const n = address_family === 2 && b.length === 4
