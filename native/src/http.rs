@@ -75,17 +75,38 @@ pub fn router(state: Arc<AppState>) -> Router {
             require_token,
         ));
     Router::new()
-        .route("/ws", get(ws))
         .merge(guarded)
         // Open even with `--token`: load balancers probe it, and it tells nothing.
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(get(static_file))
+        .layer(axum::middleware::from_fn(require_host))
+        // Added after that layer: `/ws` checks Host with the rest of its handshake, and
+        // counts the refusal as one.
+        .route("/ws", get(ws))
         .layer(axum::middleware::from_fn(limit_header_size))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security_headers,
         ))
         .with_state(state)
+}
+
+/// Answers 400 to an HTTP/1.1 request without a `Host` header or with more than one (RFC 9112,
+/// 3.2): which site it asks for would be a guess, and a proxy in front may guess otherwise.
+/// HTTP/1.0 requests may leave it out.
+async fn require_host(request: Request, next: axum::middleware::Next) -> Response {
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    let needs_one = request.version() >= axum::http::Version::HTTP_11;
+    if hosts > 1 || (needs_one && hosts == 0) {
+        let error = if hosts > 1 {
+            "more than one Host header: send it once"
+        } else {
+            "missing Host header (HTTP/1.1 requires one)"
+        };
+        let body = Json(serde_json::json!({ "error": error }));
+        return (StatusCode::BAD_REQUEST, body).into_response();
+    }
+    next.run(request).await
 }
 
 /// Adds `X-Content-Type-Options: nosniff` and the Content-Security-Policy of
@@ -253,7 +274,8 @@ fn token_ok(expected: &str, query: Option<&str>, headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token);
+        // `1*SP` between scheme and credentials (RFC 9110, 11.4).
+        .map(|(_, token)| token.trim_start_matches(' '));
     [query, bearer]
         .into_iter()
         .flatten()

@@ -192,7 +192,8 @@ async fn the_bearer_scheme_is_case_insensitive() {
         "Host: {}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n",
         relay.http
     );
-    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+    // RFC 9110 (11.4): one or more spaces after the scheme.
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR", "Bearer  "] {
         let headers = format!("{base}Authorization: {scheme} {TOKEN}\r\n");
         let answer = exchange(relay.http, &upgrade("/ws", &headers)).await;
         assert_eq!(answer.status, 101, "{scheme}: {}", answer.head);
@@ -424,4 +425,24 @@ async fn text_that_is_not_utf8_closes_with_1007() {
         }
         assert_eq!(close_code(&mut stream).await, 1007, "{what}");
     }
+}
+
+#[tokio::test]
+async fn every_http_1_1_request_names_exactly_one_host() {
+    // RFC 9112, 3.2: 400 for an HTTP/1.1 request with no Host or with two, on every path.
+    let relay = TestRelay::start().await;
+    let host = relay.http;
+    for path in ["/healthz", "/", "/api/targets", "/no-such-page"] {
+        let none = exchange(relay.http, &format!("GET {path} HTTP/1.1\r\n\r\n")).await;
+        assert_eq!(none.status, 400, "{path} without Host: {}", none.head);
+        assert!(none.error().contains("Host"), "{}", none.body);
+        let two = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nHost: {host}\r\n\r\n");
+        let two = exchange(relay.http, &two).await;
+        assert_eq!(two.status, 400, "{path} with two Hosts: {}", two.head);
+        let one = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        assert_ne!(exchange(relay.http, &one).await.status, 400, "{path}");
+    }
+    // HTTP/1.0 may leave it out.
+    let old = exchange(relay.http, "GET /healthz HTTP/1.0\r\n\r\n").await;
+    assert_eq!(old.status, 200, "{}", old.head);
 }

@@ -643,7 +643,8 @@ async fn missing_or_wrong_tokens_are_refused() {
     let headers = [
         "Authorization: Bearer\r\n".to_owned(),
         "Authorization: Bearer \r\n".into(),
-        format!("Authorization: Bearer  {TOKEN}\r\n"),
+        // Two spaces after the scheme are allowed (RFC 9110, 11.4); two tokens are not one.
+        format!("Authorization: Bearer {TOKEN} {TOKEN}\r\n"),
         format!("Authorization: Basic {TOKEN}\r\n"),
         format!("Authorization: Token {TOKEN}\r\n"),
         format!("Authorization: {TOKEN}\r\n"),
