@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-r"""Record CPython's answers for the converter functions in wasm/tests/data/.
+r"""Record CPython's answers for the converter functions in wasm/inet/tests/data/.
 
 Usage: python3 tools/gen_inet_cases.py [DIR]
 
-Writes two files into DIR (default wasm/tests/data):
+Writes two files into DIR (default wasm/inet/tests/data):
 
   inet_cases.json     the core: every argument a value the Rust core takes (`&str` without lone
-                      surrogates, bytes, integers). Replayed by wasm/tests/python_oracle.rs
+                      surrogates, bytes, integers). Replayed by wasm/inet/tests/python_oracle.rs
                       (native) and by tests/node/inet.test.mjs (the built module).
   inet_js_cases.json  the JS surface: arguments of any type, strings with lone surrogates,
                       None/null, omitted arguments, and every combination of bad arguments of
@@ -65,9 +65,9 @@ File format (JSON, UTF-8, one case per line inside "cases"):
   VALUE per function: inet_aton / inet_pton -> bytes; inet_ntoa / inet_ntop -> str;
   getservbyname -> int; getservbyport -> str;
   address_facts -> {"family", "bytes", "canonical", "integer", "hex", "binary", "python_bytes",
-                    "kind"}  (field meanings: wasm/src/inet/facts.rs)
+                    "kind"}  (field meanings: wasm/inet/src/facts.rs)
   subnet        -> {"family", "prefix", "network", "netmask", "first_host", "last_host",
-                    "broadcast" (null for IPv6), "size", "hosts"}  (see wasm/src/inet/subnet.rs)
+                    "broadcast" (null for IPv6), "size", "hosts"}  (see wasm/inet/src/subnet.rs)
   CLASS is one of "OSError", "ValueError", "TypeError", "OverflowError", "UnicodeEncodeError"
   (the last in inet_js_cases.json only); TEXT is str(exc).
 """
@@ -80,7 +80,7 @@ import socket
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_DIR = os.path.join(ROOT, "wasm", "tests", "data")
+DEFAULT_DIR = os.path.join(ROOT, "wasm", "inet", "tests", "data")
 SEED = 0x50C4E7
 AF_INET, AF_INET6 = socket.AF_INET, socket.AF_INET6
 assert (int(AF_INET), int(AF_INET6)) == (2, 10), "run this on Linux"
@@ -153,7 +153,7 @@ def check_private_lists(samples):
 
 
 def kind(a):
-    """The precedence documented in wasm/src/inet/facts.rs."""
+    """The precedence documented in wasm/inet/src/facts.rs."""
     if a.version == 6 and a.ipv4_mapped is not None:
         a = a.ipv4_mapped
     if a.is_unspecified:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Generate wasm/src/inet/services_table.rs from Debian netbase's /etc/services.
+"""Generate wasm/inet/src/services_table.rs from Debian netbase's /etc/services.
 
 Usage: python3 tools/gen_services.py [SERVICES_FILE] [OUTPUT]
-Defaults: /etc/services and wasm/src/inet/services_table.rs (relative to the repository root).
+Defaults: /etc/services and wasm/inet/src/services_table.rs (relative to the repository root).
 
 The converter embeds the table so that getservbyname/getservbyport answer exactly what CPython
 answers on a Debian machine, without reading any file at run time. The output is deterministic
@@ -27,7 +27,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_OUT = os.path.join(ROOT, "wasm", "src", "inet", "services_table.rs")
+DEFAULT_OUT = os.path.join(ROOT, "wasm", "inet", "src", "services_table.rs")
 
 # A name is one whitespace-free printable ASCII word; anything else means the file is not the
 # netbase file this script was written for, and silently copying it could break the blob layout.

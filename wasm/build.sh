@@ -45,7 +45,7 @@ report_sizes() {
 # appended JS, the tool versions and the route.
 inputs_hash() {
 	{
-		find wasm/src wasm/js wasm/Cargo.toml wasm/build.sh scripts/lib.sh Cargo.toml Cargo.lock \
+		find wasm/src wasm/inet/src wasm/inet/Cargo.toml wasm/js wasm/Cargo.toml wasm/build.sh scripts/lib.sh Cargo.toml Cargo.lock \
 			package-lock.json -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum
 		echo "route=$WASM_ROUTE size=$WASM_SIZE_MODE"
 		wasm-bindgen --version

@@ -1,4 +1,4 @@
-//! The address core (`sockrelay_wasm::inet`): every text parser on the input as (lossy) UTF-8,
+//! The address core (`sockrelay_inet`): every text parser on the input as (lossy) UTF-8,
 //! every byte formatter on the raw input, and round-trip invariants between them.
 //!
 //! Invariants checked, beyond "no panic":
@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use sockrelay_wasm::inet::{
+use sockrelay_inet::{
     address_facts, getservbyname, getservbyport, inet_aton, inet_ntoa, inet_ntop, inet_pton,
     subnet, PyErrorKind, AF_INET, AF_INET6,
 };

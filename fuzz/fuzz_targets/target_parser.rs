@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use sockrelay::origin::{validate_origin_setting, OriginPolicy};
 use sockrelay::target::{AllowList, Host, TargetSpec};
-use sockrelay_wasm::inet::{inet_aton, inet_pton, AF_INET};
+use sockrelay_inet::{inet_aton, inet_pton, AF_INET};
 
 const ECHO: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 65432);
 const ACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8001);

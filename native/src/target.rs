@@ -89,7 +89,7 @@ fn parse_host(text: &str) -> Result<Host, TargetError> {
     }
     // Anything the system resolver would read as a numeric IPv4 address (127.1, 0x7f.1, 017.0.0.1,
     // 2130706433) is another spelling of an address: refuse it rather than match it loosely.
-    if sockrelay_wasm::inet::inet_aton(text).is_ok() {
+    if sockrelay_inet::inet_aton(text).is_ok() {
         return Err(TargetError::NonCanonicalIpv4);
     }
     if !is_host_name(text) {

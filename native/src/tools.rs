@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
-use sockrelay_wasm::inet::{self, PyError, PyErrorKind, AF_INET, AF_INET6};
+use sockrelay_inet::{self as inet, PyError, PyErrorKind, AF_INET, AF_INET6};
 
 /// `sockrelay inet ...`
 #[derive(Debug, Subcommand)]

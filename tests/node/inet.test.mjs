@@ -1,5 +1,5 @@
 // The built converter module (web/pkg/inet.js, from wasm/build.sh) under node, checked against
-// CPython's recorded answers (wasm/tests/data/inet_cases.json for the core's inputs,
+// CPython's recorded answers (wasm/inet/tests/data/inet_cases.json for the core's inputs,
 // inet_js_cases.json for arguments of any type and number: format in tools/gen_inet_cases.py)
 // and against its contract in DESIGN.md: exports, error names, constants, size budget.
 import { test } from "node:test";
@@ -14,7 +14,7 @@ const inet = await import(new URL("inet.js", pkg).href);
 const wasmBytes = readFileSync(new URL("inet_bg.wasm", pkg));
 inet.initSync({ module: wasmBytes });
 
-const data = (name) => JSON.parse(readFileSync(new URL(`wasm/tests/data/${name}`, root), "utf8"));
+const data = (name) => JSON.parse(readFileSync(new URL(`wasm/inet/tests/data/${name}`, root), "utf8"));
 const { cases } = data("inet_cases.json");
 const { cases: jsCases } = data("inet_js_cases.json");
 

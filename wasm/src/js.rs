@@ -29,10 +29,10 @@ use crate::inet::{self, PyError};
 
 type JsResult<T> = Result<T, JsValue>;
 
-impl From<PyError> for JsValue {
-    fn from(error: PyError) -> Self {
-        py_error(error.kind.name(), &error.message)
-    }
+/// A [`PyError`] as the JS `Error` to throw (a function: the orphan rule forbids a `From`
+/// between two other crates' types).
+fn thrown_py(error: PyError) -> JsValue {
+    py_error(error.kind.name(), &error.message)
 }
 
 /// A JS `Error` whose `name` is a Python exception class, so callers can branch on `e.name`.
@@ -261,12 +261,12 @@ fn object(entries: &[(&str, JsValue)]) -> Object {
 #[wasm_bindgen(js_name = "_inet_aton", skip_typescript)]
 pub fn inet_aton(ip_string: &JsValue) -> JsResult<Vec<u8>> {
     let text = str_arg("inet_aton", "1", ip_string)?;
-    Ok(inet::inet_aton(&text)?.to_vec())
+    Ok(inet::inet_aton(&text).map_err(thrown_py)?.to_vec())
 }
 
 #[wasm_bindgen(js_name = "_inet_ntoa", skip_typescript)]
 pub fn inet_ntoa(packed_ip: &JsValue) -> JsResult<String> {
-    Ok(inet::inet_ntoa(&bytes_arg(packed_ip)?)?)
+    inet::inet_ntoa(&bytes_arg(packed_ip)?).map_err(thrown_py)
 }
 
 // The checked `inet_pton` and `inet_ntop`: `wasm/js/fast.js` calls them for what its fast
@@ -275,14 +275,14 @@ pub fn inet_ntoa(packed_ip: &JsValue) -> JsResult<String> {
 pub fn inet_pton(address_family: &JsValue, ip_string: &JsValue) -> JsResult<Vec<u8>> {
     let family = int_arg(address_family)?;
     let text = str_arg("inet_pton", "2", ip_string)?;
-    Ok(inet::inet_pton(family, &text)?)
+    inet::inet_pton(family, &text).map_err(thrown_py)
 }
 
 #[wasm_bindgen(js_name = "_inet_ntop", skip_typescript)]
 pub fn inet_ntop(address_family: &JsValue, packed_ip: &JsValue) -> JsResult<String> {
     let family = int_arg(address_family)?;
     let bytes = bytes_arg(packed_ip)?;
-    Ok(inet::inet_ntop(family, &bytes)?)
+    inet::inet_ntop(family, &bytes).map_err(thrown_py)
 }
 
 /// Bytes in the scratch buffer: more than the longest text the fast paths give (45) and the
@@ -364,10 +364,10 @@ pub fn getservbyname(service_name: &JsValue, protocol_name: &JsValue) -> JsResul
     // CPython's `s` converter refuses a NUL as it reads the name, before the protocol's type is
     // looked at; the core checks it too late for that.
     if name.as_bytes().contains(&0) {
-        return Err(inet::embedded_null().into());
+        return Err(thrown_py(inet::embedded_null()));
     }
     let protocol = optional_str_arg("getservbyname", "2", protocol_name)?;
-    Ok(inet::getservbyname(&name, protocol.as_deref())?)
+    inet::getservbyname(&name, protocol.as_deref()).map_err(thrown_py)
 }
 
 // CPython parses `port` with the `i` converter, C `int` range check included, before it looks
@@ -376,13 +376,15 @@ pub fn getservbyname(service_name: &JsValue, protocol_name: &JsValue) -> JsResul
 pub fn getservbyport(port: &JsValue, protocol_name: &JsValue) -> JsResult<String> {
     let port = int_arg(port)?;
     let protocol = optional_str_arg("getservbyport", "2", protocol_name)?;
-    Ok(inet::getservbyport(port.into(), protocol.as_deref())?.to_owned())
+    Ok(inet::getservbyport(port.into(), protocol.as_deref())
+        .map_err(thrown_py)?
+        .to_owned())
 }
 
 #[wasm_bindgen(js_name = "_address_facts", skip_typescript)]
 pub fn address_facts(address: &JsValue) -> JsResult<Object> {
     let text = str_arg("address_facts", "1", address)?;
-    let facts = inet::address_facts(&text)?;
+    let facts = inet::address_facts(&text).map_err(thrown_py)?;
     Ok(object(&[
         ("family", facts.family.into()),
         ("bytes", Uint8Array::from(&facts.bytes[..]).into()),
@@ -398,7 +400,7 @@ pub fn address_facts(address: &JsValue) -> JsResult<Object> {
 #[wasm_bindgen(js_name = "_subnet", skip_typescript)]
 pub fn subnet(cidr: &JsValue) -> JsResult<Object> {
     let text = str_arg("subnet", "1", cidr)?;
-    let subnet = inet::subnet(&text)?;
+    let subnet = inet::subnet(&text).map_err(thrown_py)?;
     Ok(object(&[
         ("family", subnet.family.into()),
         ("prefix", subnet.prefix.into()),
@@ -1065,7 +1067,7 @@ mod tests {
     /// and tests/node/inet.test.mjs replays them there.
     #[wasm_bindgen_test]
     fn matches_cpython_on_arguments_of_every_type() {
-        let text = include_str!("../tests/data/inet_js_cases.json");
+        let text = include_str!("../inet/tests/data/inet_js_cases.json");
         let data = js_sys::JSON::parse(text).expect("JSON");
         let cases: js_sys::Array = Reflect::get(&data, &s("cases"))
             .expect("cases")

@@ -1,13 +1,12 @@
-//! Socket address utilities with CPython's exact `socket` semantics, and the browser client.
+//! The browser modules over the address core: the converter's JS surface and the client.
 //!
 //! # Layout
-//! - [`inet`]: the pure address core (plain std Rust, no wasm-bindgen). The native `sockrelay`
-//!   CLI and the browser modules both call it, so there is one implementation to test.
+//! - [`inet`]: the address core, the `sockrelay-inet` crate (`wasm/inet`), re-exported.
 //! - `js` (wasm32 only): the thin `#[wasm_bindgen]` surface of the converter module `inet.js`.
 //! - `client` (feature `client`): the browser client UI. Its pure parts (hex, echo matching,
 //!   statistics, the converter panel's answers) also build natively, for their unit tests.
 
-pub mod inet;
+pub use sockrelay_inet as inet;
 
 #[cfg(target_arch = "wasm32")]
 mod js;

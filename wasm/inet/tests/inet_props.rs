@@ -5,7 +5,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
-use sockrelay_wasm::inet::{self, AF_INET, AF_INET6};
+use sockrelay_inet::{self as inet, AF_INET, AF_INET6};
 
 /// Text that is mostly IPv6 alphabet, so that a fair share of it parses.
 fn v6ish() -> impl Strategy<Value = String> {

@@ -2,7 +2,7 @@
 //! (The exhaustive comparison with CPython is `python_oracle.rs`.)
 #![allow(clippy::unwrap_used)]
 
-use sockrelay_wasm::inet::{self, AddressKind, PyError, PyErrorKind, Subnet, AF_INET, AF_INET6};
+use sockrelay_inet::{self as inet, AddressKind, PyError, PyErrorKind, Subnet, AF_INET, AF_INET6};
 
 fn kind(s: &str) -> &'static str {
     inet::address_facts(s).unwrap().kind.as_str()

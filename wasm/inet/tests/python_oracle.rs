@@ -1,12 +1,12 @@
 //! Replays CPython's recorded answers (`tests/data/inet_cases.json`, written by
-//! `tools/gen_inet_cases.py`; the format is documented there) against `sockrelay_wasm::inet`.
+//! `tools/gen_inet_cases.py`; the format is documented there) against `sockrelay_inet`.
 //! Every mismatch is listed, not just the first, so one run shows the whole picture.
 #![allow(clippy::unwrap_used)]
 // Native only: these use proptest / the file system, which the wasm32 test runner lacks.
 #![cfg(not(target_arch = "wasm32"))]
 
 use serde_json::{json, Value};
-use sockrelay_wasm::inet::{self, AddressFacts, PyError, Subnet};
+use sockrelay_inet::{self as inet, AddressFacts, PyError, Subnet};
 
 fn err_json(e: &PyError) -> Value {
     json!({"error": {"type": e.kind.name(), "message": e.message}})

@@ -1,10 +1,16 @@
-//! CPython 3.11's `socket` address helpers on Linux/glibc, reproduced in plain std Rust.
+//! `sockrelay-inet`: CPython 3.11's `socket` address helpers on Linux/glibc, reproduced in
+//! plain std Rust, and the input grammars every front end shares.
+//!
+//! This crate owns the address semantics and nothing else: no I/O, no dependencies, no
+//! wasm-bindgen. Its users are thin front ends over it: the converter module `web/pkg/inet.js`
+//! (`wasm/converter`), the browser client (`wasm/client`), the native `sockrelay inet|serv`
+//! commands and target parser (`native/`) and the fuzz targets (`fuzz/`).
 //!
 //! Every function answers what `python3 -c 'import socket; ...'` answers on a Debian machine,
 //! byte for byte: the same result, or a [`PyError`] with the same exception class and the same
 //! `str(exc)`. That is the contract the converter module (`web/pkg/inet.js`), the native CLI and
 //! the tests share; `tools/gen_inet_cases.py` records Python's answers to a few thousand inputs
-//! in `wasm/tests/data/inet_cases.json` and `wasm/tests/python_oracle.rs` replays them.
+//! in `wasm/inet/tests/data/inet_cases.json` and `wasm/inet/tests/python_oracle.rs` replays them.
 //!
 //! | function | glibc / CPython behaviour reproduced |
 //! |---|---|
@@ -21,7 +27,7 @@
 //!
 //! # Example
 //! ```
-//! use sockrelay_wasm::inet::{self, AF_INET6, PyErrorKind};
+//! use sockrelay_inet::{self as inet, AF_INET6, PyErrorKind};
 //!
 //! // glibc's inet_aton reads "127.1" as 127.0.0.1, and so does Python.
 //! assert_eq!(inet::inet_aton("127.1"), Ok([127, 0, 0, 1]));
@@ -104,7 +110,7 @@ impl std::error::Error for PyError {}
 /// CPython converts `str` arguments with the `s` format, which refuses NUL before the C function
 /// ever runs; callers check this only once parsing failed (or left text unread), so the hot path
 /// does not scan the input twice.
-pub(crate) fn embedded_null() -> PyError {
+pub fn embedded_null() -> PyError {
     PyError::new(PyErrorKind::ValueError, "embedded null character")
 }
 
@@ -212,7 +218,7 @@ pub use format::TEXT_MAX;
 /// returns its length.
 ///
 /// ```
-/// use sockrelay_wasm::inet::{self, TEXT_MAX};
+/// use sockrelay_inet::{self as inet, TEXT_MAX};
 ///
 /// let mut out = [0; TEXT_MAX];
 /// let len = inet::write_ipv4([192, 168, 1, 190], &mut out);
