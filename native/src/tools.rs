@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
-use sockrelay_inet::{self as inet, PyError, PyErrorKind, AF_INET, AF_INET6};
+use sockrelay_inet::hex::HexError;
+use sockrelay_inet::pyint::long_from_decimal;
+use sockrelay_inet::{self as inet, PyError, AF_INET, AF_INET6};
 
 /// `sockrelay inet ...`
 #[derive(Debug, Subcommand)]
@@ -46,39 +48,23 @@ pub enum ToolError {
     #[error("{0}")]
     Python(#[from] PyError),
     #[error("invalid packed bytes {input:?}: {why}")]
-    Hex { input: String, why: &'static str },
+    Hex { input: String, why: HexError },
     #[error("{0}")]
     Lookup(String),
 }
 
-/// Parses packed bytes written as hex, with optional `0x` and separators (`:`, `-`, spaces).
+/// Packed bytes written as hex, in the grammar the browser client reads too
+/// ([`inet::hex`]: `7f000001`, `7f:00:00:01`, `0x7f 0x00 ...`, `\x7f\x00...`). No digits at
+/// all is zero bytes, so that Python's function answers with its own error, as
+/// `inet_ntoa(b'')` does.
 pub fn parse_hex(input: &str) -> Result<Vec<u8>, ToolError> {
-    let err = |why| ToolError::Hex {
-        input: input.to_owned(),
-        why,
-    };
-    let body = input
-        .trim()
-        .strip_prefix("0x")
-        .unwrap_or_else(|| input.trim());
-    let digits: Vec<u8> = body
-        .bytes()
-        .filter(|b| !matches!(b, b':' | b'-' | b' ' | b'\t' | b','))
-        .collect();
-    if !digits.len().is_multiple_of(2) {
-        return Err(err("an odd number of hex digits"));
+    match inet::hex::parse_hex(input) {
+        Err(HexError::Empty) => Ok(Vec::new()),
+        parsed => parsed.map_err(|why| ToolError::Hex {
+            input: input.to_owned(),
+            why,
+        }),
     }
-    digits
-        .chunks(2)
-        .map(|pair| {
-            let hi = (pair[0] as char).to_digit(16);
-            let lo = (pair[1] as char).to_digit(16);
-            match (hi, lo) {
-                (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
-                _ => Err(err("expected hex digits, e.g. 7f000001")),
-            }
-        })
-        .collect()
 }
 
 use inet::{python_bytes_repr as py_bytes, python_str_repr as py_str};
@@ -109,7 +95,7 @@ pub fn inet(cmd: &InetCommand, as_json: bool) -> Result<String, ToolError> {
 /// after a `-`) is a port, looked up as Python's `getservbyport(int(PORT))` would, with its
 /// errors; anything else is a service name.
 pub fn serv(name_or_port: &str, proto: Option<&str>, as_json: bool) -> Result<String, ToolError> {
-    if let Some(port) = integer_arg(name_or_port) {
+    if let Some(port) = long_from_decimal(name_or_port) {
         let port = port?;
         let name = inet::getservbyport(port, proto)?;
         return Ok(if as_json {
@@ -124,23 +110,6 @@ pub fn serv(name_or_port: &str, proto: Option<&str>, as_json: bool) -> Result<St
     } else {
         port.to_string()
     })
-}
-
-/// `text` as a decimal integer converted as CPython's `PyLong_AsLong` converts one: `None` if
-/// it is not an integer at all, `OverflowError` if it does not fit a C long (as
-/// `getservbyport(99999999999999999999)` raises), else its value.
-fn integer_arg(text: &str) -> Option<Result<i64, PyError>> {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    // Only overflow can make well-formed digits fail to parse.
-    Some(text.parse().map_err(|_| {
-        PyError::new(
-            PyErrorKind::OverflowError,
-            "Python int too large to convert to C long",
-        )
-    }))
 }
 
 /// Runs `sockrelay host [NAME]`: `gethostname()`, or [`gethostbyname`].
@@ -291,20 +260,47 @@ mod tests {
         result.unwrap_err().to_string()
     }
 
+    /// The client's grammar (`sockrelay_inet::hex`): a run of digits of odd length is refused,
+    /// no longer joined to the next (`7 f0 00 01` read as 7f000001), and the client's `\x`,
+    /// `0X` and `;` are read. No digits is still zero bytes, for Python's own error.
+    #[test]
+    fn hex_is_read_as_the_client_reads_it() {
+        assert!(matches!(
+            parse_hex("7 f0 00 01"),
+            Err(ToolError::Hex {
+                why: HexError::OddDigits { .. },
+                ..
+            })
+        ));
+        assert_eq!(
+            message(parse_hex("7f0 001")),
+            "invalid packed bytes \"7f0 001\": \"7f0\" at position 1 has an odd number of hex \
+             digits: each byte is two digits"
+        );
+        for input in [
+            "\\x7f\\x00\\x00\\x01",
+            "0X7F;00;00;01",
+            "0x7f 0x00 0x00 0x01",
+        ] {
+            assert_eq!(parse_hex(input).unwrap(), vec![127, 0, 0, 1], "{input:?}");
+        }
+        assert_eq!(parse_hex(" , ").unwrap(), Vec::<u8>::new());
+        let empty = InetCommand::Ntoa {
+            packed: String::new(),
+        };
+        assert_eq!(
+            message(inet(&empty, false)),
+            "OSError: packed IP wrong length for inet_ntoa"
+        );
+    }
+
+    /// The conversion itself is tested in `sockrelay_inet::pyint`.
     #[test]
     fn ports_convert_as_python_ints() {
-        assert_eq!(integer_arg("80").unwrap().unwrap(), 80);
-        assert_eq!(integer_arg("-1").unwrap().unwrap(), -1);
-        assert!(integer_arg("http").is_none());
-        assert!(integer_arg("-").is_none());
-        assert!(integer_arg("1-2").is_none());
-        assert!(integer_arg("").is_none());
-        for huge in ["99999999999999999999", "-99999999999999999999"] {
-            assert_eq!(
-                integer_arg(huge).unwrap().unwrap_err().to_string(),
-                "OverflowError: Python int too large to convert to C long"
-            );
-        }
+        assert_eq!(
+            message(serv("99999999999999999999", None, false)),
+            "OverflowError: Python int too large to convert to C long"
+        );
         assert_eq!(
             message(serv("2147483648", None, false)),
             "OverflowError: signed integer is greater than maximum"

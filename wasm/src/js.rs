@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use js_sys::{ArrayBuffer, Error, JsString, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::inet::{self, PyError};
+use crate::inet::{self, pyint, PyError};
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -44,10 +44,6 @@ fn py_error(class: &str, message: &str) -> JsValue {
 
 fn type_error(parts: &[&str]) -> JsValue {
     py_error("TypeError", &parts.concat())
-}
-
-fn overflow_error(message: &str) -> JsValue {
-    py_error("OverflowError", message)
 }
 
 /// The name of the Python type a JS value stands for, as Python's messages spell it.
@@ -206,25 +202,18 @@ fn bytes_arg(value: &JsValue) -> JsResult<Vec<u8>> {
     }
 }
 
-/// An integer argument, converted as CPython's `PyLong_AsLong` does: booleans are 0 and 1,
-/// non-integers are a `TypeError`, integers beyond a C long an `OverflowError`.
+/// An integer argument, converted as CPython's `PyLong_AsLong` does ([`pyint`]): booleans are
+/// 0 and 1, non-integers are a `TypeError`, integers beyond a C long an `OverflowError`.
 fn long_arg(value: &JsValue) -> JsResult<i64> {
-    const TOO_LARGE: &str = "Python int too large to convert to C long";
     if let Some(flag) = value.as_bool() {
         return Ok(i64::from(flag));
     }
     if let Some(number) = value.as_f64() {
-        if number.fract() == 0.0 {
-            // 2^63 is exact as an f64; every integral f64 in [-2^63, 2^63) fits an i64.
-            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-            return if (-LIMIT..LIMIT).contains(&number) {
-                Ok(number as i64)
-            } else {
-                Err(overflow_error(TOO_LARGE))
-            };
+        if let Some(long) = pyint::long_from_f64(number) {
+            return long.map_err(thrown_py);
         }
     } else if value.is_bigint() {
-        return i64::try_from(value.clone()).map_err(|_| overflow_error(TOO_LARGE));
+        return i64::try_from(value.clone()).map_err(|_| thrown_py(pyint::long_overflow()));
     }
     Err(type_error(&[
         "'",
@@ -235,14 +224,7 @@ fn long_arg(value: &JsValue) -> JsResult<i64> {
 
 /// A C `int` argument (the `i` converter): a long, then range-checked.
 fn int_arg(value: &JsValue) -> JsResult<i32> {
-    let long = long_arg(value)?;
-    i32::try_from(long).map_err(|_| {
-        overflow_error(if long > 0 {
-            "signed integer is greater than maximum"
-        } else {
-            "signed integer is less than minimum"
-        })
-    })
+    pyint::c_int(long_arg(value)?).map_err(thrown_py)
 }
 
 /// A plain JS object built from `(key, value)` pairs.

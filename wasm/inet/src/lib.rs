@@ -4,7 +4,9 @@
 //! This crate owns the address semantics and nothing else: no I/O, no dependencies, no
 //! wasm-bindgen. Its users are thin front ends over it: the converter module `web/pkg/inet.js`
 //! (`wasm/converter`), the browser client (`wasm/client`), the native `sockrelay inet|serv`
-//! commands and target parser (`native/`) and the fuzz targets (`fuzz/`).
+//! commands and target parser (`native/`) and the fuzz targets (`fuzz/`). What those would
+//! otherwise each write again lives here as well: [`hex`] (bytes typed as hex) and [`pyint`]
+//! (CPython's conversion of an integer argument to a C `long` or `int`).
 //!
 //! Every function answers what `python3 -c 'import socket; ...'` answers on a Debian machine,
 //! byte for byte: the same result, or a [`PyError`] with the same exception class and the same
@@ -48,7 +50,9 @@
 
 mod facts;
 mod format;
+pub mod hex;
 mod parse;
+pub mod pyint;
 mod services;
 mod services_table;
 mod subnet;

@@ -4,6 +4,7 @@
 //! matches; the table keeps file order, so a plain linear scan gives the same answers (a few
 //! hundred entries: a scan costs less than building an index at startup).
 
+use super::pyint::c_int;
 use super::services_table::{NAMES, PORTS, PROTOS, PROTO_NAMES};
 use super::{embedded_null, has_nul, PyError, PyErrorKind};
 
@@ -66,18 +67,7 @@ pub fn getservbyname(name: &str, proto: Option<&str>) -> Result<u16, PyError> {
 /// CPython first converts the port to a C `int` (an `OverflowError` of its own beyond 32 bits),
 /// then the protocol string, and only then checks the port range.
 pub fn getservbyport(port: i64, proto: Option<&str>) -> Result<&'static str, PyError> {
-    if port > i64::from(i32::MAX) {
-        return Err(PyError::new(
-            PyErrorKind::OverflowError,
-            "signed integer is greater than maximum",
-        ));
-    }
-    if port < i64::from(i32::MIN) {
-        return Err(PyError::new(
-            PyErrorKind::OverflowError,
-            "signed integer is less than minimum",
-        ));
-    }
+    let port = c_int(port)?;
     if proto.is_some_and(|p| has_nul(p.as_bytes())) {
         return Err(embedded_null());
     }
