@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the two browser modules of the sockrelay-wasm crate into web/pkg/:
-#   inet.js   + inet_bg.wasm   the converter (default features), entry for the docs pages
-#   client.js + client_bg.wasm the client UI (--features client), loaded by web/index.html
+# Builds the two browser modules into web/pkg/, each from its own crate:
+#   inet.js   + inet_bg.wasm   the converter (sockrelay-converter), entry for the docs pages
+#   client.js + client_bg.wasm the client UI (sockrelay-wasm --features client), for index.html
 # then shrinks each with wasm-opt -Oz and prints gzipped sizes against the converter's budget.
+# Each module must export its own API and nothing else: checked after the build.
 # The converter's entry is the generated glue with wasm/js/ appended (assemble_inet_entry).
 #
 # Skips all of it when nothing that goes into the modules changed since the last build.
@@ -45,7 +46,8 @@ report_sizes() {
 # appended JS, the tool versions and the route.
 inputs_hash() {
 	{
-		find wasm/src wasm/inet/src wasm/inet/Cargo.toml wasm/js wasm/Cargo.toml wasm/build.sh scripts/lib.sh Cargo.toml Cargo.lock \
+		find wasm/src wasm/inet/src wasm/inet/Cargo.toml wasm/converter/src wasm/converter/Cargo.toml \
+			wasm/js wasm/Cargo.toml wasm/build.sh scripts/lib.sh Cargo.toml Cargo.lock \
 			package-lock.json -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum
 		echo "route=$WASM_ROUTE size=$WASM_SIZE_MODE"
 		wasm-bindgen --version
@@ -92,16 +94,15 @@ assemble_inet_entry() {
 	cat wasm/js/constants.js wasm/js/arity.js wasm/js/fast.js >>"$entry"
 }
 
-# build_module NAME PROFILE CARGO_FEATURE_ARGS...: cargo build, wasm-bindgen, wasm-opt, terser
-# into $STAGE. Builds with the same profile overwrite one artifact, so each is bound right after
-# it is built.
+# build_module NAME PROFILE CRATE CARGO_FEATURE_ARGS...: cargo build, wasm-bindgen, wasm-opt,
+# terser into $STAGE.
 build_module() {
-	local name="$1" profile="$2" artifact
-	shift 2
-	artifact="$WASM_SIZE_TARGET_DIR/$WASM_TARGET/$profile/sockrelay_wasm.wasm"
-	say "cargo build --profile $profile $* ($name)"
+	local name="$1" profile="$2" crate="$3" artifact
+	shift 3
+	artifact="$WASM_SIZE_TARGET_DIR/$WASM_TARGET/$profile/${crate//-/_}.wasm"
+	say "cargo build -p $crate --profile $profile $* ($name)"
 	"${WASM_SIZE_CARGO[@]}" build --quiet --target "$WASM_TARGET" --profile "$profile" \
-		--target-dir "$WASM_SIZE_TARGET_DIR" -p sockrelay-wasm "${WASM_SIZE_FLAGS[@]}" "$@"
+		--target-dir "$WASM_SIZE_TARGET_DIR" -p "$crate" "${WASM_SIZE_FLAGS[@]}" "$@"
 	wasm-bindgen --target web --out-dir "$STAGE" --out-name "$name" "$artifact"
 	if [ "$name" = inet ]; then
 		# Import names without their hashes: about 1.1 KB of the converter's gzipped budget.
@@ -114,6 +115,12 @@ build_module() {
 	mv "$STAGE/${name}_bg.opt.wasm" "$STAGE/${name}_bg.wasm"
 	if [ "$name" = inet ]; then
 		assemble_inet_entry "$STAGE/inet.js"
+	else
+		# wasm-bindgen exports the start function as well as running it: the page would attach
+		# a second controller if anything called it again.
+		grep -q '^export function start() {$' "$STAGE/$name.js" ||
+			die "$name.js: no 'export function start() {' from wasm-bindgen"
+		sed -i 's/^export function start() {$/function start() {/' "$STAGE/$name.js"
 	fi
 	# The glue's doc comments are in the .d.ts, which stays as generated; minified glue is
 	# about 2 KB less gzipped, a tenth of the converter's budget.
@@ -126,8 +133,8 @@ build_module() {
 }
 
 # The converter's profile is wasm-inet: optimised for size, but less than the client (Cargo.toml).
-build_module inet wasm-inet
-build_module client wasm-release --features client
+build_module inet wasm-inet sockrelay-converter
+build_module client wasm-release sockrelay-wasm --features client
 
 version="$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml)"
 cat >"$STAGE/package.json" <<EOF
@@ -188,7 +195,10 @@ node --input-type=module -e '
 	try { m.inet_pton(m.AF_INET, "1.2.3"); throw new Error("smoke test: inet_pton accepted 1.2.3"); }
 	catch (e) { if (e.name !== "OSError") throw e; }
 	new WebAssembly.Module(readFileSync(`${dir}/client_bg.wasm`));
-' "$STAGE" || die "the optimised modules do not load"
+	// The client exports its loader only (it starts itself): none of the converter.
+	const client = Object.keys(await import(`${dir}/client.js`)).sort().join(" ");
+	if (client !== "default initSync") throw new Error(`client.js exports: ${client}`);
+' "$STAGE" || die "the optimised modules do not load, or export more than their API"
 
 mkdir -p "$PKG"
 rm -f "$PKG"/inet* "$PKG"/client* "$PKG"/package.json "$PKG"/.gitignore

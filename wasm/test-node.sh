@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs the wasm-bindgen tests of the converter's JS surface (wasm/src/js.rs) compiled for
-# wasm32 and run under node by wasm-bindgen-test-runner, on whichever toolchain route
-# wasm/build.sh would use (SOCKRELAY_WASM_ROUTE=rustup|debian forces one).
+# Runs the wasm-bindgen tests of the converter's JS surface (wasm/converter/src/js.rs)
+# compiled for wasm32 and run under node by wasm-bindgen-test-runner, on whichever toolchain
+# route wasm/build.sh would use (SOCKRELAY_WASM_ROUTE=rustup|debian forces one).
 #
-# Only the library's tests: wasm/tests/ are native tests of the pure core (their proptest
-# dependency does not build for wasm32). Extra arguments go to the test binary (a filter).
+# Only the converter's library tests: the core's tests (wasm/inet/tests) are native (their
+# proptest dependency does not build for wasm32). Extra arguments go to the test binary.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$SOCKRELAY_ROOT"
@@ -21,4 +21,4 @@ flags=("${WASM_CARGO_FLAGS[@]}")
 say "wasm-bindgen tests under node (route: $WASM_ROUTE)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$runner" \
 	"${WASM_CARGO[@]}" test --target "$WASM_TARGET" --target-dir "$WASM_TARGET_DIR" \
-	-p sockrelay-wasm --lib "${flags[@]}" -- "$@"
+	-p sockrelay-converter --lib "${flags[@]}" -- "$@"

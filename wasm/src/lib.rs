@@ -1,21 +1,20 @@
-//! The browser modules over the address core: the converter's JS surface and the client.
+//! The browser client (`web/pkg/client.js`), over the address core `sockrelay-inet`.
 //!
 //! # Layout
 //! - [`inet`]: the address core, the `sockrelay-inet` crate (`wasm/inet`), re-exported.
-//! - `js` (wasm32 only): the thin `#[wasm_bindgen]` surface of the converter module `inet.js`.
 //! - `client` (feature `client`): the browser client UI. Its pure parts (hex, echo matching,
 //!   statistics, the converter panel's answers) also build natively, for their unit tests.
+//!
+//! The converter module `inet.js` is another crate, `sockrelay-converter` (`wasm/converter`):
+//! neither module exports the other's functions.
 
 pub use sockrelay_inet as inet;
-
-#[cfg(target_arch = "wasm32")]
-mod js;
 
 #[cfg(any(test, feature = "client"))]
 mod client;
 
-// The converter allocates a few short strings per call; a small free list serves that as well
-// as dlmalloc and is a tenth of its size.
+// lol_alloc's free list instead of std's dlmalloc, as in the converter: the client's
+// allocations are few and small, and the allocator is a tenth of the size.
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =

@@ -51,7 +51,7 @@ mod entry {
     use super::{controller, convert, dom};
 
     /// Entry point, run by wasm-bindgen as soon as `init()` has instantiated the module.
-    #[wasm_bindgen(start)]
+    #[wasm_bindgen(start, skip_typescript)]
     pub fn start() -> Result<(), JsValue> {
         let page = dom::Page::new()?;
         // The converter needs no connection: it works whatever happens to the relay.

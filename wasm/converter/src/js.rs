@@ -1,5 +1,5 @@
 //! The `#[wasm_bindgen]` surface of the converter module `inet.js`: a thin layer over
-//! [`crate::inet`] that converts JS arguments the way CPython converts Python arguments and
+//! [`sockrelay_inet`] that converts JS arguments the way CPython converts Python arguments and
 //! turns [`PyError`]s into JS `Error`s named after the Python exception class.
 //!
 //! Arguments are taken as `JsValue` rather than `&str`/`&[u8]` so that a wrong JS type throws
@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use js_sys::{ArrayBuffer, Error, JsString, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::inet::{self, pyint, PyError};
+use sockrelay_inet::{self as inet, pyint, PyError};
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -571,7 +571,7 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn constants_appended_to_the_entry_match_the_core() {
-        let constants = include_str!("../js/constants.js");
+        let constants = include_str!("../../js/constants.js");
         for line in [
             format!("export const AF_INET = {};", inet::AF_INET),
             format!("export const AF_INET6 = {};", inet::AF_INET6),
@@ -579,7 +579,7 @@ mod tests {
             assert!(constants.contains(&line), "constants.js lacks {line:?}");
         }
         assert_eq!((inet::AF_INET, inet::AF_INET6), (2, 10));
-        let fast = include_str!("../js/fast.js");
+        let fast = include_str!("../../js/fast.js");
         let line = format!("const IO_LEN = {IO_LEN};");
         assert!(fast.contains(&line), "fast.js lacks {line:?}");
     }
@@ -1049,7 +1049,7 @@ mod tests {
     /// and tests/node/inet.test.mjs replays them there.
     #[wasm_bindgen_test]
     fn matches_cpython_on_arguments_of_every_type() {
-        let text = include_str!("../inet/tests/data/inet_js_cases.json");
+        let text = include_str!("../../inet/tests/data/inet_js_cases.json");
         let data = js_sys::JSON::parse(text).expect("JSON");
         let cases: js_sys::Array = Reflect::get(&data, &s("cases"))
             .expect("cases")
