@@ -37,9 +37,10 @@ test: setup build ## every test: Rust unit+integration, wasm under node, node, b
 	@echo "== browser: headless Chromium against a real sockrelay"
 	node --test --test-concurrency=1 tests/browser/
 
-lint: ## rustfmt and clippy, as CI would want them
+lint: ## rustfmt and clippy (native, and the browser crates for wasm32), as CI would want them
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	wasm/clippy.sh
 
 bench: ## benchmarks (see BENCHMARKS.md)
 	scripts/bench.sh
