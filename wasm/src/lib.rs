@@ -10,7 +10,7 @@
 
 pub use sockrelay_inet as inet;
 
-#[cfg(any(test, feature = "client"))]
+#[cfg(any(test, all(target_arch = "wasm32", feature = "client")))]
 mod client;
 
 // lol_alloc's free list instead of std's dlmalloc, as in the converter: the client's

@@ -228,6 +228,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compact_hex_is_two_lowercase_digits_a_byte() {
+        assert_eq!(hex_compact(b"\x00\x7f\xabZ"), "007fab5a");
+        assert_eq!(hex_compact(b""), "");
+    }
+
+    #[test]
     fn dump_rows_like_hexdump_c() {
         let dump = hex_dump(b"Hello, world\n0123456789", 16);
         assert_eq!(

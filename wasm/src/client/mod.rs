@@ -7,7 +7,8 @@
 //! a framework would multiply the module's size for little gain.
 //!
 //! # Layout
-//! Plain Rust, unit-tested natively (`cargo test -p sockrelay-wasm`):
+//! Plain Rust, unit-tested natively (`cargo test -p sockrelay-wasm`, the only native build of
+//! the client: every function here is used by the page or by a test):
 //! - [`bytes`]: hex as people type it, hex dumps, Python bytes literals, JSON strings, sizes.
 //! - [`text`]: received bytes as text (UTF-8 across frames, control characters made visible).
 //! - [`echo`]: matches echoed bytes to the messages sent, for round-trip times.
@@ -20,8 +21,6 @@
 //! - `dom`: element lookup, listeners, timers, clocks.
 //! - `controller`: the connection's life, sending, routing incoming bytes, wiring.
 //! - `log`, `composer`, `measure`, `convert`: one panel each.
-
-#![cfg_attr(not(all(target_arch = "wasm32", feature = "client")), allow(dead_code))]
 
 mod bytes;
 mod closes;
