@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the two browser modules into web/pkg/, each from its own crate:
 #   inet.js   + inet_bg.wasm   the converter (sockrelay-converter), entry for the docs pages
-#   client.js + client_bg.wasm the client UI (sockrelay-wasm --features client), for index.html
+#   client.js + client_bg.wasm the client UI (sockrelay-client), loaded by web/index.html
 # then shrinks each with wasm-opt -Oz and prints gzipped sizes against the converter's budget.
 # Each module must export its own API and nothing else: checked after the build.
 # The converter's entry is the generated glue with wasm/js/ appended (assemble_inet_entry).
@@ -134,7 +134,7 @@ build_module() {
 
 # The converter's profile is wasm-inet: optimised for size, but less than the client (Cargo.toml).
 build_module inet wasm-inet sockrelay-converter
-build_module client wasm-release sockrelay-wasm --features client
+build_module client wasm-release sockrelay-client
 
 version="$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml)"
 cat >"$STAGE/package.json" <<EOF

@@ -17,5 +17,5 @@ fi
 
 say "clippy for $WASM_TARGET: the converter and the client (route: $WASM_ROUTE)"
 "${WASM_CARGO[@]}" clippy --target "$WASM_TARGET" --target-dir "$WASM_TARGET_DIR" --all-targets \
-	-p sockrelay-converter -p sockrelay-wasm --features sockrelay-wasm/client "${flags[@]}" \
+	-p sockrelay-converter -p sockrelay-client "${flags[@]}" \
 	-- -D warnings

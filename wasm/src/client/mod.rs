@@ -7,7 +7,7 @@
 //! a framework would multiply the module's size for little gain.
 //!
 //! # Layout
-//! Plain Rust, unit-tested natively (`cargo test -p sockrelay-wasm`, the only native build of
+//! Plain Rust, unit-tested natively (`cargo test -p sockrelay-client`, the only native build of
 //! the client: every function here is used by the page or by a test):
 //! - [`bytes`]: hex as people type it, hex dumps, Python bytes literals, JSON strings, sizes.
 //! - [`text`]: received bytes as text (UTF-8 across frames, control characters made visible).
@@ -17,7 +17,7 @@
 //! - [`closes`]: close codes in words, reconnect backoff.
 //! - [`conversions`]: the converter panel's answers, from [`crate::inet`].
 //!
-//! The page (wasm32 with feature `client`):
+//! The page (wasm32 only):
 //! - `dom`: element lookup, listeners, timers, clocks.
 //! - `controller`: the connection's life, sending, routing incoming bytes, wiring.
 //! - `log`, `composer`, `measure`, `convert`: one panel each.
@@ -30,20 +30,20 @@ mod latency;
 mod plot;
 mod text;
 
-#[cfg(all(target_arch = "wasm32", feature = "client"))]
+#[cfg(target_arch = "wasm32")]
 mod composer;
-#[cfg(all(target_arch = "wasm32", feature = "client"))]
+#[cfg(target_arch = "wasm32")]
 mod controller;
-#[cfg(all(target_arch = "wasm32", feature = "client"))]
+#[cfg(target_arch = "wasm32")]
 mod convert;
-#[cfg(all(target_arch = "wasm32", feature = "client"))]
+#[cfg(target_arch = "wasm32")]
 mod dom;
-#[cfg(all(target_arch = "wasm32", feature = "client"))]
+#[cfg(target_arch = "wasm32")]
 mod log;
-#[cfg(all(target_arch = "wasm32", feature = "client"))]
+#[cfg(target_arch = "wasm32")]
 mod measure;
 
-#[cfg(all(target_arch = "wasm32", feature = "client"))]
+#[cfg(target_arch = "wasm32")]
 mod entry {
     use wasm_bindgen::prelude::*;
 
