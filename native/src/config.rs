@@ -65,13 +65,22 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SOURCE")]
     pub frame_ancestors: Vec<String>,
 
-    /// Maximum concurrent bridges (more get HTTP 503), and of HTTP connections not yet bridges
-    /// and of connections to each of the echo and acknowledge servers (more wait in the listen
-    /// backlog) [default: 1024]
+    /// Maximum concurrent bridges (more get HTTP 503), and of connections to each of the echo
+    /// and acknowledge servers (more wait in the listen backlog) [default: 1024]
     #[arg(long, value_name = "N")]
     pub max_conns: Option<usize>,
 
-    /// Seconds a client has to send its HTTP request headers (and finish TLS) [default: 10]
+    /// Maximum HTTP connections that are not bridges: waiting for a request head (the TLS
+    /// handshake included, and keep-alive connections between requests) or being answered.
+    /// Past it, a new connection closes the one that has waited longest for a head, so that
+    /// slow clients cannot keep prompt ones out. Lowered to what the open-file limit leaves
+    /// beside --max-conns bridges. Each costs the relay about 3 KiB while its first head (or
+    /// TLS ClientHello) arrives, up to 30 KiB after it [default: 16384]
+    #[arg(long, value_name = "N")]
+    pub max_heads: Option<usize>,
+
+    /// Seconds a client has for its TLS handshake and first request head together, and for
+    /// each later head (an idle keep-alive connection is closed after it) [default: 10]
     #[arg(long, value_name = "SECS")]
     pub handshake_timeout: Option<u64>,
 
@@ -126,6 +135,7 @@ struct FileConfig {
     #[serde(default)]
     frame_ancestors: Vec<String>,
     max_conns: Option<usize>,
+    max_heads: Option<usize>,
     handshake_timeout: Option<u64>,
     idle_timeout: Option<u64>,
     max_message: Option<usize>,
@@ -151,6 +161,8 @@ pub struct Settings {
     /// `frame-ancestors` sources of the pages' Content-Security-Policy; empty means `'self'`.
     pub frame_ancestors: Vec<String>,
     pub max_conns: usize,
+    /// HTTP connections that are not bridges (see [`crate::accept`]).
+    pub max_heads: usize,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_message: usize,
@@ -194,6 +206,7 @@ impl Default for Settings {
             token: None,
             frame_ancestors: Vec::new(),
             max_conns: 1024,
+            max_heads: 16384,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             max_message: 1 << 20,
@@ -263,6 +276,7 @@ impl Settings {
             token: args.token.clone().or(file.token),
             frame_ancestors: pick_list(&args.frame_ancestors, file.frame_ancestors),
             max_conns: args.max_conns.or(file.max_conns).unwrap_or(d.max_conns),
+            max_heads: args.max_heads.or(file.max_heads).unwrap_or(d.max_heads),
             handshake_timeout: args
                 .handshake_timeout
                 .or(file.handshake_timeout)
@@ -292,6 +306,9 @@ impl Settings {
         };
         if self.max_conns == 0 {
             return invalid("max-conns", "must be at least 1");
+        }
+        if self.max_heads == 0 {
+            return invalid("max-heads", "must be at least 1");
         }
         if self.handshake_timeout.is_zero() {
             return invalid("handshake-timeout", "must be at least 1 second");
@@ -411,7 +428,9 @@ mod tests {
 
     #[test]
     fn flags_win_over_file_and_file_over_defaults() {
-        let f = write("http = \"127.0.0.1:9000\"\nmax-conns = 7\nallow = [\"127.0.0.1:22\"]\n");
+        let f = write(
+            "http = \"127.0.0.1:9000\"\nmax-conns = 7\nmax-heads = 9\nallow = [\"127.0.0.1:22\"]\n",
+        );
         let args = ServeArgs {
             config: Some(f.0.clone()),
             http: Some("127.0.0.1:9001".parse().unwrap()),
@@ -420,6 +439,7 @@ mod tests {
         let s = Settings::resolve(&args).unwrap();
         assert_eq!(s.http.port(), 9001);
         assert_eq!(s.max_conns, 7);
+        assert_eq!(s.max_heads, 9);
         assert_eq!(s.allow, vec!["127.0.0.1:22".to_string()]);
     }
 

@@ -1,6 +1,5 @@
-//! The HTTP side: an accept loop (optionally TLS) with a header-read timeout and graceful
-//! shutdown, and the routes: the embedded web client, `/ws`, `/api/targets`, `/healthz`,
-//! `/metrics`.
+//! The HTTP side's routes: the embedded web client, `/ws`, `/api/targets`, `/healthz`,
+//! `/metrics` ([`crate::accept`] accepts and serves the connections).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,17 +11,14 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::bridge::{self, close_client, close_message, codes, Limits};
 use crate::config::Settings;
@@ -34,14 +30,7 @@ use crate::target::AllowList;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Request headers larger than this get 431.
-const MAX_HEADER_BYTES: usize = 32 * 1024;
-
-/// How long open HTTP connections get to finish their request at shutdown.
-const HTTP_DRAIN: Duration = Duration::from_secs(5);
-
-/// An HTTP connection that has not become a bridge is closed after this many handshake
-/// timeouts (60 s by default), once its current request is answered or [`HTTP_DRAIN`] later.
-const HTTP_LIFETIME_FACTOR: u32 = 6;
+pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -683,112 +672,15 @@ async fn bridge_connection<I>(
     );
 }
 
-/// Accepts HTTP connections until cancelled. Each connection gets the handshake timeout for its
-/// TLS handshake and request headers, so a client that never finishes cannot hold a task forever.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    tls: Option<TlsAcceptor>,
-    state: Arc<AppState>,
-) {
-    let connections = TaskTracker::new();
-    // Connections that have not become bridges (requests, handshakes in progress) are capped
-    // like bridges are: each holds a permit, taken before `accept`, until it ends or upgrades.
-    // Past the cap, new connections wait in the listen backlog instead of taking descriptors
-    // and memory; the handshake timeout frees permits held by clients that never finish.
-    let pending = Arc::new(Semaphore::new(state.settings.max_conns.max(1)));
-    loop {
-        let permit = tokio::select! {
-            permit = pending.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = state.cancel.cancelled() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Usually out of descriptors: give running connections time to end.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = state.cancel.cancelled() => break,
-        };
-        let router = router.clone();
-        let tls = tls.clone();
-        let state = state.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            let _ = stream.set_nodelay(true);
-            let handshake_timeout = state.settings.handshake_timeout;
-            match tls {
-                None => serve_connection(stream, peer, router, &state).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => {
-                            serve_connection(tls_stream, peer, router, &state).await
-                        }
-                        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-            }
-        });
-    }
-    // New connections are refused from here on, not left waiting in the backlog.
-    drop(listener);
-    connections.close();
-    let _ = tokio::time::timeout(HTTP_DRAIN, connections.wait()).await;
-}
-
 /// Serves HTTP/1.1 (and WebSocket upgrades) on one accepted connection until it ends or the
-/// relay shuts down. Public so that fuzzers can feed it arbitrary bytes.
+/// relay shuts down, outside the accept loop's budget of connections (see [`crate::accept`]).
+/// Public so that fuzzers can feed it arbitrary bytes.
 pub async fn serve_connection<I>(io: I, peer: SocketAddr, router: Router, state: &AppState)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(router);
-    let metrics = state.metrics.clone();
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        metrics.http_request();
-        request.extensions_mut().insert(Peer(peer));
-        hyper::service::Service::call(&service, request)
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.settings.handshake_timeout)
-        // A client that sends its request and then shuts down its write side (`nc -N`) still
-        // gets its answer.
-        .half_close(true)
-        .max_buf_size(2 * MAX_HEADER_BYTES);
-    let connection = builder
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades();
-    tokio::pin!(connection);
-    // Idle keep-alive connections end at the header timeout; this ends one that stays busy,
-    // or never reads what it asked for, so that it cannot hold its place for ever.
-    let lifetime = state.settings.handshake_timeout * HTTP_LIFETIME_FACTOR;
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(e) = result {
-                debug!(%peer, error = %e, "http connection ended with an error");
-            }
-        }
-        () = async {
-            tokio::select! {
-                () = state.cancel.cancelled() => {}
-                () = tokio::time::sleep(lifetime) => debug!(%peer, "http connection too old"),
-            }
-        } => {
-            // The request in progress is answered (within the drain time); no other.
-            connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(HTTP_DRAIN, connection).await;
-        }
-    }
+    let place = crate::accept::Place::alone();
+    crate::accept::serve_connection(io, peer, router, state, &place).await;
 }
 
 #[cfg(test)]

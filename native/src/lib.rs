@@ -13,7 +13,8 @@
 //! # Layout
 //! - [`config`]: flags, config file and defaults merged into [`config::Settings`].
 //! - [`echo`]: the RFC 862 echo service (TCP and UDP) and the acknowledge server.
-//! - [`http`]: the accept loop, TLS, and routes (`/ws`, `/api/targets`, `/healthz`, `/metrics`).
+//! - [`accept`]: the HTTP accept loop, TLS, and the budget of connections that are not bridges.
+//! - [`http`]: the routes (`/ws`, `/api/targets`, `/healthz`, `/metrics`).
 //! - [`bridge`]: one WebSocket-to-TCP bridge, generic over its two ends.
 //! - [`activity`]: bytes moving on a bridge's sockets, for its idle watch.
 //! - [`readsize`]: read sizes that grow with bulk traffic and shrink for quiet connections.
@@ -27,6 +28,7 @@
 //! - [`tools`]: the address helpers (`sockrelay inet|serv|host`).
 //! - [`shutdown`]: the Ctrl-C/SIGTERM signal.
 
+pub mod accept;
 pub mod activity;
 pub mod assets;
 pub mod bridge;
@@ -187,7 +189,7 @@ impl Relay {
 
         let services = async {
             tokio::join!(
-                http::serve(self.http, router, self.tls, state),
+                accept::serve(self.http, router, self.tls, state),
                 echo::serve_tcp(self.echo_tcp, TcpService::Echo, ctx.clone()),
                 echo::serve_udp(self.echo_udp, self.metrics.clone(), cancel.clone()),
                 echo::serve_tcp(self.ack, TcpService::Ack(ack_reply), ack_ctx),

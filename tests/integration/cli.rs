@@ -60,6 +60,7 @@ fn help_documents_every_option_with_its_default() {
         ("--token", None),
         ("--frame-ancestors", Some("'self'".into())),
         ("--max-conns", Some(d.max_conns.to_string())),
+        ("--max-heads", Some(d.max_heads.to_string())),
         ("--handshake-timeout", Some(secs(d.handshake_timeout))),
         ("--idle-timeout", Some(secs(d.idle_timeout))),
         ("--max-message", Some(d.max_message.to_string())),
