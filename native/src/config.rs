@@ -1,6 +1,13 @@
 //! Settings: command-line flags, an optional TOML file, and defaults, merged in that order of
 //! precedence (flags win over the file, the file wins over defaults).
+//!
+//! Each setting is defined once, in the table of `settings!` below: its flag and TOML key (the
+//! field's name in kebab-case), the type the flag and the file accept, the resolved field of
+//! [`Settings`] with its `Kind` (which gives the default and what `--help` shows of it), its help
+//! text, and its check. The flags and the file share one struct, [`ServeArgs`], so they cannot
+//! drift apart; a flag given on the command line wins over the file by `Merge`.
 
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,166 +18,394 @@ use serde::Deserialize;
 /// The reply of the tutorial's first server.
 pub const DEFAULT_ACK_REPLY: &str = "server received you message.";
 
-/// Flags of `sockrelay serve`. Every field is optional so a config file can fill what flags omit;
-/// the defaults shown in `--help` are applied last, in [`Settings::resolve`].
-#[derive(Debug, Default, Clone, Args)]
-pub struct ServeArgs {
-    /// Read settings from this TOML file (keys are the flag names, e.g. `max-conns = 100`).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+/// Generates, from one table: [`ServeArgs`] (the flags of `sockrelay serve` and the keys of the
+/// config file), [`Settings`] (the resolved values), their defaults, the merge of flags over the
+/// file and the checks. An entry reads
+///
+/// ```text
+/// /// Help text (the default is appended as `[default: ...]` when the kind shows one)
+/// #[arg(value_name = "N")]                      // further clap attributes, if any
+/// flag_name: FlagType => settings_field: SettingsType = kind, check function;
+/// ```
+///
+/// `FlagType` is `Option<T>` (a flag given wins over the file), `Vec<T>` (a repeatable flag; the
+/// flags replace the file's list) or `bool` (a switch: the flag or the file turns it on). The
+/// check, if any, is a function from the resolved value to an error message; the error names the
+/// setting by its key. `--config` and the TLS pair, which resolves into one field, are written out
+/// in the macro.
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $(#[arg($($arg:tt)*)])*
+        $flag:ident: $input:ty => $field:ident: $ty:ty = $kind:expr $(, check $check:expr)?;
+    )*) => {
+        /// Flags of `sockrelay serve`, and the keys of its config file (the same names, in
+        /// kebab-case). Every field is optional so a config file can fill what flags omit; the
+        /// defaults shown in `--help` are applied last, in [`Settings::resolve`]. Unknown keys
+        /// in the file are errors, so a typo is reported instead of silently ignored.
+        #[derive(Debug, Default, Clone, Args, Deserialize)]
+        #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+        pub struct ServeArgs {
+            /// Read settings from this TOML file (keys are the flag names, e.g. `max-conns = 100`).
+            #[arg(long, value_name = "FILE")]
+            #[serde(skip)]
+            pub config: Option<PathBuf>,
+            $(
+                #[arg(long, help = help_text(&[$($doc),*], Kind::<$input>::shown(&$kind)))]
+                $(#[arg($($arg)*)])*
+                pub $flag: $input,
+            )*
+            /// PEM certificate chain: serve https/wss (needs --tls-key)
+            #[arg(long, value_name = "PEM", requires = "tls_key")]
+            pub tls_cert: Option<PathBuf>,
+            /// PEM private key for --tls-cert
+            #[arg(long, value_name = "PEM", requires = "tls_cert")]
+            pub tls_key: Option<PathBuf>,
+        }
 
-    /// HTTP/WebSocket listen address (port 0 picks a free port) [default: 127.0.0.1:8080]
-    #[arg(long, value_name = "ADDR")]
-    pub http: Option<SocketAddr>,
+        /// Resolved settings of the relay.
+        #[derive(Debug, Clone)]
+        pub struct Settings {
+            $(
+                $(#[doc = $doc])*
+                pub $field: $ty,
+            )*
+            pub tls: Option<TlsFiles>,
+        }
 
-    /// Echo service address, TCP and UDP on the same port (RFC 862) [default: 127.0.0.1:65432]
-    #[arg(long, value_name = "ADDR")]
-    pub echo: Option<SocketAddr>,
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings {
+                    $($field: Kind::<$input>::resolve(&$kind, Default::default()),)*
+                    tls: None,
+                }
+            }
+        }
 
-    /// Acknowledge server address (replies to every read with a fixed text) [default: 127.0.0.1:8001]
-    #[arg(long, value_name = "ADDR")]
-    pub ack: Option<SocketAddr>,
+        impl ServeArgs {
+            /// These flags over `file`'s.
+            fn over(self, file: ServeArgs) -> ServeArgs {
+                ServeArgs {
+                    config: self.config,
+                    $($flag: self.$flag.merge(file.$flag),)*
+                    tls_cert: self.tls_cert.merge(file.tls_cert),
+                    tls_key: self.tls_key.merge(file.tls_key),
+                }
+            }
 
-    /// Reply text of the acknowledge server [default: "server received you message."]
-    #[arg(long, value_name = "TEXT")]
-    pub ack_reply: Option<String>,
+            /// The settings these flags give, unchecked.
+            fn settings(self, tls: Option<TlsFiles>) -> Settings {
+                Settings {
+                    $($field: Kind::<$input>::resolve(&$kind, self.$flag),)*
+                    tls,
+                }
+            }
+        }
+
+        impl Settings {
+            fn validate(&self) -> Result<(), ConfigError> {
+                $($(
+                    check(&self.$field, $check).map_err(|message| ConfigError::Invalid {
+                        key: stringify!($flag).replace('_', "-"),
+                        message,
+                    })?;
+                )?)*
+                Ok(())
+            }
+        }
+    };
+}
+
+settings! {
+    /// HTTP/WebSocket listen address (port 0 picks a free port)
+    #[arg(value_name = "ADDR")]
+    http: Option<SocketAddr> => http: SocketAddr =
+        Value(SocketAddr::from(([127, 0, 0, 1], 8080)));
+
+    /// Echo service address, TCP and UDP on the same port (RFC 862)
+    #[arg(value_name = "ADDR")]
+    echo: Option<SocketAddr> => echo: SocketAddr =
+        Value(SocketAddr::from(([127, 0, 0, 1], 65432)));
+
+    /// Acknowledge server address (replies to every read with a fixed text)
+    #[arg(value_name = "ADDR")]
+    ack: Option<SocketAddr> => ack: SocketAddr =
+        Value(SocketAddr::from(([127, 0, 0, 1], 8001)));
+
+    /// Reply text of the acknowledge server
+    #[arg(value_name = "TEXT")]
+    ack_reply: Option<String> => ack_reply: String = Text(DEFAULT_ACK_REPLY), check not_empty;
 
     /// Allow /ws?target=HOST:PORT for this target (repeatable). The built-in echo and
     /// acknowledge services are always allowed; nothing else is unless listed.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub allow: Vec<String>,
+    #[arg(value_name = "HOST:PORT")]
+    allow: Vec<String> => allow: Vec<String> = List(None),
+        check each(|allow| crate::target::TargetSpec::parse(allow).map(drop).map_err(|e| e.to_string()));
 
     /// Allow WebSocket connections from pages of this origin, e.g. https://relay.example.org
     /// (repeatable; `*` allows any). A relay reached by a DNS name must list its own public
-    /// origin here [default: pages from localhost, and the relay's own origin when it is
-    /// addressed by IP]
-    #[arg(long, value_name = "ORIGIN")]
-    pub origin: Vec<String>,
+    /// origin here
+    #[arg(value_name = "ORIGIN")]
+    origin: Vec<String> => origin: Vec<String> = List(Some(
+        "pages from localhost, and the relay's own origin when it is addressed by IP",
+    )), check each(crate::origin::validate_origin_setting);
 
     /// Require this token on /ws, /api/targets, /api/check and /metrics, as `?token=...` or
     /// `Authorization: Bearer ...` (401 without it). /healthz (for load balancers) and the
     /// pages stay open: neither tells what the relay reaches; a page opened with
     /// `?token=...` passes the token on
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "SOCKRELAY_TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
+    #[arg(value_name = "TOKEN", env = "SOCKRELAY_TOKEN", hide_env_values = true)]
+    token: Option<String> => token: Option<String> = Unset, check if_set(not_empty);
 
     /// Let pages of this source show the relay's pages in a frame (repeatable): a
     /// Content-Security-Policy frame-ancestors source such as https://docs.example.org,
-    /// https://*.example.org, https: or 'none' [default: 'self']
-    #[arg(long, value_name = "SOURCE")]
-    pub frame_ancestors: Vec<String>,
+    /// https://*.example.org, https: or 'none'
+    #[arg(value_name = "SOURCE")]
+    frame_ancestors: Vec<String> => frame_ancestors: Vec<String> = List(Some("'self'")),
+        check frame_ancestors;
 
     /// Maximum concurrent bridges (more get HTTP 503), and of connections to each of the echo
-    /// and acknowledge servers (more wait in the listen backlog) [default: 1024]
-    #[arg(long, value_name = "N")]
-    pub max_conns: Option<usize>,
+    /// and acknowledge servers (more wait in the listen backlog)
+    #[arg(value_name = "N")]
+    max_conns: Option<usize> => max_conns: usize = Value(1024), check at_least(1, "");
 
     /// Maximum HTTP connections that are not bridges: waiting for a request head (the TLS
     /// handshake included, and keep-alive connections between requests) or being answered.
     /// Past it, a new connection closes the one that has waited longest for a head, so that
     /// slow clients cannot keep prompt ones out. Lowered to what the open-file limit leaves
     /// beside --max-conns bridges. Each costs the relay about 3 KiB while its first head (or
-    /// TLS ClientHello) arrives, up to 30 KiB after it [default: 16384]
-    #[arg(long, value_name = "N")]
-    pub max_heads: Option<usize>,
+    /// TLS ClientHello) arrives, up to 30 KiB after it
+    #[arg(value_name = "N")]
+    max_heads: Option<usize> => max_heads: usize = Value(16384), check at_least(1, "");
 
     /// Seconds a client has for its TLS handshake and first request head together, and for
-    /// each later head (an idle keep-alive connection is closed after it) [default: 10]
-    #[arg(long, value_name = "SECS")]
-    pub handshake_timeout: Option<u64>,
+    /// each later head (an idle keep-alive connection is closed after it)
+    #[arg(value_name = "SECS")]
+    handshake_timeout: Option<u64> => handshake_timeout: Duration = Secs(10), check a_second;
 
     /// Seconds in which no byte moves on a bridge's client or target socket before it is
     /// closed (partial transfers count, and so do a client's Pings; checked every quarter of
-    /// it, so up to a quarter later) [default: 300]
-    #[arg(long, value_name = "SECS")]
-    pub idle_timeout: Option<u64>,
+    /// it, so up to a quarter later)
+    #[arg(value_name = "SECS")]
+    idle_timeout: Option<u64> => idle_timeout: Duration = Secs(300), check a_second;
 
     /// Largest WebSocket message accepted from a client, in bytes; larger ones close the
-    /// bridge with code 1009 [default: 1048576]
-    #[arg(long, value_name = "BYTES")]
-    pub max_message: Option<usize>,
+    /// bridge with code 1009
+    #[arg(value_name = "BYTES")]
+    max_message: Option<usize> => max_message: usize = Value(1 << 20), check at_least(16, " bytes");
 
     /// Copy bulk data from targets to WebSocket clients instead of splicing it (Linux: by
     /// default the target's bulk bytes go to a plain-TCP client through a pipe, never through
     /// user space; where TCP paces the client's connection, as bbr does, copying can cost less
     /// CPU, see BENCHMARKS.md)
-    #[arg(long)]
-    pub no_splice: bool,
+    no_splice: bool => splice: bool = Off;
 
     /// TCP congestion control for the relay's connections (clients of every service, and
     /// targets), e.g. cubic or reno, instead of the system's default (Linux; names in
     /// /proc/sys/net/ipv4/tcp_available_congestion_control). On loopback a pacing one such as
     /// bbr sends bulk data from timers, which halved spliced throughput in BENCHMARKS.md
-    #[arg(long, value_name = "NAME")]
-    pub tcp_congestion: Option<String>,
-
-    /// PEM certificate chain: serve https/wss (needs --tls-key)
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// PEM private key for --tls-cert
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    #[arg(value_name = "NAME")]
+    tcp_congestion: Option<String> => tcp_congestion: Option<String> = Unset,
+        check if_set(congestion_control);
 }
 
-/// The config file: the same keys as the flags, in kebab-case. Unknown keys are errors, so a
-/// typo is reported instead of silently ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileConfig {
-    http: Option<SocketAddr>,
-    echo: Option<SocketAddr>,
-    ack: Option<SocketAddr>,
-    ack_reply: Option<String>,
-    #[serde(default)]
-    allow: Vec<String>,
-    #[serde(default)]
-    origin: Vec<String>,
-    token: Option<String>,
-    #[serde(default)]
-    frame_ancestors: Vec<String>,
-    max_conns: Option<usize>,
-    max_heads: Option<usize>,
-    handshake_timeout: Option<u64>,
-    idle_timeout: Option<u64>,
-    max_message: Option<usize>,
-    #[serde(default)]
-    no_splice: bool,
-    tcp_congestion: Option<String>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
+/// What a setting is when neither its flag nor its key is given, how the value given becomes
+/// the resolved one, and what `--help` shows as its default.
+trait Kind<Given> {
+    type Resolved;
+    fn resolve(&self, given: Given) -> Self::Resolved;
+    fn shown(&self) -> Option<String>;
 }
 
-/// Resolved settings of the relay.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub http: SocketAddr,
-    pub echo: SocketAddr,
-    pub ack: SocketAddr,
-    pub ack_reply: String,
-    /// Extra `/ws` targets, as written by the user (validated by [`crate::target`]).
-    pub allow: Vec<String>,
-    /// Extra allowed origins; empty means "own origin and localhost".
-    pub origin: Vec<String>,
-    pub token: Option<String>,
-    /// `frame-ancestors` sources of the pages' Content-Security-Policy; empty means `'self'`.
-    pub frame_ancestors: Vec<String>,
-    pub max_conns: usize,
-    /// HTTP connections that are not bridges (see [`crate::accept`]).
-    pub max_heads: usize,
-    pub handshake_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_message: usize,
-    /// Whether bulk frames to plain-TCP clients may be spliced (Linux; see [`crate::splice`]).
-    pub splice: bool,
-    /// The TCP congestion control of the relay's sockets; `None`: the system's default.
-    pub tcp_congestion: Option<String>,
-    pub tls: Option<TlsFiles>,
+/// A value with this default, shown as it is written.
+struct Value<T>(T);
+
+impl<T: Clone + Display> Kind<Option<T>> for Value<T> {
+    type Resolved = T;
+    fn resolve(&self, given: Option<T>) -> T {
+        given.unwrap_or_else(|| self.0.clone())
+    }
+    fn shown(&self) -> Option<String> {
+        Some(self.0.to_string())
+    }
+}
+
+/// A text with this default, shown quoted.
+struct Text(&'static str);
+
+impl Kind<Option<String>> for Text {
+    type Resolved = String;
+    fn resolve(&self, given: Option<String>) -> String {
+        given.unwrap_or_else(|| self.0.to_owned())
+    }
+    fn shown(&self) -> Option<String> {
+        Some(format!("{:?}", self.0))
+    }
+}
+
+/// A duration given in whole seconds, with this default.
+struct Secs(u64);
+
+impl Kind<Option<u64>> for Secs {
+    type Resolved = Duration;
+    fn resolve(&self, given: Option<u64>) -> Duration {
+        Duration::from_secs(given.unwrap_or(self.0))
+    }
+    fn shown(&self) -> Option<String> {
+        Some(self.0.to_string())
+    }
+}
+
+/// An optional value: `None` unless given.
+struct Unset;
+
+impl<T> Kind<Option<T>> for Unset {
+    type Resolved = Option<T>;
+    fn resolve(&self, given: Option<T>) -> Option<T> {
+        given
+    }
+    fn shown(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A list, empty unless given; the text, if any, says what an empty list means.
+struct List(Option<&'static str>);
+
+impl Kind<Vec<String>> for List {
+    type Resolved = Vec<String>;
+    fn resolve(&self, given: Vec<String>) -> Vec<String> {
+        given
+    }
+    fn shown(&self) -> Option<String> {
+        self.0.map(str::to_owned)
+    }
+}
+
+/// A switch that turns something off: the resolved value says whether it is on.
+struct Off;
+
+impl Kind<bool> for Off {
+    type Resolved = bool;
+    fn resolve(&self, given: bool) -> bool {
+        !given
+    }
+    fn shown(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A flag's value over the file's.
+trait Merge {
+    fn merge(self, file: Self) -> Self;
+}
+
+impl<T> Merge for Option<T> {
+    fn merge(self, file: Self) -> Self {
+        self.or(file)
+    }
+}
+
+impl<T> Merge for Vec<T> {
+    /// Repeated flags replace the file's list instead of adding to it.
+    fn merge(self, file: Self) -> Self {
+        if self.is_empty() {
+            file
+        } else {
+            self
+        }
+    }
+}
+
+impl Merge for bool {
+    fn merge(self, file: Self) -> Self {
+        self || file
+    }
+}
+
+/// A help text as clap makes one of a doc comment (the lines of its paragraph joined, a final
+/// period dropped), with the default, if shown, at its end.
+fn help_text(doc: &[&str], default: Option<String>) -> String {
+    let mut text = doc
+        .iter()
+        .map(|line| line.trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if text.ends_with('.') && !text.ends_with("..") {
+        text.pop();
+    }
+    if let Some(default) = default {
+        text.push_str(&format!(" [default: {default}]"));
+    }
+    text
+}
+
+/// Runs a setting's check; a function (not a call of the closure) so the closure's argument
+/// type comes from the setting's.
+fn check<T: ?Sized>(value: &T, check: impl FnOnce(&T) -> Result<(), String>) -> Result<(), String> {
+    check(value)
+}
+
+fn at_least(min: usize, unit: &'static str) -> impl Fn(&usize) -> Result<(), String> {
+    move |&n| {
+        if n < min {
+            return Err(format!("must be at least {min}{unit}"));
+        }
+        Ok(())
+    }
+}
+
+fn a_second(d: &Duration) -> Result<(), String> {
+    if d.is_zero() {
+        return Err("must be at least 1 second".into());
+    }
+    Ok(())
+}
+
+fn not_empty(s: &impl AsRef<str>) -> Result<(), String> {
+    if s.as_ref().is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(())
+}
+
+/// The check of an optional setting, when it is set.
+fn if_set<T>(
+    check: impl Fn(&T) -> Result<(), String>,
+) -> impl Fn(&Option<T>) -> Result<(), String> {
+    move |value| value.as_ref().map_or(Ok(()), &check)
+}
+
+/// The check of each item of a list, naming the item that fails it.
+fn each(check: impl Fn(&str) -> Result<(), String>) -> impl Fn(&Vec<String>) -> Result<(), String> {
+    move |items| each_of(items, &check)
+}
+
+fn each_of(items: &[String], check: impl Fn(&str) -> Result<(), String>) -> Result<(), String> {
+    items
+        .iter()
+        .try_for_each(|item| check(item).map_err(|message| format!("{item:?}: {message}")))
+}
+
+fn frame_ancestors(sources: &impl AsRef<[String]>) -> Result<(), String> {
+    let sources = sources.as_ref();
+    each_of(sources, crate::assets::validate_frame_ancestor)?;
+    if sources.len() > 1 && sources.iter().any(|s| s == "'none'") {
+        return Err("'none' cannot be combined with other sources".into());
+    }
+    Ok(())
+}
+
+fn congestion_control(name: &impl AsRef<str>) -> Result<(), String> {
+    let name = name.as_ref();
+    // The kernel's names are at most 15 characters (TCP_CA_NAME_MAX less its NUL).
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if name.is_empty() || name.len() > 15 || !name.chars().all(plain) {
+        return Err(format!(
+            "{name:?}: a congestion control's name is 1 to 15 letters, digits, '_' or '-'"
+        ));
+    }
+    Ok(())
 }
 
 /// Certificate and key files for https/wss.
@@ -190,31 +425,9 @@ pub enum ConfigError {
     },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// `key` is the setting's flag name without its dashes, as the file writes it.
     #[error("invalid setting {key}: {message}")]
-    Invalid { key: &'static str, message: String },
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            echo: SocketAddr::from(([127, 0, 0, 1], 65432)),
-            ack: SocketAddr::from(([127, 0, 0, 1], 8001)),
-            ack_reply: DEFAULT_ACK_REPLY.to_owned(),
-            allow: Vec::new(),
-            origin: Vec::new(),
-            token: None,
-            frame_ancestors: Vec::new(),
-            max_conns: 1024,
-            max_heads: 16384,
-            handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(300),
-            max_message: 1 << 20,
-            splice: true,
-            tcp_congestion: None,
-            tls: None,
-        }
-    }
+    Invalid { key: String, message: String },
 }
 
 impl Settings {
@@ -233,147 +446,32 @@ impl Settings {
     pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
         let file = match &args.config {
             Some(path) => load_file(path)?,
-            None => FileConfig::default(),
+            None => ServeArgs::default(),
         };
-        let d = Settings::default();
-        let pick_list = |flag: &[String], file: Vec<String>| {
-            if flag.is_empty() {
-                file
-            } else {
-                flag.to_vec()
-            }
-        };
-        let tls = match (
-            args.tls_cert.clone().or(file.tls_cert),
-            args.tls_key.clone().or(file.tls_key),
-        ) {
+        let mut given = args.clone().over(file);
+        let tls = match (given.tls_cert.take(), given.tls_key.take()) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
             (Some(_), None) => {
                 return Err(ConfigError::Invalid {
-                    key: "tls-key",
+                    key: "tls-key".into(),
                     message: "tls-cert is set but tls-key is not".into(),
                 })
             }
             (None, Some(_)) => {
                 return Err(ConfigError::Invalid {
-                    key: "tls-cert",
+                    key: "tls-cert".into(),
                     message: "tls-key is set but tls-cert is not".into(),
                 })
             }
         };
-        let settings = Settings {
-            http: args.http.or(file.http).unwrap_or(d.http),
-            echo: args.echo.or(file.echo).unwrap_or(d.echo),
-            ack: args.ack.or(file.ack).unwrap_or(d.ack),
-            ack_reply: args
-                .ack_reply
-                .clone()
-                .or(file.ack_reply)
-                .unwrap_or(d.ack_reply),
-            allow: pick_list(&args.allow, file.allow),
-            origin: pick_list(&args.origin, file.origin),
-            token: args.token.clone().or(file.token),
-            frame_ancestors: pick_list(&args.frame_ancestors, file.frame_ancestors),
-            max_conns: args.max_conns.or(file.max_conns).unwrap_or(d.max_conns),
-            max_heads: args.max_heads.or(file.max_heads).unwrap_or(d.max_heads),
-            handshake_timeout: args
-                .handshake_timeout
-                .or(file.handshake_timeout)
-                .map_or(d.handshake_timeout, Duration::from_secs),
-            idle_timeout: args
-                .idle_timeout
-                .or(file.idle_timeout)
-                .map_or(d.idle_timeout, Duration::from_secs),
-            max_message: args
-                .max_message
-                .or(file.max_message)
-                .unwrap_or(d.max_message),
-            splice: !(args.no_splice || file.no_splice),
-            tcp_congestion: args.tcp_congestion.clone().or(file.tcp_congestion),
-            tls,
-        };
+        let settings = given.settings(tls);
         settings.validate()?;
         Ok(settings)
     }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                message: message.to_owned(),
-            })
-        };
-        if self.max_conns == 0 {
-            return invalid("max-conns", "must be at least 1");
-        }
-        if self.max_heads == 0 {
-            return invalid("max-heads", "must be at least 1");
-        }
-        if self.handshake_timeout.is_zero() {
-            return invalid("handshake-timeout", "must be at least 1 second");
-        }
-        if self.idle_timeout.is_zero() {
-            return invalid("idle-timeout", "must be at least 1 second");
-        }
-        if self.max_message < 16 {
-            return invalid("max-message", "must be at least 16 bytes");
-        }
-        if self.ack_reply.is_empty() {
-            return invalid("ack-reply", "must not be empty");
-        }
-        if let Some(token) = &self.token {
-            if token.is_empty() {
-                return invalid("token", "must not be empty");
-            }
-        }
-        if let Some(name) = &self.tcp_congestion {
-            // The kernel's names are at most 15 characters (TCP_CA_NAME_MAX less its NUL).
-            let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-            if name.is_empty() || name.len() > 15 || !name.chars().all(plain) {
-                return Err(ConfigError::Invalid {
-                    key: "tcp-congestion",
-                    message: format!(
-                        "{name:?}: a congestion control's name is 1 to 15 letters, digits, '_' or '-'"
-                    ),
-                });
-            }
-        }
-        for allow in &self.allow {
-            if let Err(e) = crate::target::TargetSpec::parse(allow) {
-                return Err(ConfigError::Invalid {
-                    key: "allow",
-                    message: format!("{allow:?}: {e}"),
-                });
-            }
-        }
-        for source in &self.frame_ancestors {
-            if let Err(message) = crate::assets::validate_frame_ancestor(source) {
-                return Err(ConfigError::Invalid {
-                    key: "frame-ancestors",
-                    message: format!("{source:?}: {message}"),
-                });
-            }
-        }
-        if self.frame_ancestors.len() > 1 && self.frame_ancestors.iter().any(|s| s == "'none'") {
-            return invalid(
-                "frame-ancestors",
-                "'none' cannot be combined with other sources",
-            );
-        }
-        for origin in &self.origin {
-            if let Err(message) = crate::origin::validate_origin_setting(origin) {
-                return Err(ConfigError::Invalid {
-                    key: "origin",
-                    message: format!("{origin:?}: {message}"),
-                });
-            }
-        }
-        Ok(())
-    }
 }
 
-fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+fn load_file(path: &Path) -> Result<ServeArgs, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
