@@ -1,7 +1,9 @@
 //! The `sockrelay` command: parses flags and hands over to the library.
 
+use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::task::Poll;
 
 use clap::{Parser, Subcommand};
 use sockrelay::config::{ServeArgs, Settings};
@@ -160,10 +162,25 @@ fn serve(args: &ServeArgs) -> Result<(), Fatal> {
         .and_then(|rt| {
             rt.block_on(async {
                 let relay = sockrelay::Relay::bind(settings).await?;
-                relay.run(sockrelay::shutdown::signal()).await
+                let stop = listening(sockrelay::shutdown::signal()).await;
+                relay.run(stop).await
             })
         })
         .map_err(|e| Fatal::Runtime(format!("sockrelay: {e:#}")))
+}
+
+/// `stop`, polled once: tokio installs a signal's handler when its future is first polled,
+/// and `Relay::run` logs the relay's URL before it polls `stop`. Until then a Ctrl-C (or a
+/// script that sends SIGINT as soon as it reads the URL) killed the relay instead of stopping
+/// it, without closing its bridges.
+async fn listening(stop: impl Future<Output = ()>) -> impl Future<Output = ()> {
+    let mut stop = Box::pin(stop);
+    let done = std::future::poll_fn(|cx| Poll::Ready(stop.as_mut().poll(cx).is_ready())).await;
+    async move {
+        if !done {
+            stop.await;
+        }
+    }
 }
 
 /// Each bridge holds two sockets (and two pipe ends while it splices, for at most
