@@ -173,3 +173,10 @@ pub fn pass_focus(document: &Document, from: &Element, to: &web_sys::HtmlElement
         let _ = to.focus();
     }
 }
+
+/// A `performance.mark`, for measuring the page from tests and devtools.
+pub fn mark(name: &str) {
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark(name);
+    }
+}

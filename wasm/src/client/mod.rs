@@ -15,21 +15,28 @@
 //! - [`latency`]: the latency test's run (what to send, echo checks, p50/p99/max, rates).
 //! - [`plot`]: the round-trip plot as SVG markup.
 //! - [`closes`]: close codes in words, reconnect backoff.
+//! - [`connection`]: the connection's state machine (an event in, effects out) and what the
+//!   connection panel shows, derived from its state.
 //! - [`conversions`]: the converter panel's answers, from [`crate::inet`].
 //!
 //! The page (wasm32 only):
 //! - `dom`: element lookup, listeners, timers, clocks.
-//! - `controller`: the connection's life, sending, routing incoming bytes, wiring.
-//! - `log`, `composer`, `measure`, `convert`: one panel each.
+//! - `controller`: the wiring; performs the connection's effects and draws it, routes
+//!   incoming bytes.
+//! - `api`: the relay's `api/targets` and `api/check`. `socket`: the bridge's WebSocket.
+//! - `panel`, `log` (with `log_tools`), `composer`, `measure`, `convert`: one panel each.
 
 mod bytes;
 mod closes;
+mod connection;
 mod conversions;
 mod echo;
 mod latency;
 mod plot;
 mod text;
 
+#[cfg(target_arch = "wasm32")]
+mod api;
 #[cfg(target_arch = "wasm32")]
 mod composer;
 #[cfg(target_arch = "wasm32")]
@@ -41,7 +48,13 @@ mod dom;
 #[cfg(target_arch = "wasm32")]
 mod log;
 #[cfg(target_arch = "wasm32")]
+mod log_tools;
+#[cfg(target_arch = "wasm32")]
 mod measure;
+#[cfg(target_arch = "wasm32")]
+mod panel;
+#[cfg(target_arch = "wasm32")]
+mod socket;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
@@ -63,7 +76,7 @@ mod entry {
         {
             let _ = root.set_attribute("data-client", "ready");
         }
-        controller::mark("sockrelay-ready");
+        dom::mark("sockrelay-ready");
         drop(controller);
         Ok(())
     }

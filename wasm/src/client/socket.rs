@@ -1,0 +1,64 @@
+//! The bridge's WebSocket with its event handlers, which live exactly as long as it does.
+
+use wasm_bindgen::prelude::*;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+use super::dom::JsResult;
+
+/// A WebSocket and its handlers. Dropping it detaches the handlers and closes the socket, so
+/// it must never be dropped from inside one of its own handlers (that would free the handler
+/// that is running): the next attempt replaces it instead.
+pub struct Socket {
+    socket: WebSocket,
+    _handlers: [Closure<dyn FnMut(JsValue)>; 3],
+}
+
+impl Socket {
+    pub fn open(
+        url: &str,
+        on_open: impl FnMut(JsValue) + 'static,
+        on_message: impl FnMut(MessageEvent) + 'static,
+        on_close: impl FnMut(CloseEvent) + 'static,
+    ) -> JsResult<Self> {
+        let socket = WebSocket::new(url)?;
+        // The relay forwards target bytes as binary frames; ArrayBuffer reads them synchronously.
+        socket.set_binary_type(BinaryType::Arraybuffer);
+        let handlers = [handler(on_open), handler(on_message), handler(on_close)];
+        socket.set_onopen(Some(handlers[0].as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(handlers[1].as_ref().unchecked_ref()));
+        socket.set_onclose(Some(handlers[2].as_ref().unchecked_ref()));
+        // No onerror: browsers give no detail on purpose, and the close event that follows
+        // has the code.
+        Ok(Self {
+            socket,
+            _handlers: handlers,
+        })
+    }
+
+    /// Starts the close handshake; the close event follows.
+    pub fn close(&self) {
+        let _ = self.socket.close_with_code(1000);
+    }
+
+    pub fn send_bytes(&self, bytes: &[u8]) -> JsResult<()> {
+        self.socket.send_with_u8_array(bytes)
+    }
+
+    pub fn send_text(&self, text: &str) -> JsResult<()> {
+        self.socket.send_with_str(text)
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // Detach first: the handlers are freed with `self`, and JS must not call them after.
+        self.socket.set_onopen(None);
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
+    }
+}
+
+fn handler<E: JsCast + 'static>(mut f: impl FnMut(E) + 'static) -> Closure<dyn FnMut(JsValue)> {
+    Closure::new(move |event: JsValue| f(event.unchecked_into()))
+}
