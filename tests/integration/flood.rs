@@ -5,11 +5,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use sockrelay_tests::{RelayProcess, TestRelay, WAIT};
+use sockrelay_tests::raw::{exchange, frame, read_server_frames, server_frames, upgrade};
+use sockrelay_tests::{still_serves, RelayProcess, TestRelay, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-
-use crate::hostile::{exchange, frame, read_server_frames, still_serves, upgrade};
 
 /// Opens a bridge to `target` (`None`: the built-in echo) over a raw TCP connection, returning
 /// the connection positioned after the 101.
@@ -127,12 +126,10 @@ async fn slow_transfers_that_move_are_not_idle() {
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(8192).unwrap();
         let stream = socket.connect(relay.http).await.unwrap();
-        let request = format!(
-            "GET /ws?target={target_addr} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\n\
-             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Key: {}\r\n\r\n",
-            relay.http,
-            crate::hostile::KEY
+        let request = upgrade(
+            &relay.http.to_string(),
+            &format!("/ws?target={target_addr}"),
+            "",
         );
         let mut client = stream;
         client.write_all(request.as_bytes()).await.unwrap();
@@ -155,11 +152,11 @@ async fn slow_transfers_that_move_are_not_idle() {
                 Ok(0) | Err(_) => break,
                 Ok(n) => raw.extend_from_slice(&chunk[..n]),
             }
-            if raw.len() >= download.len() && payload_of(&raw).0.len() == download.len() {
+            if raw.len() >= download.len() && server_frames(&raw).0.len() == download.len() {
                 break;
             }
         }
-        let (payload, close) = payload_of(&raw);
+        let (payload, close) = server_frames(&raw);
         assert_eq!(close, None, "the bridge closed a moving download");
         assert!(
             payload == download,
@@ -171,38 +168,6 @@ async fn slow_transfers_that_move_are_not_idle() {
     // One after the other: the target listener hands out connections in order.
     up.await;
     down.await;
-}
-
-/// The binary payload of the unmasked server frames in `raw`, and the code of a Close among
-/// them.
-fn payload_of(mut raw: &[u8]) -> (Vec<u8>, Option<u16>) {
-    let mut payload = Vec::new();
-    while raw.len() >= 2 {
-        let (len, header) = match raw[1] & 0x7f {
-            126 if raw.len() >= 4 => (usize::from(u16::from_be_bytes([raw[2], raw[3]])), 4),
-            127 if raw.len() >= 10 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&raw[2..10]);
-                (u64::from_be_bytes(b) as usize, 10)
-            }
-            126 | 127 => break,
-            n => (usize::from(n), 2),
-        };
-        if raw.len() < header + len {
-            break;
-        }
-        let body = &raw[header..header + len];
-        match raw[0] & 0x0f {
-            0x2 => payload.extend_from_slice(body),
-            0x8 => {
-                let code = (body.len() >= 2).then(|| u16::from_be_bytes([body[0], body[1]]));
-                return (payload, Some(code.unwrap_or(1005)));
-            }
-            _ => {}
-        }
-        raw = &raw[header + len..];
-    }
-    (payload, None)
 }
 
 /// How a client leaves a bridge after sending its last message.

@@ -2,104 +2,13 @@
 //! the headers every page and asset carries, and the close code README promises for text
 //! (a message or a Close reason) that is not UTF-8.
 
-use std::net::SocketAddr;
-
-use sockrelay_tests::{counter, TestRelay, WAIT};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use sockrelay_tests::raw::{exchange, frame, read_server_frames, upgrade, upgrade_with_only, KEY};
+use sockrelay_tests::{counter, TestRelay};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const OTHER_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEA==";
 const TOKEN: &str = "s3cret-Token_42";
-
-/// One HTTP exchange on a fresh connection.
-struct Answer {
-    status: u16,
-    /// The response head, header names lowercased.
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    /// The value of the response header `name` (lowercase), if there is exactly one.
-    fn header(&self, name: &str) -> Option<&str> {
-        let mut values = self.head.lines().filter_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            (k == name).then(|| v.trim())
-        });
-        let first = values.next();
-        assert!(values.next().is_none(), "two {name} headers: {}", self.head);
-        first
-    }
-
-    /// The `error` of a JSON refusal body; panics if the body is not one.
-    fn error(&self) -> String {
-        let v: serde_json::Value = serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body));
-        v["error"].as_str().unwrap().to_owned()
-    }
-}
-
-/// Sends `request` and reads the response head (byte by byte, so that nothing after a 101 is
-/// read and a 101 does not wait for the connection to end) and, unless it is a 101, the body
-/// as far as Content-Length says.
-async fn exchange(addr: SocketAddr, request: &str) -> Answer {
-    exchange_keeping(addr, request).await.0
-}
-
-/// [`exchange`], and the connection, positioned after the answer.
-async fn exchange_keeping(addr: SocketAddr, request: &str) -> (Answer, TcpStream) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    tokio::time::timeout(WAIT, async {
-        while !head.ends_with(b"\r\n\r\n") {
-            match stream.read(&mut byte).await {
-                Ok(1) => head.push(byte[0]),
-                _ => break,
-            }
-        }
-    })
-    .await
-    .expect("no response head");
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let head: String = head
-        .lines()
-        .map(|line| match line.split_once(':') {
-            Some((k, v)) => format!("{}:{v}\n", k.to_ascii_lowercase()),
-            None => format!("{line}\n"),
-        })
-        .collect();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut answer = Answer {
-        status,
-        head,
-        body: String::new(),
-    };
-    if status != 101 && status != 0 {
-        let length: usize = answer
-            .header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0u8; length];
-        tokio::time::timeout(WAIT, stream.read_exact(&mut body))
-            .await
-            .expect("no response body")
-            .unwrap();
-        answer.body = String::from_utf8_lossy(&body).into_owned();
-    }
-    (answer, stream)
-}
-
-/// An upgrade request made of these header lines (each ending in CRLF).
-fn upgrade(path: &str, headers: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n{headers}\r\n")
-}
 
 fn bad_requests(relay: &TestRelay) -> u64 {
     let metrics = relay.metrics.encode();
@@ -168,7 +77,7 @@ async fn ambiguous_or_missing_handshake_headers_are_refused_with_400() {
         ),
     ];
     for (i, (what, headers, named)) in cases.iter().enumerate() {
-        let answer = exchange(relay.http, &upgrade("/ws", headers)).await;
+        let answer = exchange(relay.http, &upgrade_with_only("/ws", headers)).await;
         assert_eq!(answer.status, 400, "{what}: {}", answer.head);
         assert!(answer.error().contains(named), "{what}: {}", answer.body);
         assert_eq!(bad_requests(&relay), i as u64 + 1, "{what}: not counted");
@@ -179,7 +88,7 @@ async fn ambiguous_or_missing_handshake_headers_are_refused_with_400() {
         format!("{host}{version}{key}{origin}"),
         format!("{host}{version}{other_key}{local_origin}"),
     ] {
-        let answer = exchange(relay.http, &upgrade("/ws", &headers)).await;
+        let answer = exchange(relay.http, &upgrade_with_only("/ws", &headers)).await;
         assert_eq!(answer.status, 101, "{headers}: {}", answer.head);
     }
     assert_eq!(bad_requests(&relay), cases.len() as u64);
@@ -195,7 +104,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
     // RFC 9110 (11.4): one or more spaces after the scheme.
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR", "Bearer  "] {
         let headers = format!("{base}Authorization: {scheme} {TOKEN}\r\n");
-        let answer = exchange(relay.http, &upgrade("/ws", &headers)).await;
+        let answer = exchange(relay.http, &upgrade_with_only("/ws", &headers)).await;
         assert_eq!(answer.status, 101, "{scheme}: {}", answer.head);
         let api = format!(
             "GET /api/targets HTTP/1.1\r\nHost: {}\r\nAuthorization: {scheme} {TOKEN}\r\n\r\n",
@@ -212,7 +121,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
         format!("basic {TOKEN}"),
     ] {
         let headers = format!("{base}Authorization: {authorization}\r\n");
-        let answer = exchange(relay.http, &upgrade("/ws", &headers)).await;
+        let answer = exchange(relay.http, &upgrade_with_only("/ws", &headers)).await;
         assert_eq!(answer.status, 401, "{authorization}: {}", answer.head);
     }
 }
@@ -364,47 +273,22 @@ async fn pages_and_assets_carry_nosniff_and_a_content_security_policy() {
     );
 }
 
-/// A masked client frame with a payload under 126 bytes; `first` is FIN|opcode.
+/// A masked client frame; `first` is FIN|opcode.
 fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![first, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&MASK);
-    frame.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
-    frame
+    frame(first, payload, true)
 }
 
 /// Reads server frames until a Close; returns its code.
 async fn close_code(stream: &mut TcpStream) -> u16 {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let mut head = [0u8; 2];
-            stream.read_exact(&mut head).await.unwrap();
-            let length = match head[1] & 0x7f {
-                126 => u64::from(stream.read_u16().await.unwrap()),
-                127 => stream.read_u64().await.unwrap(),
-                n => u64::from(n),
-            };
-            let mut payload = vec![0u8; length as usize];
-            stream.read_exact(&mut payload).await.unwrap();
-            if head[0] & 0x0f == 0x8 {
-                return u16::from_be_bytes([payload[0], payload[1]]);
-            }
-        }
-    })
-    .await
-    .expect("no Close")
+    read_server_frames(stream, &mut Vec::new())
+        .await
+        .expect("no Close")
 }
 
 #[tokio::test]
 async fn text_that_is_not_utf8_closes_with_1007() {
     let relay = TestRelay::start().await;
-    let request = upgrade(
-        "/ws",
-        &format!(
-            "Host: {}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n",
-            relay.http
-        ),
-    );
+    let request = upgrade(&relay.http.to_string(), "/ws", "");
     let cases: [(&str, Vec<Vec<u8>>); 4] = [
         ("invalid bytes", vec![client_frame(0x81, b"ok \xff\xfe")]),
         (
@@ -418,7 +302,8 @@ async fn text_that_is_not_utf8_closes_with_1007() {
         ),
     ];
     for (what, frames) in cases {
-        let (answer, mut stream) = exchange_keeping(relay.http, &request).await;
+        let answer = exchange(relay.http, &request).await;
+        let mut stream = answer.stream;
         assert_eq!(answer.status, 101, "{what}");
         for frame in frames {
             stream.write_all(&frame).await.unwrap();

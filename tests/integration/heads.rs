@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
+use sockrelay_tests::raw::{ask_health, read_answer, upgrade_lines};
 use sockrelay_tests::sockrelay::accept::raise_open_file_limit;
 use sockrelay_tests::sockrelay::config::TlsFiles;
 use sockrelay_tests::{ws_echo_roundtrip, RelayProcess, TestRelay, WAIT};
@@ -96,11 +97,7 @@ fn client_hello() -> Vec<u8> {
 
 /// The start of a WebSocket upgrade request, without the empty line that would end its head.
 fn unfinished_head(http: SocketAddr) -> Vec<u8> {
-    format!(
-        "GET /ws HTTP/1.1\r\nHost: {http}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    )
-    .into_bytes()
+    upgrade_lines(&http.to_string(), "/ws", "").into_bytes()
 }
 
 /// A prompt client: connects, upgrades (over TLS with `tls`) and echoes a message through the
@@ -381,14 +378,8 @@ async fn the_longest_waiting_client_hellos_are_closed_first_when_the_budget_is_f
 
 /// A `GET /healthz` on `stream` that closes the connection after it, and its whole answer.
 async fn health(stream: &mut TcpStream) -> String {
-    let request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    stream.write_all(request).await.unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    response
+    ask_health(stream, "127.0.0.1").await;
+    read_answer(stream, WAIT).await.unwrap()
 }
 
 #[tokio::test]

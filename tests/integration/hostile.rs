@@ -11,19 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sockrelay_tests::{ws_echo_roundtrip, RelayProcess, TestRelay, WAIT};
+use sockrelay_tests::raw::{exchange, frame, read_server_frames, upgrade};
+use sockrelay_tests::{still_serves, RelayProcess, TestRelay, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-pub(crate) const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-
-/// A WebSocket upgrade request with the given `Host` and extra header lines (each ending in CRLF).
-pub(crate) fn upgrade(host: &str, path_and_query: &str, extra: &str) -> String {
-    format!(
-        "GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\n\
-         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n{extra}\r\n"
-    )
-}
 
 /// Percent-encodes every byte outside RFC 3986's unreserved set, so the relay's query decoder
 /// hands the target string to the allow-list exactly as written here.
@@ -37,85 +28,6 @@ fn encode(text: &str) -> String {
             }
         })
         .collect()
-}
-
-/// One HTTP exchange on a fresh connection.
-pub(crate) struct Answer {
-    pub(crate) status: u16,
-    pub(crate) head: String,
-    pub(crate) body: String,
-    /// Still open after a 101, positioned right after the response head.
-    pub(crate) stream: TcpStream,
-}
-
-/// Sends `request` and reads the response head (byte by byte, so nothing after a 101 is
-/// consumed) and, unless it is a 101, the body as far as Content-Length says or the server
-/// closes. Status 0 means the server closed without answering.
-pub(crate) async fn exchange(addr: SocketAddr, request: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    // The server may close before taking all of an oversized request: that is an answer too.
-    let _ = stream.write_all(request).await;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    let read_head = async {
-        while !head.ends_with(b"\r\n\r\n") {
-            match stream.read(&mut byte).await {
-                Ok(1) => head.push(byte[0]),
-                _ => break,
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, read_head)
-        .await
-        .expect("no response head");
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut body = Vec::new();
-    if status != 101 && status != 0 {
-        let length = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse::<usize>().ok())?
-            })
-            .unwrap_or(usize::MAX);
-        let mut chunk = [0u8; 4096];
-        let _ = tokio::time::timeout(WAIT, async {
-            while body.len() < length {
-                match stream.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => body.extend_from_slice(&chunk[..n]),
-                }
-            }
-        })
-        .await;
-    }
-    Answer {
-        status,
-        head,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        stream,
-    }
-}
-
-/// Proves the relay still bridges after whatever a test did to it.
-pub(crate) async fn still_serves(http: SocketAddr) {
-    let (ws, _) = tokio::time::timeout(
-        WAIT,
-        tokio_tungstenite::connect_async(format!("ws://{http}/ws")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert_eq!(
-        ws_echo_roundtrip(ws, b"still here", &[3]).await,
-        b"still here"
-    );
 }
 
 /// A listener that counts the connections it accepts (and closes them).
@@ -795,73 +707,6 @@ async fn oversized_and_malformed_handshakes_are_refused() {
     tried += 1;
     println!("hostile handshakes: {tried} oversized or malformed requests refused");
     still_serves(relay.http).await;
-}
-
-/// A client frame: `first` is FIN|RSV|opcode; masked with a fixed key unless `mask` is false.
-pub(crate) fn frame(first: u8, payload: &[u8], mask: bool) -> Vec<u8> {
-    let mut out = vec![first];
-    let bit = if mask { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(bit | n as u8),
-        n if n <= 0xffff => {
-            out.push(bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    let key = [0x37, 0xfa, 0x21, 0x3d];
-    if mask {
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
-    out
-}
-
-/// Reads server frames until a Close (returns its code, 1005 if none) or the end of the
-/// connection (`None`); binary payloads are appended to `data`.
-pub(crate) async fn read_server_frames(stream: &mut TcpStream, data: &mut Vec<u8>) -> Option<u16> {
-    let read = async {
-        loop {
-            let mut h = [0u8; 2];
-            stream.read_exact(&mut h).await.ok()?;
-            let len = match h[1] & 0x7f {
-                126 => {
-                    let mut b = [0u8; 2];
-                    stream.read_exact(&mut b).await.ok()?;
-                    u64::from(u16::from_be_bytes(b))
-                }
-                127 => {
-                    let mut b = [0u8; 8];
-                    stream.read_exact(&mut b).await.ok()?;
-                    u64::from_be_bytes(b)
-                }
-                n => u64::from(n),
-            };
-            assert!(h[1] & 0x80 == 0, "server frames are never masked");
-            assert!(len <= 1 << 20, "server frame of {len} bytes");
-            let mut payload = vec![0u8; len as usize];
-            stream.read_exact(&mut payload).await.ok()?;
-            match h[0] & 0x0f {
-                0x8 => {
-                    return Some(if payload.len() >= 2 {
-                        u16::from_be_bytes([payload[0], payload[1]])
-                    } else {
-                        1005
-                    })
-                }
-                0x2 => data.extend_from_slice(&payload),
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, read)
-        .await
-        .expect("the relay neither answered nor closed")
 }
 
 /// Close codes accepted as "refused as a protocol error"; `None` is a dropped connection.

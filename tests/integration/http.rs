@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use sockrelay_tests::raw::{ask_health, read_answer};
 use sockrelay_tests::{http_get, ws_echo_roundtrip, TestRelay, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -147,23 +148,6 @@ async fn check_endpoint_explains_refusals() {
     assert_eq!(status, 403);
     assert!(body.contains("port"), "{body}");
     assert_eq!(http_get(relay.http, "/api/check").await.0, 200);
-}
-
-/// A one-shot `GET /healthz` (`Connection: close`) written to `stream`.
-async fn ask_health(stream: &mut (impl AsyncWriteExt + Unpin), host: &str) {
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-}
-
-/// Everything `stream` sends until it closes, waiting up to `wait`.
-async fn read_answer(
-    stream: &mut (impl AsyncReadExt + Unpin),
-    wait: std::time::Duration,
-) -> Result<String, tokio::time::error::Elapsed> {
-    let mut response = String::new();
-    tokio::time::timeout(wait, stream.read_to_string(&mut response))
-        .await
-        .map(|_| response)
 }
 
 #[tokio::test]

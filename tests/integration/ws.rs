@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use sockrelay_tests::{counter, raw_http, ws_echo_roundtrip, Rng, TestRelay, Ws, WAIT};
+use sockrelay_tests::raw::KEY;
+use sockrelay_tests::{
+    counter, raw_http, still_serves, ws_echo_roundtrip, Rng, TestRelay, Ws, WAIT,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -24,15 +27,6 @@ async fn read_until_close(ws: &mut Ws) -> (Vec<u8>, Option<(u16, String)>) {
             None => return (data, None),
         }
     }
-}
-
-/// Proves the relay still bridges after whatever a test did to it.
-async fn still_serves(relay: &TestRelay) {
-    let ws = relay.ws("/ws").await;
-    assert_eq!(
-        ws_echo_roundtrip(ws, b"still here", &[4]).await,
-        b"still here"
-    );
 }
 
 #[tokio::test]
@@ -139,7 +133,7 @@ async fn disallowed_targets_get_403_with_a_json_reason() {
         .metrics
         .encode()
         .contains("sockrelay_refusals_total{reason=\"target\"} 12"));
-    still_serves(&relay).await;
+    still_serves(relay.http).await;
     // Nothing ever connected to the non-allowed listener.
     assert!(
         tokio::time::timeout(Duration::from_millis(200), other.accept())
@@ -227,7 +221,7 @@ async fn unreachable_target_closes_1011_with_a_reason() {
     let (code, reason) = close.unwrap();
     assert_eq!(code, 1011);
     assert!(reason.contains("unreachable"), "{reason}");
-    still_serves(&relay).await;
+    still_serves(relay.http).await;
 }
 
 #[tokio::test]
@@ -289,7 +283,7 @@ async fn oversized_message_closes_1009() {
         "the message within the limit is echoed"
     );
     assert_eq!(close.unwrap().0, 1009);
-    still_serves(&relay).await;
+    still_serves(relay.http).await;
     // Counted under its own kind, and only there.
     relay.wait_bridges_closed().await;
     let (_, metrics) = sockrelay_tests::http_get(relay.http, "/metrics").await;
@@ -410,10 +404,8 @@ async fn handshake_that_never_completes_is_dropped() {
         .expect("connection still open")
         .ok();
     assert!(started.elapsed() >= Duration::from_millis(900));
-    still_serves(&relay).await;
+    still_serves(relay.http).await;
 }
-
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 fn handshake(extra: &str) -> String {
     format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close, Upgrade\r\nUpgrade: websocket\r\n{extra}\r\n")
@@ -494,7 +486,7 @@ async fn bad_handshakes_are_refused_clearly() {
             );
         }
     }
-    still_serves(&relay).await;
+    still_serves(relay.http).await;
 }
 
 #[tokio::test]
@@ -621,7 +613,7 @@ async fn random_mid_stream_disconnects_leave_the_relay_healthy() {
         tokio::time::timeout(WAIT, t).await.unwrap().unwrap();
     }
     relay.wait_bridges_closed().await;
-    still_serves(&relay).await;
+    still_serves(relay.http).await;
     relay.wait_bridges_closed().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while relay.metrics.echo_active() != 0 {

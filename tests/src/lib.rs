@@ -11,7 +11,6 @@ use futures_util::{SinkExt, StreamExt};
 use sockrelay::config::Settings;
 use sockrelay::metrics::Metrics;
 use sockrelay::Relay;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,6 +19,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use sockrelay;
+
+pub mod raw;
+pub use raw::{http_get, parse_response, raw_http};
 
 /// Bound on any single wait in a test, so a broken relay fails a test instead of hanging it.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -150,36 +152,6 @@ fn axum_header_name(name: &str) -> tokio_tungstenite::tungstenite::http::HeaderN
     name.parse().unwrap()
 }
 
-/// A raw HTTP exchange: sends `request` as-is, reads until the server closes or `WAIT`.
-pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `GET path` with `Connection: close`; returns (status, body).
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    let response = raw_http(addr, request.as_bytes()).await;
-    parse_response(&response)
-}
-
-/// Splits a raw HTTP/1.1 response into status and body.
-pub fn parse_response(response: &str) -> (u16, String) {
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 /// Sends `payload` over a WebSocket in frames of the given sizes (cycled), and reads the echo
 /// back concurrently; returns what came back once `payload.len()` bytes arrived.
 pub async fn ws_echo_roundtrip<S>(
@@ -223,6 +195,21 @@ where
         .unwrap();
     let _ = sink.close().await;
     got
+}
+
+/// Proves the relay at `http` still bridges after whatever a test did to it.
+pub async fn still_serves(http: SocketAddr) {
+    let (ws, _) = tokio::time::timeout(
+        WAIT,
+        tokio_tungstenite::connect_async(format!("ws://{http}/ws")),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        ws_echo_roundtrip(ws, b"still here", &[3]).await,
+        b"still here"
+    );
 }
 
 /// The value of an unlabelled counter in a Prometheus text exposition; panics if it is not
