@@ -14,35 +14,35 @@
 //! - [`config`]: flags, config file and defaults merged into [`config::Settings`].
 //! - [`echo`]: the RFC 862 echo service (TCP and UDP) and the acknowledge server.
 //! - [`accept`]: the HTTP accept loop, TLS, and the budget of connections that are not bridges.
-//! - [`http`]: the routes (`/ws`, `/api/targets`, `/healthz`, `/metrics`).
-//! - [`bridge`]: one WebSocket-to-TCP bridge, generic over its two ends.
-//! - [`activity`]: bytes moving on a bridge's sockets, for its idle watch.
+//! - [`http`]: the routes (`/ws`, `/api/targets`, `/api/check`, `/healthz`, `/metrics`, the
+//!   web client from [`http::assets`]) and the security headers.
+//! - [`policy`]: whether a `/ws` request may open a bridge, and to which target: the handshake,
+//!   [`policy::origin`], the token, the allow-list ([`policy::target`]).
+//! - [`bridge`]: one WebSocket-to-target bridge, from the upgrade to its log line, generic over
+//!   its two ends and over the kind of target.
 //! - [`readsize`]: read sizes that grow with bulk traffic and shrink for quiet connections.
 //! - [`splice`]: bulk frames from the target to the client without copies (Linux).
-//! - [`target`]: the allow-list and the strict `HOST:PORT` parser.
 //! - [`tcp`]: listeners, target connections and their TCP congestion control.
-//! - [`origin`]: the Origin check of `/ws`.
 //! - [`metrics`]: Prometheus counters.
-//! - [`assets`]: the embedded web client.
 //! - [`client`]: the tutorial's interactive TCP client (`sockrelay client`).
 //! - [`tools`]: the address helpers (`sockrelay inet|serv|host`).
 //! - [`shutdown`]: the Ctrl-C/SIGTERM signal.
+//!
+//! [`origin`], [`target`] and [`assets`] are also reachable at the top, where they were before
+//! they moved under [`policy`] and [`http`].
 
 pub mod accept;
-pub mod activity;
-pub mod assets;
 pub mod bridge;
 pub mod client;
 pub mod config;
 pub mod echo;
 pub mod http;
 pub mod metrics;
-pub mod origin;
+pub mod policy;
 pub mod readsize;
 pub mod shutdown;
 #[cfg_attr(not(target_os = "linux"), path = "splice_none.rs")]
 pub mod splice;
-pub mod target;
 pub mod tcp;
 pub mod tls;
 pub mod tools;
@@ -60,6 +60,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+pub use crate::http::assets;
+pub use crate::policy::{origin, target};
 pub use crate::tcp::{listen, LISTEN_BACKLOG};
 
 use crate::config::Settings;

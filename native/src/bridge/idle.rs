@@ -1,4 +1,4 @@
-//! What the idle watch of a bridge looks at: bytes moving on either of its sockets.
+//! The idle watch of a bridge, and what it looks at: bytes moving on either of its sockets.
 //!
 //! A bridge is idle when no byte is read or written on the client's socket or the target's,
 //! partial reads and writes included. Counting finished messages is not enough: a large message
@@ -14,8 +14,16 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::ending::Ending;
+use super::Shared;
+use crate::splice::Splicer;
+
+/// The idle timeout is checked this many times per timeout period (see [`idle`]).
+const IDLE_CHECKS: u32 = 4;
 
 /// A count of the reads and writes that moved bytes on one bridge's sockets. Clones share it.
 #[derive(Debug, Clone, Default)]
@@ -116,6 +124,51 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// Ends as [`Ending::Idle`] once no byte has moved on either socket for `timeout` (plus at most
+/// a quarter of it); never ends otherwise. `activity` counts the client's socket and the
+/// target's, `splicer` the spliced frames. Also gives back the splicer's pipe while the target
+/// is quiet.
+pub(super) async fn idle(
+    timeout: Duration,
+    activity: &Activity,
+    splicer: Option<&Splicer>,
+    shared: &Shared,
+) -> Ending {
+    // Idle once IDLE_CHECKS checks in a row, a fraction of the timeout apart, saw no byte move
+    // on either socket. Moves are counted, not timed: a clock read per read or write would cost
+    // more than the count.
+    let progress = || {
+        let spliced = splicer.map_or(0, Splicer::moved);
+        activity.count().wrapping_add(spliced)
+    };
+    let period = timeout / IDLE_CHECKS;
+    let mut seen = progress();
+    let mut quiet = 0;
+    let mut seen_down = shared.down.load(Relaxed);
+    loop {
+        tokio::time::sleep(period).await;
+        // A target quiet for a whole check period gives its pipe back (2 descriptors and the
+        // pipe's share of the kernel's per-user limit), even while the client still sends; the
+        // next bulk read makes a new one.
+        let down = shared.down.load(Relaxed);
+        if down == seen_down {
+            if let Some(splicer) = splicer {
+                splicer.release_pipe();
+            }
+        }
+        seen_down = down;
+        let now = progress();
+        if now == seen {
+            quiet += 1;
+            if quiet == IDLE_CHECKS {
+                return Ending::Idle;
+            }
+        } else {
+            (seen, quiet) = (now, 0);
+        }
     }
 }
 

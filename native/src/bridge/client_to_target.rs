@@ -1,0 +1,202 @@
+//! The pump from the client to the target: client messages, coalesced, written to the target.
+//!
+//! A client message is read only after the previous ones were written to the target, so a
+//! slow target slows the client down and the bridge holds at most [`COALESCE_MAX`] bytes plus
+//! one message. Messages that have already arrived go out in one write: pipelined small
+//! messages then cost one syscall, not one each.
+
+use std::future::poll_fn;
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio_util::bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+use tokio_websockets::{Error as WsError, Message};
+
+use super::ending::{classify_ws_error, target_failed, Ending};
+use super::{Client, Shared};
+use crate::metrics::{Direction, Metrics};
+
+/// Client messages already received are written to the target together, up to this many bytes.
+pub(super) const COALESCE_MAX: usize = 16 * 1024;
+
+/// Moves the client's messages to `target` until the client's Close (after which the target's
+/// input is shut down, so it sees EOF as the client intended), its end, or a failure.
+pub(super) async fn client_to_target<S, W>(
+    stream: &mut S,
+    target: &mut W,
+    shared: &Shared,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+) -> Ending
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    // A message that ended a batch, to handle before reading the next one.
+    let mut pending: Option<Step> = None;
+    loop {
+        let step = match pending.take() {
+            Some(step) => step,
+            None => shared.step(stream.next().await),
+        };
+        let first = match step {
+            Step::Data(data) => data,
+            Step::Skip => continue,
+            Step::Close(code) => {
+                // Everything before the Close is already written; now end the target's
+                // input so it sees EOF, as the client intended.
+                let _ = target.shutdown().await;
+                return Ending::ClientClosed(code);
+            }
+            Step::End(ending) => return ending,
+        };
+        // Polling never waits, and at most COALESCE_MAX bytes plus one message are held, so
+        // buffering stays bounded and backpressure holds. It polls with this task's context,
+        // not a no-op one: the codec may write (a pong) while it reads, and a write that waits
+        // must leave a waker that wakes this task.
+        let mut len = first.len();
+        let mut batch: Option<Vec<u8>> = None;
+        while len < COALESCE_MAX {
+            let Some(next) = poll_fn(|cx| Poll::Ready(poll_now(stream, cx))).await else {
+                break;
+            };
+            match shared.step(next) {
+                Step::Skip => {}
+                Step::Data(data) if len + data.len() <= COALESCE_MAX => {
+                    let batch = batch.get_or_insert_with(|| {
+                        let mut b = Vec::with_capacity((4 * len).min(COALESCE_MAX));
+                        b.extend_from_slice(&first);
+                        b
+                    });
+                    batch.extend_from_slice(&data);
+                    len += data.len();
+                }
+                other => {
+                    pending = Some(other);
+                    break;
+                }
+            }
+        }
+        let bytes = batch.as_deref().unwrap_or(&first);
+        if let Err(e) = target.write_all(bytes).await {
+            return target_failed(e, cancel);
+        }
+        shared.up.fetch_add(len as u64, Relaxed);
+        metrics.bytes(Direction::ClientToTarget, len);
+    }
+}
+
+/// The client's WebSocket, read only while the answers to its Pings can be written. The codec
+/// queues a Pong for every Ping it reads; a client that sends Pings and never reads would grow
+/// that queue without bound. So after a Ping the next read waits until the codec's queue (the
+/// Pong, and whatever was queued before it) has gone into the socket: such a client is simply
+/// no longer read, as a client that does not read its data is not.
+pub(super) struct PingsAnswered<W> {
+    ws: W,
+    /// A Ping was read: flush before reading on.
+    flush_first: bool,
+}
+
+impl<W> PingsAnswered<W> {
+    pub(super) fn new(ws: W) -> Self {
+        PingsAnswered {
+            ws,
+            flush_first: false,
+        }
+    }
+}
+
+impl<W: Client> Stream for PingsAnswered<W> {
+    type Item = Result<Message, WsError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.flush_first {
+            match this.ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => this.flush_first = false,
+                Poll::Ready(Err(e)) => {
+                    this.flush_first = false;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let item = std::task::ready!(this.ws.poll_next_unpin(cx));
+        if let Some(Ok(message)) = &item {
+            this.flush_first = message.is_ping();
+        }
+        Poll::Ready(item)
+    }
+}
+
+impl<W: Client> Sink<Message> for PingsAnswered<W> {
+    type Error = WsError;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        self.get_mut().ws.poll_ready_unpin(cx)
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+        self.get_mut().ws.start_send_unpin(item)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        self.get_mut().ws.poll_flush_unpin(cx)
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        self.get_mut().ws.poll_close_unpin(cx)
+    }
+}
+
+/// What the client side of the bridge got.
+pub(super) enum Step {
+    /// Payload bytes for the target: a binary message's payload or a text message's UTF-8 bytes.
+    Data(Bytes),
+    /// A control frame: the codec answers pings itself.
+    Skip,
+    /// The client's Close, with its code (1005 when it gave none).
+    Close(u16),
+    End(Ending),
+}
+
+impl From<Option<Result<Message, WsError>>> for Step {
+    fn from(msg: Option<Result<Message, WsError>>) -> Step {
+        match msg {
+            Some(Ok(m)) if m.is_binary() || m.is_text() => Step::Data(m.into_payload().into()),
+            Some(Ok(m)) => match m.as_close() {
+                Some((code, _)) => Step::Close(code.into()),
+                None => Step::Skip,
+            },
+            Some(Err(e)) => Step::End(classify_ws_error(e)),
+            None => Step::End(Ending::ClientGone),
+        }
+    }
+}
+
+/// The stream's next item if it is ready now; `None` if it would wait (the task is then woken
+/// when it is ready, which a bridge that has moved on simply ignores).
+fn poll_now<S: Stream + Unpin>(
+    stream: &mut S,
+    cx: &mut std::task::Context<'_>,
+) -> Option<Option<S::Item>> {
+    match stream.poll_next_unpin(cx) {
+        Poll::Ready(item) => Some(item),
+        Poll::Pending => None,
+    }
+}

@@ -1,0 +1,320 @@
+//! One WebSocket-to-target bridge, from the upgraded connection to its "bridge closed" log
+//! line: bytes both ways, exact and in order, with bounded buffering.
+//!
+//! Owns: the WebSocket codec and its limits ([`Limits`]), connecting to the target
+//! ([`target`]), the two pumps (`client_to_target` and `target_to_client`, each in its module
+//! and testable alone), how a bridge ends and the close code the client hears ([`ending`]), the
+//! idle watch ([`idle`]), the splice glue, and the lifecycle metrics and log line. [`serve`] is
+//! the one entry point.
+//!
+//! Leaves to others: whether a request may open a bridge and to which target
+//! ([`crate::policy`]), the HTTP handshake's answer and the `--max-conns` permit
+//! ([`crate::http`]), splicing itself ([`crate::splice`]).
+//!
+//! Generic over the WebSocket (any `Sink` + `Stream` of messages) and the target (any
+//! [`Target`]), so tests drive it with in-memory pipes, and each pump runs alone over its
+//! traits.
+//!
+//! Backpressure comes from never reading ahead: a client message is read only after the previous
+//! one was written to the target, and target bytes are read only after the previous frame was
+//! written to the client. A slow side therefore slows the other, and per-bridge memory is one
+//! read buffer per direction (the codec's holds at most one frame, `--max-message` bounds it).
+//!
+//! Performance (see BENCHMARKS.md): small request/response traffic costs exactly one syscall per
+//! hop, and bulk data is touched once in user space (the client's masking is undone in place).
+//! The codec (tokio-websockets) reads into uninitialised memory, hands out payloads without
+//! copying, and writes each frame's header and payload in one vectored write. Target bytes are
+//! read into a reusable buffer and become the frame's payload as they are; client messages that
+//! have already arrived are coalesced into one target write; the target buffer starts small and
+//! grows only while reads fill it, so an idle bridge costs a few KiB.
+
+mod client_to_target;
+pub mod ending;
+pub mod idle;
+pub mod target;
+mod target_to_client;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{Sink, Stream, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tokio_websockets::{Error as WsError, Message};
+use tracing::{debug, info};
+
+use crate::config::Settings;
+use crate::metrics::{Direction, ErrorKind, Metrics};
+use crate::splice::Splicer;
+use client_to_target::{client_to_target, PingsAnswered, Step};
+use ending::{close_client, close_message, codes, short_io_error, CLOSE_GRACE};
+pub use ending::{Ending, Report};
+use idle::{idle, Activity};
+pub use target::{Dial, Target, TcpAddr};
+use target_to_client::target_to_client;
+
+/// The WebSocket a bridge runs on: messages in and out, the codec's errors.
+pub trait Client:
+    Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin
+{
+}
+
+impl<W> Client for W where
+    W: Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin
+{
+}
+
+/// A bridge the HTTP side has admitted and answered 101.
+#[derive(Debug)]
+pub struct Order<D> {
+    /// The client's address, for the log line.
+    pub peer: Option<SocketAddr>,
+    /// Where to connect.
+    pub target: D,
+    /// The bridge's place under `--max-conns`, held until it ends.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// What every bridge of a relay shares.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    /// Fires at shutdown; bridges then close with 1001.
+    pub cancel: CancellationToken,
+}
+
+/// Settings of one bridge.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub idle_timeout: Duration,
+    /// `--max-message`: the codec refuses a frame or message over it with Close 1009 before
+    /// buffering it.
+    pub max_message: usize,
+}
+
+impl Limits {
+    fn of(settings: &Settings) -> Limits {
+        Limits {
+            idle_timeout: settings.idle_timeout,
+            max_message: settings.max_message,
+        }
+    }
+
+    /// The WebSocket codec of a bridge, with [`Limits::max_message`] as its limit. The codec's
+    /// read buffer holds at most one frame and is filled without being zeroed first, so it
+    /// costs a bridge only what it has read. Outgoing frames are one target read each (at most
+    /// `TARGET_READ_MAX` bytes; spliced ones go around the codec).
+    pub fn codec(&self) -> tokio_websockets::ServerBuilder {
+        let limits = tokio_websockets::Limits::default().max_payload_len(Some(self.max_message));
+        tokio_websockets::ServerBuilder::new().limits(limits)
+    }
+}
+
+/// Runs one bridge on a connection that is being upgraded: waits for the upgrade, connects to
+/// the target, bridges, and logs one "bridge closed" line, whichever way it ends.
+pub async fn serve<D: Dial>(on_upgrade: hyper::upgrade::OnUpgrade, order: Order<D>, env: Env) {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => return debug!(error = %e, "websocket upgrade failed"),
+    };
+    // A plain TCP client: bulk frames to it can be spliced (frames to a TLS client are
+    // encrypted in user space, so they cannot), unless `--no-splice`.
+    #[cfg(target_os = "linux")]
+    let upgraded = if env.settings.splice {
+        match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+            Ok(parts) => {
+                let (io, splicer) = crate::splice::share(parts.io.into_inner(), parts.read_buf);
+                return bridge(io, Some(splicer), order, &env).await;
+            }
+            Err(upgraded) => upgraded,
+        }
+    } else {
+        upgraded
+    };
+    bridge(TokioIo::new(upgraded), None, order, &env).await;
+}
+
+/// Connects to the target and bridges `io`, the upgraded client connection, to it; `splicer`
+/// where `io` is a plain TCP connection (see [`crate::splice`]).
+async fn bridge<I, D>(io: I, splicer: Option<Splicer>, order: Order<D>, env: &Env)
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    D: Dial,
+{
+    let Order {
+        peer,
+        target,
+        permit: _permit,
+    } = order;
+    let started = Instant::now();
+    let limits = Limits::of(&env.settings);
+    // The idle watch counts every byte that moves on the client's socket.
+    let activity = Activity::default();
+    let mut ws = limits.codec().serve(activity.watch(io));
+    let peer = peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
+    let name = target.name();
+    let closed = |up: u64, down: u64, code: u16, ending: &str| {
+        info!(
+            %peer,
+            target = %name,
+            client_to_target = up,
+            target_to_client = down,
+            duration_ms = started.elapsed().as_millis() as u64,
+            code,
+            ending = %ending,
+            "bridge closed"
+        );
+    };
+    let stream = tokio::select! {
+        s = target.dial(&env.settings) => s,
+        () = env.cancel.cancelled() => {
+            let close = close_message(codes::GOING_AWAY, "relay shutting down");
+            close_client(&mut ws, close).await;
+            closed(0, 0, codes::GOING_AWAY, "relay shutting down");
+            return;
+        }
+    };
+    let stream = match stream {
+        Ok(s) => s,
+        Err(e) => {
+            env.metrics.error(ErrorKind::Connect);
+            let reason = format!("target unreachable: {}", short_io_error(&e));
+            close_client(&mut ws, close_message(codes::TARGET_ERROR, &reason)).await;
+            closed(0, 0, codes::TARGET_ERROR, &reason);
+            return;
+        }
+    };
+    env.metrics.bridge_opened();
+    let report = run(
+        ws,
+        stream,
+        splicer,
+        &activity,
+        &limits,
+        &env.cancel,
+        &env.metrics,
+    )
+    .await;
+    env.metrics.bridge_closed();
+    closed(
+        report.client_to_target,
+        report.target_to_client,
+        report.ending.code(),
+        &report.ending.describe(),
+    );
+}
+
+/// What the two pumps and the idle watch of one bridge share. Atomics only because the
+/// bridge's future must be Send: they all run in one task.
+#[derive(Default)]
+struct Shared {
+    /// Bytes written to the target.
+    up: AtomicU64,
+    /// Bytes sent to the client.
+    down: AtomicU64,
+    /// Set as soon as the client's Close (or its end) has been read: no spliced frame may
+    /// follow the codec's answer to it.
+    client_done: AtomicBool,
+    /// Spliced bytes counted by `target_to_client`; a frame it left unfinished is finished by
+    /// the codec's next write (the Close), and counted at the end.
+    spliced: AtomicU64,
+}
+
+impl Shared {
+    /// What the client sent, as the upstream pump handles it.
+    fn step(&self, msg: Option<Result<Message, WsError>>) -> Step {
+        let step = Step::from(msg);
+        if matches!(step, Step::Close(_) | Step::End(_)) {
+            self.client_done.store(true, Relaxed);
+        }
+        step
+    }
+}
+
+/// Runs the bridge until either side ends, the idle timeout passes, or `cancel` fires. With a
+/// `splicer` (the client is a plain TCP connection, see [`crate::splice`]), bulk data from a
+/// TCP target goes to the client in spliced frames. `activity` counts the bytes moving on the
+/// client's socket (the caller builds the codec on [`Activity::watch`]); the bridge adds the
+/// target's, and the spliced frames'.
+pub async fn run<W, T>(
+    ws: W,
+    target: T,
+    splicer: Option<Splicer>,
+    activity: &Activity,
+    limits: &Limits,
+    cancel: &CancellationToken,
+    metrics: &Metrics,
+) -> Report
+where
+    W: Client,
+    T: Target,
+{
+    let mut ws = PingsAnswered::new(ws);
+    let (mut target_read, target_write) = target.into_halves();
+    // Partial writes count as activity: a large message to a slow target is not idle.
+    let mut target_write = activity.watch(target_write);
+    let shared = Shared::default();
+
+    let ending = {
+        let (mut sink, mut stream) = (&mut ws).split();
+        let up = client_to_target(&mut stream, &mut target_write, &shared, metrics, cancel);
+        let down = target_to_client::<T, _>(
+            &mut target_read,
+            &mut sink,
+            splicer.as_ref(),
+            &shared,
+            activity,
+            metrics,
+            cancel,
+        );
+        let idle = idle(limits.idle_timeout, activity, splicer.as_ref(), &shared);
+        tokio::pin!(up);
+        let ending = tokio::select! {
+            ending = &mut up => ending,
+            ending = down => ending,
+            ending = idle => ending,
+            () = cancel.cancelled() => Ending::Shutdown,
+        };
+        if let Ending::TargetClosed = ending {
+            // The target has only shut down its sending side, perhaps: what the client sends
+            // until it answers our Close (a write in progress included) still goes to the
+            // target, which then sees EOF. A target that is gone entirely makes the writes
+            // fail, which changes nothing: the bridge ended because the target closed.
+            let _ = tokio::time::timeout(CLOSE_GRACE, up).await;
+        }
+        ending
+    };
+
+    // The client's stream was cut short: the target hears of it at once, as a reset.
+    let mut target_halves = if ending.cuts_client_short() {
+        T::abort(target_read, target_write.into_inner());
+        None
+    } else {
+        Some((target_read, target_write))
+    };
+    let target_read = target_halves.as_mut().map(|(read, _)| read);
+    ending::close(&mut ws, &ending, target_read, limits.max_message).await;
+    if let Some(splicer) = &splicer {
+        let late = splicer.bytes().saturating_sub(shared.spliced.load(Relaxed));
+        if late > 0 {
+            shared.down.fetch_add(late, Relaxed);
+            metrics.bytes(Direction::TargetToClient, late as usize);
+            metrics.spliced(late as usize);
+        }
+    }
+    if let Some(kind) = ending.error_kind() {
+        metrics.error(kind);
+    }
+    Report {
+        client_to_target: shared.up.load(Relaxed),
+        target_to_client: shared.down.load(Relaxed),
+        ending,
+    }
+}

@@ -1,0 +1,233 @@
+//! The HTTP side's routes: the embedded web client ([`assets`]), `/ws`, `/api/targets`,
+//! `/api/check`, `/healthz`, `/metrics`, and the headers every answer carries.
+//!
+//! Owns: the router, the middleware (Host, header size, token on `/api/*` and `/metrics`,
+//! security headers), and the `/ws` handler, which only wires the policy's decision, the 101
+//! and the bridge.
+//!
+//! Leaves to others: accepting and serving connections ([`crate::accept`]), whether a `/ws`
+//! request is admitted ([`crate::policy`]), the bridge itself ([`crate::bridge`]).
+
+pub mod assets;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::policy::origin::OriginPolicy;
+use crate::policy::target::AllowList;
+use crate::policy::{self, token_ok, Query};
+
+/// Request headers larger than this get 431.
+pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub allow: AllowList,
+    pub origin: OriginPolicy,
+    pub metrics: Arc<Metrics>,
+    /// One permit per open bridge: `--max-conns`.
+    pub bridges: Arc<Semaphore>,
+    /// Fires at shutdown; bridges then close with 1001.
+    pub cancel: CancellationToken,
+    /// Bridges outlive their HTTP request; shutdown waits for them here.
+    pub tracker: TaskTracker,
+    /// Whether the relay serves https/wss (for the same-origin check).
+    pub tls: bool,
+}
+
+/// The peer address, put into each request's extensions by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+pub fn router(state: Arc<AppState>) -> Router {
+    // With `--token`, what the relay reaches and counts is as private as `/ws` itself.
+    let guarded = Router::new()
+        .route("/api/targets", get(targets))
+        .route("/api/check", get(check_target))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    Router::new()
+        .merge(guarded)
+        // Open even with `--token`: load balancers probe it, and it tells nothing.
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(get(static_file))
+        .layer(axum::middleware::from_fn(require_host))
+        // Added after that layer: `/ws` checks Host with the rest of its handshake, and
+        // counts the refusal as one.
+        .route("/ws", get(ws::ws))
+        .layer(axum::middleware::from_fn(limit_header_size))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .with_state(state)
+}
+
+/// Answers 400 to an HTTP/1.1 request without a `Host` header or with more than one (RFC 9112,
+/// 3.2): which site it asks for would be a guess, and a proxy in front may guess otherwise.
+/// HTTP/1.0 requests may leave it out.
+async fn require_host(request: Request, next: axum::middleware::Next) -> Response {
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    let needs_one = request.version() >= axum::http::Version::HTTP_11;
+    if hosts > 1 || (needs_one && hosts == 0) {
+        let error = if hosts > 1 {
+            "more than one Host header: send it once"
+        } else {
+            "missing Host header (HTTP/1.1 requires one)"
+        };
+        let body = Json(serde_json::json!({ "error": error }));
+        return (StatusCode::BAD_REQUEST, body).into_response();
+    }
+    next.run(request).await
+}
+
+/// Adds `X-Content-Type-Options: nosniff` and the Content-Security-Policy of
+/// [`assets::content_security_policy`] to every answer but a 101, unless the handler
+/// set its own.
+async fn security_headers(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| policy::is_plain_authority(h))
+        .map(str::to_owned);
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return response;
+    }
+    let policy = assets::content_security_policy(host.as_deref(), &state.settings.frame_ancestors);
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(policy);
+    }
+    response
+}
+
+/// With `--token`, answers 401 unless the request carries the token (`?token=` or
+/// `Authorization: Bearer`).
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(expected) = &state.settings.token {
+        let query = request
+            .uri()
+            .query()
+            .and_then(|q| Query::parse(q).ok())
+            .and_then(|q| q.token);
+        if !token_ok(expected, query.as_deref(), request.headers()) {
+            let message = "this relay requires a token: add ?token=... to the URL \
+                           or send Authorization: Bearer ...";
+            let body = Json(serde_json::json!({ "error": message }));
+            let response = (StatusCode::UNAUTHORIZED, body).into_response();
+            return with_header(response, header::WWW_AUTHENTICATE, "Bearer");
+        }
+    }
+    next.run(request).await
+}
+
+/// Refuses requests whose headers add up to more than [`MAX_HEADER_BYTES`]: hyper bounds what
+/// it buffers, but a head that arrives in one read can exceed its limit.
+async fn limit_header_size(request: Request, next: axum::middleware::Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        let body = Json(serde_json::json!({ "error": "request headers too large" }));
+        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, body).into_response();
+    }
+    next.run(request).await
+}
+
+async fn targets(State(state): State<Arc<AppState>>) -> Response {
+    Json(state.allow.list()).into_response()
+}
+
+/// `GET /api/check?target=...`: whether `/ws?target=...` would be allowed, with the refusal
+/// reason. Browsers cannot read the body of a refused WebSocket handshake, so a page asks here.
+async fn check_target(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let query = match request.uri().query().map(Query::parse).transpose() {
+        Ok(q) => q.unwrap_or_default(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": e })),
+            )
+                .into_response()
+        }
+    };
+    let Some(target) = query.target else {
+        return Json(serde_json::json!({ "target": "echo" })).into_response();
+    };
+    match state.allow.check(&target).await {
+        Ok((canonical, _)) => Json(serde_json::json!({ "target": canonical })).into_response(),
+        Err(e) => (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn static_file(request: Request) -> Response {
+    assets::serve(request.uri().path(), request.headers())
+}
+
+fn with_header(mut response: Response, name: HeaderName, value: &'static str) -> Response {
+    response
+        .headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+    response
+}
+
+/// Serves HTTP/1.1 (and WebSocket upgrades) on one accepted connection until it ends or the
+/// relay shuts down, outside the accept loop's budget of connections (see [`crate::accept`]).
+/// Public so that fuzzers can feed it arbitrary bytes.
+pub async fn serve_connection<I>(io: I, peer: SocketAddr, router: Router, state: &AppState)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let place = crate::accept::Place::alone();
+    crate::accept::serve_connection(io, peer, router, state, &place).await;
+}
