@@ -7,7 +7,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Extra flags for `make run`, e.g. make run ARGS="--allow 127.0.0.1:22"
 ARGS ?=
 
-.PHONY: run test setup wasm build release lint bench instructions fuzz clean help
+.PHONY: run test ci setup wasm build release lint bench instructions fuzz clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,6 +36,12 @@ test: setup build ## every test: Rust unit+integration, wasm under node, node, b
 	node --test tests/node/
 	@echo "== browser: headless Chromium against a real sockrelay"
 	node --test --test-concurrency=1 tests/browser/
+
+# Lint before the tests, so that a formatting slip or a clippy warning fails CI in a minute
+# instead of after the browser tests; setup first, for the wasm32 toolchain wasm/clippy.sh uses.
+ci: setup ## what CI runs (.ci/run): make lint, then make test
+	$(MAKE) lint
+	$(MAKE) test
 
 lint: ## rustfmt and clippy (native, and the browser crates for wasm32), as CI would want them
 	cargo fmt --all --check
