@@ -63,24 +63,20 @@ pub async fn serve(
     let heads = Heads::new(budget(&state.settings));
     let connections = TaskTracker::new();
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of descriptors, most likely: closing the connection that has waited
-                    // longest for a head gives one back; otherwise give running ones time.
-                    let pause = if heads.shed_oldest() {
-                        debug!(error = %e, "accept failed: closed the oldest unfinished head");
-                        Duration::from_millis(5)
-                    } else {
-                        warn!(error = %e, "accept failed");
-                        Duration::from_millis(100)
-                    };
-                    tokio::time::sleep(pause).await;
-                    continue;
-                }
-            },
-            () = state.cancel.cancelled() => break,
+        // Out of descriptors, most likely: closing the connection that has waited longest for
+        // a head gives one back; otherwise give running ones time.
+        let failed = |e: &std::io::Error| {
+            if heads.shed_oldest() {
+                debug!(error = %e, "accept failed: closed the oldest unfinished head");
+                Duration::from_millis(5)
+            } else {
+                warn!(error = %e, "accept failed");
+                Duration::from_millis(100)
+            }
+        };
+        let Some((stream, peer)) = crate::tcp::accept(&listener, &state.cancel, failed).await
+        else {
+            break;
         };
         let place = heads.admit();
         let router = router.clone();

@@ -83,17 +83,13 @@ pub async fn serve_tcp(listener: TcpListener, service: TcpService, ctx: ServiceC
             },
             () = ctx.cancel.cancelled() => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!(service = service.name(), error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = ctx.cancel.cancelled() => break,
+        let failed = |e: &io::Error| {
+            // Out of file descriptors and the like: back off instead of spinning.
+            warn!(service = service.name(), error = %e, "accept failed");
+            Duration::from_millis(100)
+        };
+        let Some((stream, peer)) = crate::tcp::accept(&listener, &ctx.cancel, failed).await else {
+            break;
         };
         let service = service.clone();
         let metrics = ctx.metrics.clone();

@@ -13,8 +13,10 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 /// The listen backlog asked for (the kernel caps it at `net.core.somaxconn`, 4096 by default
 /// on Linux). `TcpListener::bind` asks for 128, which a burst of a few hundred connections
@@ -37,6 +39,28 @@ pub fn listen(addr: SocketAddr, congestion: Option<&str>) -> io::Result<TcpListe
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
+}
+
+/// Accepts the next connection on `listener`; `None` once `cancel` fires. The accept loops of
+/// every service are built on it (the echo's and the HTTP one's, see [`crate::accept`]): they
+/// differ in what they do before an accept and with a connection, not here. A failed accept
+/// (out of descriptors, most likely) is tried again after the pause `failed` returns for its
+/// error, so the loop backs off instead of spinning.
+pub async fn accept(
+    listener: &TcpListener,
+    cancel: &CancellationToken,
+    mut failed: impl FnMut(&io::Error) -> Duration,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let pause = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => failed(&e),
+            },
+            () = cancel.cancelled() => return None,
+        };
+        tokio::time::sleep(pause).await;
+    }
 }
 
 /// Connects to `addr` with `congestion` (when set) from the first packet on.
