@@ -630,6 +630,26 @@ mod tests {
     }
 
     #[test]
+    fn the_file_has_a_key_for_every_flag_but_config() {
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        let flags: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .filter(|&long| long != "config")
+            .map(|long| format!("`{long}`"))
+            .collect();
+        assert_eq!(flags.len(), 17);
+        let f = write("no-such-key = 1\n");
+        let args = ServeArgs {
+            config: Some(f.0.clone()),
+            ..ServeArgs::default()
+        };
+        let e = Settings::resolve(&args).unwrap_err().to_string();
+        let (_, keys) = e.split_once("expected one of ").unwrap();
+        assert_eq!(keys.trim(), flags.join(", "), "{e}");
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let f = write("max-conn = 7\n");
         let args = ServeArgs {
