@@ -15,7 +15,7 @@
 // Usage: node tools/bench_inet.mjs [--quick] [--json] [--pkg DIR]
 //   Build the module first (wasm/build.sh); `npm ci` installs ipaddr.js (a devDependency).
 //   --pkg DIR measures another build of the module (inet.js and inet_bg.wasm in DIR, with a
-//   package.json saying "type": "module"), to try a change to wasm/src/js.rs.
+//   package.json saying "type": "module"), to try a change to wasm/converter/src/js.rs.
 
 import { readFileSync } from "node:fs";
 import { arch, cpus, platform } from "node:os";
@@ -207,7 +207,7 @@ const results = CASES.map(({ name, ours, theirs }) => {
 
 // Pieces of a call, each timed alone. inet_pton/inet_ntop take a fast path for exact argument
 // types (wasm/js/fast.js): the JS side passes numbers and ASCII bytes in a scratch buffer to
-// the typed exports `_pton`, `_ntop4`, `_ntop6` (wasm/src/js.rs). Timing those exports alone
+// the typed exports `_pton`, `_ntop4`, `_ntop6` (wasm/converter/src/js.rs). Timing those exports alone
 // gives the wasm share of a call; the rest is marshalling in JS. A build without them (one from
 // before the fast paths, through --pkg) gets the text-coding pieces only.
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true, fatal: true });

@@ -14,7 +14,7 @@ Writes two files into DIR (default wasm/inet/tests/data):
                       (it converts arguments in order, each completely: type, UTF-8, NUL); and
                       every function called with 0 to 2 more arguments than it takes (CPython
                       counts them before it converts any). Replayed by tests/node/inet.test.mjs
-                      and wasm/src/js.rs's wasm-bindgen tests (only JavaScript's JSON.parse reads
+                      and wasm/converter/src/js.rs's wasm-bindgen tests (only JavaScript's JSON.parse reads
                       lone surrogates), which skip the wrong counts: the module's JS checks the
                       count (wasm/js/arity.js), not the wasm exports those tests call.
 

@@ -46,8 +46,8 @@ report_sizes() {
 # appended JS, the tool versions and the route.
 inputs_hash() {
 	{
-		find wasm/src wasm/inet/src wasm/inet/Cargo.toml wasm/converter/src wasm/converter/Cargo.toml \
-			wasm/js wasm/Cargo.toml wasm/build.sh scripts/lib.sh Cargo.toml Cargo.lock \
+		find wasm/inet/src wasm/inet/Cargo.toml wasm/converter/src wasm/converter/Cargo.toml \
+			wasm/client/src wasm/client/Cargo.toml wasm/js wasm/build.sh scripts/lib.sh Cargo.toml Cargo.lock \
 			package-lock.json -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum
 		echo "route=$WASM_ROUTE size=$WASM_SIZE_MODE"
 		wasm-bindgen --version
@@ -77,7 +77,7 @@ trap 'rm -rf "$STAGE"' EXIT
 # assemble_inet_entry FILE: the converter's entry from wasm-bindgen's glue. wasm-bindgen cannot
 # export constants: AF_INET/AF_INET6 are appended (constants.js). The public functions are
 # appended too, as JS that checks the number of arguments (which an export of the glue cannot
-# see) and calls the glue's checked `_NAME` (wasm/src/js.rs): arity.js, and fast.js for
+# see) and calls the glue's checked `_NAME` (wasm/converter/src/js.rs): arity.js, and fast.js for
 # inet_pton and inet_ntop, which also calls the fast paths' `_io`/`_pton`/`_ntop4`/`_ntop6` and
 # uses the glue's `wasm` and `getUint8ArrayMemory0`. Every generated function named `_...` stops
 # being an export here. (The `_` functions are skip_typescript; the types of the appended

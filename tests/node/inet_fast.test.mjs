@@ -1,5 +1,5 @@
 // The fast paths of inet_pton/inet_ntop in the built converter (wasm/js/fast.js over the typed
-// exports of wasm/src/js.rs) against the checked paths they fall back to: the same results and
+// exports of wasm/converter/src/js.rs) against the checked paths they fall back to: the same results and
 // the same errors. A BigInt family is the same family to Python's argument conversion but never
 // takes a fast path, so `inet_pton(2n, s)` is the checked `inet_pton(2, s)`.
 import { test } from "node:test";

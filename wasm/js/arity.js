@@ -5,7 +5,7 @@
 // CPython's socket functions (PyArg_ParseTuple) refuse a call with too few or too many
 // arguments before they convert any, and a wasm-bindgen export cannot see how many were passed
 // (one left out arrives as `undefined`, extra ones are dropped). So each function here counts
-// `arguments.length` and then calls the checked export `_NAME` of the glue (wasm/src/js.rs),
+// `arguments.length` and then calls the checked export `_NAME` of the glue (wasm/converter/src/js.rs),
 // which build.sh takes out of the module's exports. An explicit `undefined` is an argument
 // given, as in Web IDL: the checked exports read it as `None`, or as the optional protocol
 // left out.

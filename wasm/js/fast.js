@@ -11,7 +11,7 @@
 // argument types that need no conversion (a family of exactly 2 or 10, a string of ASCII
 // shorter than the scratch buffer, a Uint8Array of the family's length) these wrappers only
 // marshal: text into and out of a scratch buffer in wasm memory, bytes as big-endian 32-bit
-// words. The address work stays in Rust (`_pton`, `_ntop4`, `_ntop6` in wasm/src/js.rs, over
+// words. The address work stays in Rust (`_pton`, `_ntop4`, `_ntop6` in wasm/converter/src/js.rs, over
 // the same core). Anything else, and any text `_pton` refuses, goes to the checked export, so
 // results and errors (Python's class and message) are exactly what it gives.
 

@@ -1,5 +1,5 @@
 // Starts the client module of index.html (a file, not an inline script, so that the relay's
-// Content-Security-Policy can forbid inline code). The client itself is Rust: wasm/src/client.
+// Content-Security-Policy can forbid inline code). The client itself is Rust: wasm/client.
 import init from "../pkg/client.js";
 
 const status = document.getElementById("status");

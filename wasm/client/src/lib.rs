@@ -1,5 +1,10 @@
-//! The browser client (`web/pkg/client.js`): a page for talking to sockets through the relay's
-//! `/ws` bridge, measuring round trips, and converting addresses.
+//! `sockrelay-client`, the browser client (`web/pkg/client.js`): a page for talking to sockets
+//! through the relay's `/ws` bridge, measuring round trips, and converting addresses.
+//!
+//! This crate owns the page and nothing else: the address answers come from `sockrelay-inet`
+//! (`wasm/inet`), and the converter module `inet.js` is another crate (`wasm/converter`), so
+//! neither module exports the other's functions. It is built for wasm32; a native build is
+//! empty but for the unit tests of its pure parts.
 //!
 //! No UI framework: the page's markup is written in `web/index.html` (readable, labelled and
 //! laid out before the module loads), and the client fills it in through `web-sys`. The UI is
@@ -25,6 +30,10 @@
 //!   incoming bytes.
 //! - `api`: the relay's `api/targets` and `api/check`. `socket`: the bridge's WebSocket.
 //! - `panel`, `log` (with `log_tools`), `composer`, `measure`, `convert`: one panel each.
+
+#![cfg(any(test, target_arch = "wasm32"))]
+
+use sockrelay_inet as inet;
 
 mod bytes;
 mod closes;
@@ -81,3 +90,10 @@ mod entry {
         Ok(())
     }
 }
+
+// lol_alloc's free list instead of std's dlmalloc, as in the converter: the client's
+// allocations are few and small, and the allocator is a tenth of the size.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
