@@ -203,11 +203,7 @@ pub async fn exchange(addr: SocketAddr, request: impl AsRef<[u8]>) -> Answer {
         .await
         .expect("no response head");
     let head = String::from_utf8_lossy(&head).into_owned();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status = status_of(&head);
     let mut answer = Answer {
         status,
         head,
@@ -253,16 +249,20 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Splits a raw HTTP/1.1 response into status and body.
 pub fn parse_response(response: &str) -> (u16, String) {
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
     let body = response
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
-    (status, body)
+    (status_of(response), body)
+}
+
+/// The status code of a response that starts with its status line; 0 if there is none.
+fn status_of(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A one-shot `GET /healthz` (`Connection: close`) written to `stream`.
