@@ -5,11 +5,12 @@
 //! clients of every service get it from their listener, and targets get it on their socket
 //! before it connects.
 //!
-//! Every socket also keeps at most [`NOTSENT_LOWAT`] bytes that it has not yet sent (Linux's
-//! `TCP_NOTSENT_LOWAT`, inherited the same way). Without it the kernel lets a socket queue
-//! megabytes for a slow peer: memory a client that reads slowly takes from the relay, and
-//! writes that finish long before the bytes move, so a bridge would look idle while a slow
-//! transfer still goes on (its idle watch counts reads and writes).
+//! Target sockets also keep at most [`NOTSENT_LOWAT`] bytes that they have not yet sent (Linux's
+//! `TCP_NOTSENT_LOWAT`). Without it the kernel lets a socket queue megabytes for a slow target,
+//! and the relay's writes finish long before the bytes move, so a bridge would look idle while
+//! a slow upload still goes on (its idle watch counts reads and writes). Client sockets do not
+//! get it: on them it stalled bulk downloads (a quick `scripts/bench.sh` run at 64 KiB x 8 fell
+//! from about 1,000 to 39 MiB/s with the relay's CPU idle, waiting to be told it could write).
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 /// they wait for retransmissions, 1 s and then doubling, before the relay even sees them.
 pub const LISTEN_BACKLOG: u32 = 4096;
 
-/// The most unsent bytes a socket of the relay holds (the kernel still takes a whole write
-/// that starts below it). A peer that reads only this much per idle timeout still keeps its
+/// The most unsent bytes a target socket holds (the kernel still takes a whole write that
+/// starts below it). A peer that reads only this much per idle timeout still keeps its
 /// bridge open after the relay's last write (32 KiB in 2 s is 16 KiB/s); below it, bytes that
 /// move only in the kernel's queue would go unseen.
 pub const NOTSENT_LOWAT: u32 = 32 * 1024;
@@ -63,9 +64,13 @@ pub async fn accept(
     }
 }
 
-/// Connects to `addr` with `congestion` (when set) from the first packet on.
+/// Connects to `addr` with `congestion` (when set) from the first packet on, holding at most
+/// [`NOTSENT_LOWAT`] unsent bytes.
 pub async fn connect(addr: SocketAddr, congestion: Option<&str>) -> io::Result<TcpStream> {
-    socket_for(addr, congestion)?.connect(addr).await
+    let socket = socket_for(addr, congestion)?;
+    #[cfg(target_os = "linux")]
+    socket2::SockRef::from(&socket).set_tcp_notsent_lowat(NOTSENT_LOWAT)?;
+    socket.connect(addr).await
 }
 
 /// A TCP socket of `addr`'s family with `congestion` set.
@@ -78,8 +83,6 @@ fn socket_for(addr: SocketAddr, congestion: Option<&str>) -> io::Result<TcpSocke
     if let Some(name) = congestion {
         set_congestion(&socket, name)?;
     }
-    #[cfg(target_os = "linux")]
-    socket2::SockRef::from(&socket).set_tcp_notsent_lowat(NOTSENT_LOWAT)?;
     Ok(socket)
 }
 
@@ -142,7 +145,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn accepted_and_connected_sockets_hold_little_unsent_data() {
+    async fn target_sockets_hold_little_unsent_data_and_client_sockets_keep_the_default() {
         let listener = listen("127.0.0.1:0".parse().unwrap(), None).unwrap();
         let addr = listener.local_addr().unwrap();
         let connected = connect(addr, None).await.unwrap();
@@ -150,9 +153,10 @@ mod tests {
         let plain = TcpStream::connect(addr).await.unwrap();
         let lowat = |s: &TcpStream| socket2::SockRef::from(s).tcp_notsent_lowat().unwrap();
         assert_eq!(lowat(&connected), NOTSENT_LOWAT);
-        assert_eq!(lowat(&accepted), NOTSENT_LOWAT);
-        // Sockets made elsewhere keep the system's default (no limit, or a sysctl's).
-        assert_ne!(lowat(&plain), NOTSENT_LOWAT);
+        // Accepted (client) sockets and sockets made elsewhere keep the system's default (no
+        // limit, or a sysctl's).
+        assert_eq!(lowat(&accepted), lowat(&plain));
+        assert_ne!(lowat(&accepted), NOTSENT_LOWAT);
     }
 
     /// A burst of clients larger than `TcpListener::bind`'s backlog of 128 all get connected

@@ -84,7 +84,8 @@ async fn a_client_that_floods_pings_and_never_reads_is_no_longer_read() {
 async fn slow_transfers_that_move_are_not_idle() {
     // With --idle-timeout 2: an upload of 256 KiB to a target that reads 4 KiB every 100 ms,
     // and a download of 512 KiB to a client reading 8 KiB every 100 ms, each lasting ~6 s.
-    // Both go through the real relay (the download is spliced to the plain-TCP client).
+    // Both go through the real relay (the download is spliced to the plain-TCP client). The
+    // upload must not be closed as idle; both must arrive whole.
     let target = small_listener(Some(4096));
     let target_addr = target.local_addr().unwrap();
     let relay = TestRelay::with(|s| {
@@ -156,8 +157,12 @@ async fn slow_transfers_that_move_are_not_idle() {
                 break;
             }
         }
-        let (payload, close) = server_frames(&raw);
-        assert_eq!(close, None, "the bridge closed a moving download");
+        // The relay's writes end once the kernel holds the rest of the download (client
+        // sockets keep the kernel's default send buffer, see native/src/tcp.rs), so the idle
+        // timeout may run out while the client reads that tail: a Close may follow, never
+        // before the last byte. (The bridge's unit tests check that writes the client is
+        // taking keep it open: a_download_to_a_slow_client_is_not_idle_while_it_moves.)
+        let (payload, _close) = server_frames(&raw);
         assert!(
             payload == download,
             "download: {} of {} bytes",
