@@ -219,8 +219,8 @@ fn budget(settings: &crate::config::Settings) -> usize {
     budget
 }
 
-/// Raises this process's soft open-file limit to its hard limit (tests that open thousands of
-/// connections call it; `sockrelay` raises its own at startup); returns the soft limit now.
+/// Raises this process's soft open-file limit to its hard limit (`sockrelay` at startup, and
+/// tests that open thousands of connections); returns the soft limit now.
 pub fn raise_open_file_limit() -> std::io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }

@@ -192,7 +192,7 @@ fn raise_fd_limit(max_conns: usize) {
         .saturating_add(pipes)
         .saturating_mul(2)
         .saturating_add(64);
-    match rlimit::increase_nofile_limit(u64::MAX) {
+    match sockrelay::accept::raise_open_file_limit() {
         Ok(limit) if (limit as usize) < needed => {
             tracing::warn!(
                 limit,
