@@ -10,6 +10,41 @@ fn sockrelay() -> Command {
     Command::new(sockrelay_tests::sockrelay_bin())
 }
 
+/// `sockrelay client TARGET` with stdin a pipe the test writes and stdout going to `stdout`.
+fn spawn_client(target: &str, stdout: impl Into<Stdio>) -> std::process::Child {
+    sockrelay()
+        .args(["client", target])
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads the relay's log (its stderr, taken from `child`) until the line that says it is
+/// ready, and returns the URL to open, with the log's reader (dropping it closes the pipe).
+fn ready_url(child: &mut std::process::Child) -> (String, impl Iterator) {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("exited before it was ready").unwrap();
+        if let Some(i) = line.find("ready: open http://") {
+            break line[i + 12..].trim().to_owned();
+        }
+    };
+    (url, lines)
+}
+
+/// Sends SIGINT to `child` and waits (bounded) for it to exit.
+fn interrupt(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    wait_exit(child)
+}
+
 /// The option entries of a `--help` text: each long flag with its description, whitespace
 /// collapsed (clap wraps the text to the terminal's width).
 fn help_entries(help: &str) -> Vec<(String, String)> {
@@ -145,35 +180,12 @@ fn binary_starts_on_port_zero_logs_its_url_and_stops_on_sigint() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("exited before logging its URL")
-            .unwrap();
-        if let Some(i) = line.find("open http://") {
-            break line[i + 5..].trim().to_owned();
-        }
-    };
+    let (url, _log) = ready_url(&mut child);
     assert!(
         url.starts_with("http://127.0.0.1:") && !url.contains(":0/"),
         "{url}"
     );
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = interrupt(&mut child);
     assert!(status.success(), "{status}");
 }
 
@@ -182,12 +194,7 @@ async fn client_subcommand_works_with_pipes() {
     let relay = TestRelay::start().await;
     let echo = relay.echo.to_string();
     let out = tokio::task::spawn_blocking(move || {
-        let mut child = sockrelay()
-            .args(["client", &echo])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_client(&echo, Stdio::piped());
         child
             .stdin
             .take()
@@ -535,13 +542,7 @@ async fn a_closed_stdout_ends_the_client_quietly_with_status_0() {
     let relay = TestRelay::start().await;
     let echo = relay.echo.to_string();
     let out = tokio::task::spawn_blocking(move || {
-        let mut child = sockrelay()
-            .args(["client", &echo])
-            .stdin(Stdio::piped())
-            .stdout(closed_pipe())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_client(&echo, closed_pipe());
         // Stdin stays open: the echo's reply alone must end the client.
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"Hello, world\n").unwrap();
@@ -562,13 +563,7 @@ async fn a_closed_stdout_ends_the_client_quietly_with_status_0() {
 #[test]
 fn the_client_exits_when_the_server_closes_while_stdin_stays_open() {
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut child = sockrelay()
-        .args(["client", &server.local_addr().unwrap().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_client(&server.local_addr().unwrap().to_string(), Stdio::piped());
     let (mut conn, _) = server.accept().unwrap();
     conn.write_all(b"bye").unwrap();
     drop(conn);
@@ -663,17 +658,12 @@ fn a_relay_whose_log_is_closed_keeps_serving() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let http = loop {
-        let line = lines.next().expect("exited before it was ready").unwrap();
-        if let Some(i) = line.find("ready: open http://") {
-            break line[i + 19..].trim().trim_end_matches('/').to_owned();
-        }
-    };
-    drop(lines);
+    let (url, log) = ready_url(&mut child);
+    drop(log);
+    let http = url.trim_start_matches("http://").trim_end_matches('/');
     // Requests and the shutdown itself log lines (debug and info) into the closed pipe.
     for _ in 0..3 {
-        let mut conn = std::net::TcpStream::connect(&http).unwrap();
+        let mut conn = std::net::TcpStream::connect(http).unwrap();
         conn.set_read_timeout(Some(sockrelay_tests::WAIT)).unwrap();
         conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .unwrap();
@@ -681,13 +671,7 @@ fn a_relay_whose_log_is_closed_keeps_serving() {
         std::io::Read::read_to_string(&mut conn, &mut response).unwrap();
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = wait_exit(&mut child);
+    let status = interrupt(&mut child);
     assert!(status.success(), "{status}");
 }
 
@@ -801,12 +785,7 @@ async fn client_prints_replies_exactly_through_a_pipe() {
     let relay = TestRelay::start().await;
     let ack = relay.ack.to_string();
     let shown = tokio::task::spawn_blocking(move || {
-        let mut child = sockrelay()
-            .args(["client", &ack])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_client(&ack, Stdio::piped());
         let input = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         converse_with_ack(child, input, stdout, &["one", "two"])
