@@ -9,6 +9,8 @@
 #
 #   scripts/instructions.sh                 bare echo, sockrelay echo, bare proxy, sockrelay /ws
 #   scripts/instructions.sh --seconds 20    a longer window (default 10)
+#   scripts/instructions.sh --keep DIR      keeps callgrind's dumps in DIR (the last one of each
+#                                           system is its long window), for callgrind_annotate
 #
 # websocat is measured too when it is on PATH (scripts/bench.sh installs it).
 set -euo pipefail
@@ -18,11 +20,13 @@ ROOT=$PWD
 
 SECONDS_=10
 CONNS=50
+KEEP=
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --seconds) SECONDS_=$2; shift ;;
         --conns) CONNS=$2; shift ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --keep) KEEP=$2; shift ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "instructions.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -35,6 +39,7 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null || true; done
+    if [[ -n $KEEP ]]; then mkdir -p "$KEEP" && cp "$WORK"/*.cg.* "$KEEP"/ 2>/dev/null || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
