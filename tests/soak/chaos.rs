@@ -400,6 +400,18 @@ pub async fn connect_with(
     Ok(ws)
 }
 
+/// Opens a bridge to the chaos targets and sends the header that tells the target what to do.
+async fn begin(ctx: &Ctx, query: &str, header: Vec<u8>) -> Result<Client, String> {
+    let mut ws = connect(ctx.http, query)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    ctx.stats.upgraded.fetch_add(1, Relaxed);
+    ws.send(Message::binary(header))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
 /// Ends a client abruptly: RST (`rst`) or FIN, without a Close frame.
 fn abort(ws: Client, rst: bool) {
     let tcp = ws.into_inner();
@@ -607,19 +619,12 @@ pub async fn run(ctx: &Ctx, scenario: &'static str, id: u64) -> Result<(), Strin
                 1..=6 => rng.range(1, 256 * 1024),
                 _ => rng.range(256 * 1024, 3 << 20),
             } as u32;
-            let mut ws = connect(ctx.http, &chaos)
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-            stats.upgraded.fetch_add(1, Relaxed);
-            ws.send(Message::binary(header(
-                id,
-                seed,
-                Mode::Source,
-                len,
-                u32::from(resets),
-            )))
-            .await
-            .map_err(|e| e.to_string())?;
+            let mut ws = begin(
+                ctx,
+                &chaos,
+                header(id, seed, Mode::Source, len, u32::from(resets)),
+            )
+            .await?;
             stats.fault(if resets {
                 "target reset after sending"
             } else {
@@ -661,19 +666,7 @@ pub async fn run(ctx: &Ctx, scenario: &'static str, id: u64) -> Result<(), Strin
                 0
             };
             let read_first = rng.range(0, total as usize) as u64;
-            let mut ws = connect(ctx.http, &chaos)
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-            stats.upgraded.fetch_add(1, Relaxed);
-            ws.send(Message::binary(header(
-                id,
-                seed,
-                Mode::Echo,
-                reset_after,
-                0,
-            )))
-            .await
-            .map_err(|e| e.to_string())?;
+            let ws = begin(ctx, &chaos, header(id, seed, Mode::Echo, reset_after, 0)).await?;
             let (mut sink, mut stream) = ws.split();
             let mut up = ByteStream::new(seed);
             let send = async {
@@ -736,13 +729,7 @@ pub async fn run(ctx: &Ctx, scenario: &'static str, id: u64) -> Result<(), Strin
             } else {
                 0
             };
-            let mut ws = connect(ctx.http, &chaos)
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-            stats.upgraded.fetch_add(1, Relaxed);
-            ws.send(Message::binary(header(id, seed, Mode::Flood, cap, 0)))
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut ws = begin(ctx, &chaos, header(id, seed, Mode::Flood, cap, 0)).await?;
             stats.fault("client stopped reading (flood)");
             let mut down = ByteStream::new(seed ^ DOWN_SALT);
             let mut got = 0;
@@ -778,19 +765,12 @@ pub async fn run(ctx: &Ctx, scenario: &'static str, id: u64) -> Result<(), Strin
                 rng.range(500, ctx.idle_timeout.as_millis() as usize / 2) as u32
             };
             let then_reset = rng.range(0, 1) as u32;
-            let mut ws = connect(ctx.http, &chaos)
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-            stats.upgraded.fetch_add(1, Relaxed);
-            ws.send(Message::binary(header(
-                id,
-                seed,
-                Mode::Stall,
-                stall_ms,
-                then_reset,
-            )))
-            .await
-            .map_err(|e| e.to_string())?;
+            let mut ws = begin(
+                ctx,
+                &chaos,
+                header(id, seed, Mode::Stall, stall_ms, then_reset),
+            )
+            .await?;
             stats.fault(if idle {
                 "idle bridge"
             } else {
@@ -897,11 +877,10 @@ pub async fn run(ctx: &Ctx, scenario: &'static str, id: u64) -> Result<(), Strin
             let mut s = TcpStream::connect(ctx.http)
                 .await
                 .map_err(|e| e.to_string())?;
-            let request = format!(
-                "GET /ws?target={target} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\n\
-                 Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-                ctx.http
+            let request = sockrelay_tests::raw::upgrade(
+                &ctx.http.to_string(),
+                &format!("/ws?target={target}"),
+                "",
             );
             let cut = rng.range(0, request.len() - 1);
             let _ = s.write_all(&request.as_bytes()[..cut]).await;
