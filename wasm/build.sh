@@ -200,8 +200,12 @@ node --input-type=module -e '
 	if (client !== "default initSync") throw new Error(`client.js exports: ${client}`);
 ' "$STAGE" || die "the optimised modules do not load, or export more than their API"
 
+# Brotli and gzip copies for the relay to send (native/src/http/assets.rs).
+say "compressing: name, bytes, gzip, brotli"
+node wasm/js/compress.mjs "$STAGE" | column -t >&2
+
 mkdir -p "$PKG"
-rm -f "$PKG"/inet* "$PKG"/client* "$PKG"/package.json "$PKG"/.gitignore
+rm -f "$PKG"/inet* "$PKG"/client* "$PKG"/package.json* "$PKG"/.gitignore
 cp "$STAGE"/* "$PKG"/
 echo "$hash" >"$STAMP"
 say "wrote $PKG: $(cd "$PKG" && echo *)"

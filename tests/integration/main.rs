@@ -10,5 +10,6 @@ mod handshake;
 mod heads;
 mod hostile;
 mod http;
+mod pkg;
 mod process;
 mod ws;

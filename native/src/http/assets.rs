@@ -3,8 +3,10 @@
 //! can reach outside it.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use super::negotiate::{self, Coding};
 
 #[derive(rust_embed::Embed)]
 #[folder = "../web/"]
@@ -104,7 +106,11 @@ fn file_name(path: &str) -> String {
     }
 }
 
-/// Serves an embedded file, with an ETag so browsers revalidate cheaply.
+/// Serves an embedded file, with a strong ETag (a hash of the bytes sent) so that browsers
+/// revalidate with a 304 instead of a download. Under `/pkg/` (the modules, public code for
+/// pages on any origin) also with CORS and `Cross-Origin-Resource-Policy: cross-origin`, and in
+/// the best coding the client accepts of the copies the build made (`NAME.br`, `NAME.gz`).
+/// `Range` is ignored: every file is small, so a 200 with all of it is the answer.
 pub fn serve(path: &str, request_headers: &HeaderMap) -> Response {
     let name = file_name(path);
     if (name == "index.html" || name == "docs.html") && !client_built() {
@@ -118,11 +124,23 @@ pub fn serve(path: &str, request_headers: &HeaderMap) -> Response {
         )
             .into_response();
     };
+    let public = name.starts_with("pkg/");
+    let compressed: Vec<Coding> = [Coding::Brotli, Coding::Gzip]
+        .into_iter()
+        .filter(|c| public && Web::get(&format!("{name}{}", c.suffix())).is_some())
+        .collect();
+    let coding = negotiate::choose(
+        joined(request_headers, header::ACCEPT_ENCODING).as_deref(),
+        &compressed,
+    );
+    let file = match coding {
+        Coding::Identity => file,
+        _ => Web::get(&format!("{name}{}", coding.suffix())).unwrap_or(file),
+    };
     let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
-    let mut response = if request_headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-    {
+    let fresh = joined(request_headers, header::IF_NONE_MATCH)
+        .is_some_and(|tags| negotiate::none_match(&tags, &etag));
+    let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         Response::new(Body::from(file.data))
@@ -135,8 +153,35 @@ pub fn serve(path: &str, request_headers: &HeaderMap) -> Response {
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
     }
+    // Names carry no hash, so a cached copy is checked each time: a 304 costs a round trip.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(encoding) = coding.header() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    }
+    if !compressed.is_empty() {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if public {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("cross-origin"),
+        );
+    }
     response
+}
+
+/// Every value of a list header, joined as one (RFC 9110 5.3); `None` when there is none.
+fn joined(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -9,6 +9,7 @@
 //! request is admitted ([`crate::policy`]), the bridge itself ([`crate::bridge`]).
 
 pub mod assets;
+mod negotiate;
 mod ws;
 
 use std::net::SocketAddr;
