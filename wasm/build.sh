@@ -21,6 +21,8 @@ PKG=web/pkg
 STAMP="$PKG/.build-stamp"
 # Entry JS + wasm of the converter, gzipped (DESIGN.md).
 BUDGET=20480
+# <inet-converter>, gzipped, on top of the converter (issue 18).
+ELEMENT_BUDGET=3072
 # What rustc's default wasm32 CPU emits and wasm-bindgen keeps; wasm-opt must neither reject
 # these nor emit anything newer (engines without it would refuse the module).
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int
@@ -34,12 +36,15 @@ gz() {
 }
 
 report_sizes() {
-	local inet client verdict=OK
+	local inet client element verdict=OK
 	inet=$(gz "$PKG/inet.js" "$PKG/inet_bg.wasm")
+	element=$(gz "$PKG/inet-converter.js")
 	client=$(gz "$PKG/client.js" "$PKG/client_bg.wasm")
 	[ "$inet" -le "$BUDGET" ] || verdict=OVER
 	say "inet.js + inet_bg.wasm: $(wc -c <"$PKG/inet.js") + $(wc -c <"$PKG/inet_bg.wasm") B, $inet B gzipped (budget $BUDGET B): $verdict"
 	say "client.js + client_bg.wasm: $(wc -c <"$PKG/client.js") + $(wc -c <"$PKG/client_bg.wasm") B, $client B gzipped"
+	say "inet-converter.js: $(wc -c <"$PKG/inet-converter.js") B, $element B gzipped (budget $ELEMENT_BUDGET B on top of inet.js)"
+	[ "$element" -le "$ELEMENT_BUDGET" ] || die "inet-converter.js is over its budget"
 }
 
 # Everything that can change the output: sources, manifests, lock file, this script, the
@@ -136,6 +141,13 @@ build_module() {
 build_module inet wasm-inet sockrelay-converter
 build_module client wasm-release sockrelay-client
 
+# The converter's node entry and the <inet-converter> element (wasm/js/), beside inet.js.
+cp wasm/js/inet.node.js wasm/js/inet.node.d.ts wasm/js/inet-converter.d.ts "$STAGE"/
+{
+	printf '/* @ts-self-types="./inet-converter.d.ts" */\n'
+	"$TERSER" wasm/js/inet-converter.js --module --compress --mangle
+} >"$STAGE/inet-converter.js"
+
 version="$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml)"
 cat >"$STAGE/package.json" <<EOF
 {
@@ -149,8 +161,16 @@ cat >"$STAGE/package.json" <<EOF
   "types": "./inet.d.ts",
   "exports": {
     ".": {
+      "node": {
+        "types": "./inet.node.d.ts",
+        "default": "./inet.node.js"
+      },
       "types": "./inet.d.ts",
       "default": "./inet.js"
+    },
+    "./inet-converter.js": {
+      "types": "./inet-converter.d.ts",
+      "default": "./inet-converter.js"
     },
     "./inet_bg.wasm": "./inet_bg.wasm",
     "./client.js": {
@@ -165,13 +185,18 @@ cat >"$STAGE/package.json" <<EOF
     "inet.d.ts",
     "inet_bg.wasm",
     "inet_bg.wasm.d.ts",
+    "inet.node.js",
+    "inet.node.d.ts",
+    "inet-converter.js",
+    "inet-converter.d.ts",
     "client.js",
     "client.d.ts",
     "client_bg.wasm",
     "client_bg.wasm.d.ts"
   ],
   "sideEffects": [
-    "./client.js"
+    "./client.js",
+    "./inet-converter.js"
   ]
 }
 EOF
@@ -198,6 +223,9 @@ node --input-type=module -e '
 	// The client exports its loader only (it starts itself): none of the converter.
 	const client = Object.keys(await import(`${dir}/client.js`)).sort().join(" ");
 	if (client !== "default initSync") throw new Error(`client.js exports: ${client}`);
+	// The node entry (the "node" condition of package.json) exports the same API.
+	const fresh = await import(`${dir}/inet.node.js`);
+	if (Object.keys(fresh).sort().join(" ") !== api) throw new Error(`node exports: ${Object.keys(fresh)}`);
 ' "$STAGE" || die "the optimised modules do not load, or export more than their API"
 
 # Brotli and gzip copies for the relay to send (native/src/http/assets.rs).

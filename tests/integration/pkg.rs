@@ -89,6 +89,7 @@ async fn modules_arrive_compressed_and_decode_to_the_files() {
     for name in [
         "inet.js",
         "inet_bg.wasm",
+        "inet-converter.js",
         "client_bg.wasm",
     ] {
         let file = web_pkg(name);
