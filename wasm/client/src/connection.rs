@@ -13,7 +13,9 @@
 //! relay without that endpoint is still usable: the target is compared with `api/targets`, and
 //! a failed handshake is explained as well as the browser allows.
 
-use super::closes::{close_message, reconnect_delay_ms};
+use super::session::closes::{close_message, reconnect_delay_ms};
+pub use super::session::Verdict;
+use super::session::{handshake_failure, verdict_unreachable};
 
 /// A target as `/ws?target=` takes it, and its address when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,37 +31,6 @@ impl Target {
         match &self.address {
             Some(address) if *address != self.name => format!("{} ({address})", self.name),
             _ => self.name.clone(),
-        }
-    }
-}
-
-/// The relay's answer about a target (`api/check`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Allowed, with the address it stands for.
-    Allowed(Option<String>),
-    /// Refused, with the relay's reason.
-    Refused(String),
-    /// The relay has no `api/check`.
-    NoEndpoint,
-    /// The relay did not answer at all.
-    Unreachable(String),
-    /// Some other answer (a proxy's error page, say): try the socket anyway.
-    Unclear,
-}
-
-impl Verdict {
-    /// The verdict in an answer to `api/check`: its status and the body's `target` and
-    /// `error` strings, or why no answer came.
-    pub fn of_answer(answer: Result<(u16, Option<String>, Option<String>), String>) -> Self {
-        match answer {
-            Err(error) => Self::Unreachable(error),
-            Ok((200, target, _)) => Self::Allowed(target),
-            Ok((404 | 405, _, _)) => Self::NoEndpoint,
-            Ok((400 | 403, _, error)) => {
-                Self::Refused(error.unwrap_or_else(|| "the target is not allowed".into()))
-            }
-            Ok(_) => Self::Unclear,
         }
     }
 }
@@ -473,32 +444,12 @@ impl Connection {
     /// The relay's answer to why a handshake failed: the target refused since the check, the
     /// relay gone, or a refusal the browser hides (token, origin, connection limit).
     fn explained(&mut self, verdict: Verdict, now: f64) -> Vec<Effect> {
-        let label = self.label();
-        let (message, retry) = match verdict {
-            Verdict::Refused(reason) => (format!("Refused by the relay: {reason}"), false),
-            Verdict::Unreachable(error) => (self.unreachable(&error), true),
-            Verdict::NoEndpoint => (
-                format!(
-                    "The relay refused the connection to {label}. The browser does not \
-                     say why: the target may not be allowed, or a token, this page's \
-                     origin or the connection limit may be the reason"
-                ),
-                false,
-            ),
-            Verdict::Allowed(_) | Verdict::Unclear => (
-                format!(
-                    "The relay refused the WebSocket handshake for {label}. The browser \
-                     does not say why: a token (--token), this page's origin (--origin) \
-                     or the connection limit (--max-conns) may be the reason"
-                ),
-                true,
-            ),
-        };
+        let (message, retry) = handshake_failure(verdict, &self.label(), &self.origin);
         self.ended(message, Level::Error, retry, now)
     }
 
     fn unreachable(&self, error: &str) -> String {
-        format!("Cannot reach the relay at {} ({error})", self.origin)
+        verdict_unreachable(&self.origin, error)
     }
 
     /// The connection (or the attempt) ended: say why, and reconnect later if asked to and

@@ -18,7 +18,7 @@ use super::log::Log;
 use super::log_tools;
 use super::measure::{Measure, Progress};
 use super::panel::Panel;
-use super::socket::Socket;
+use super::session::socket::Socket;
 
 /// The page's controller.
 pub struct Controller {

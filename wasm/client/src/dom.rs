@@ -156,15 +156,7 @@ pub fn iso_time(epoch_ms: f64) -> String {
 }
 
 /// A JS exception as a sentence for the page.
-pub fn describe(error: &JsValue) -> String {
-    if let Some(error) = error.dyn_ref::<js_sys::Error>() {
-        String::from(error.message())
-    } else {
-        error
-            .as_string()
-            .unwrap_or_else(|| "unknown error".to_owned())
-    }
-}
+pub use super::session::api::describe;
 
 /// Moves the keyboard focus from `from` (about to be hidden or disabled) to `to`, if `from` has
 /// it: a hidden element drops the focus to the page's start, and keyboard users lose their place.

@@ -1,7 +1,9 @@
 //! `sockrelay-client`, the browser client (`web/pkg/client.js`): a page for talking to sockets
 //! through the relay's `/ws` bridge, measuring round trips, and converting addresses.
 //!
-//! This crate owns the page and nothing else: the address answers come from `sockrelay-inet`
+//! This crate owns the page and nothing else: the address answers come from `sockrelay-inet`,
+//! asking the relay, the bridge's socket and close reasons from `sockrelay-session`
+//! (`wasm/session`, shared with the page socket library `socket.js`),
 //! (`wasm/inet`), and the converter module `inet.js` is another crate (`wasm/converter`), so
 //! neither module exports the other's functions. It is built for wasm32; a native build is
 //! empty but for the unit tests of its pure parts.
@@ -19,7 +21,6 @@
 //! - [`echo`]: matches echoed bytes to the messages sent, for round-trip times.
 //! - [`latency`]: the latency test's run (what to send, echo checks, p50/p99/max, rates).
 //! - [`plot`]: the round-trip plot as SVG markup.
-//! - [`closes`]: close codes in words, reconnect backoff.
 //! - [`connection`]: the connection's state machine (an event in, effects out) and what the
 //!   connection panel shows, derived from its state.
 //! - [`conversions`]: the converter panel's answers, from [`crate::inet`].
@@ -28,15 +29,15 @@
 //! - `dom`: element lookup, listeners, timers, clocks.
 //! - `controller`: the wiring; performs the connection's effects and draws it, routes
 //!   incoming bytes.
-//! - `api`: the relay's `api/targets` and `api/check`. `socket`: the bridge's WebSocket.
+//! - `api`: the relay's `api/targets` and `api/check` at the page's URLs.
 //! - `panel`, `log` (with `log_tools`), `composer`, `measure`, `convert`: one panel each.
 
 #![cfg(any(test, target_arch = "wasm32"))]
 
 use sockrelay_inet as inet;
+use sockrelay_session as session;
 
 mod bytes;
-mod closes;
 mod connection;
 mod conversions;
 mod echo;
@@ -62,8 +63,6 @@ mod log_tools;
 mod measure;
 #[cfg(target_arch = "wasm32")]
 mod panel;
-#[cfg(target_arch = "wasm32")]
-mod socket;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {

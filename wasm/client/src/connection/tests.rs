@@ -573,30 +573,3 @@ fn the_requested_target() {
         Err("A target has no spaces: type it as HOST:PORT.".to_owned())
     );
 }
-
-#[test]
-fn verdicts_of_the_checks_answers() {
-    let of = |status: u16, target: Option<&str>, error: Option<&str>| {
-        Verdict::of_answer(Ok((
-            status,
-            target.map(str::to_owned),
-            error.map(str::to_owned),
-        )))
-    };
-    assert_eq!(
-        of(200, Some("127.0.0.1:5"), None),
-        Verdict::Allowed(Some("127.0.0.1:5".to_owned()))
-    );
-    assert_eq!(of(404, None, None), Verdict::NoEndpoint);
-    assert_eq!(of(405, None, None), Verdict::NoEndpoint);
-    assert_eq!(of(403, None, Some("no")), Verdict::Refused("no".to_owned()));
-    assert_eq!(
-        of(400, None, None),
-        Verdict::Refused("the target is not allowed".to_owned())
-    );
-    assert_eq!(of(502, None, None), Verdict::Unclear);
-    assert_eq!(
-        Verdict::of_answer(Err("down".to_owned())),
-        Verdict::Unreachable("down".to_owned())
-    );
-}

@@ -3,7 +3,7 @@
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use super::dom::JsResult;
+type JsResult<T> = Result<T, JsValue>;
 
 /// A WebSocket and its handlers. Dropping it detaches the handlers and closes the socket, so
 /// it must never be dropped from inside one of its own handlers (that would free the handler
@@ -38,6 +38,16 @@ impl Socket {
     /// Starts the close handshake; the close event follows.
     pub fn close(&self) {
         let _ = self.socket.close_with_code(1000);
+    }
+
+    /// Starts the close handshake with this code (1000 or 3000 to 4999) and reason.
+    pub fn close_with(&self, code: u16, reason: &str) {
+        let _ = self.socket.close_with_code_and_reason(code, reason);
+    }
+
+    /// Bytes sent but not yet handed to the network.
+    pub fn buffered_amount(&self) -> u32 {
+        self.socket.buffered_amount()
     }
 
     pub fn send_bytes(&self, bytes: &[u8]) -> JsResult<()> {
