@@ -8,7 +8,8 @@
 #
 # Skips all of it when nothing that goes into the modules changed since the last build.
 # Installs what it lacks (see scripts/lib.sh), so it does not depend on scripts/setup.sh.
-# Over budget is reported, not fatal: tests/node/inet.test.mjs holds the budget.
+# Over budget is reported, not fatal: tests/node/inet.test.mjs holds the budget (and
+# tests/browser/socket.test.mjs the socket library's).
 #
 # Environment: SOCKRELAY_WASM_ROUTE=rustup|debian forces a toolchain route;
 # SOCKRELAY_WASM_BUILD_STD=0 skips rebuilding std for size (see wasm_size_mode in scripts/lib.sh);
@@ -21,6 +22,8 @@ PKG=web/pkg
 STAMP="$PKG/.build-stamp"
 # Entry JS + wasm of the converter, gzipped (DESIGN.md).
 BUDGET=20480
+# socket.js + socket_bg.wasm, the page socket library, gzipped (issue 15).
+SOCKET_BUDGET=25600
 # <inet-converter>, gzipped, on top of the converter (issue 18).
 ELEMENT_BUDGET=3072
 # What rustc's default wasm32 CPU emits and wasm-bindgen keeps; wasm-opt must neither reject
@@ -43,6 +46,11 @@ report_sizes() {
 	[ "$inet" -le "$BUDGET" ] || verdict=OVER
 	say "inet.js + inet_bg.wasm: $(wc -c <"$PKG/inet.js") + $(wc -c <"$PKG/inet_bg.wasm") B, $inet B gzipped (budget $BUDGET B): $verdict"
 	say "client.js + client_bg.wasm: $(wc -c <"$PKG/client.js") + $(wc -c <"$PKG/client_bg.wasm") B, $client B gzipped"
+	local socket
+	socket=$(gz "$PKG/socket.js" "$PKG/socket_bg.wasm")
+	local over=OK
+	[ "$socket" -le "$SOCKET_BUDGET" ] || over=OVER
+	say "socket.js + socket_bg.wasm: $(wc -c <"$PKG/socket.js") + $(wc -c <"$PKG/socket_bg.wasm") B, $socket B gzipped (budget $SOCKET_BUDGET B): $over"
 	say "inet-converter.js: $(wc -c <"$PKG/inet-converter.js") B, $element B gzipped (budget $ELEMENT_BUDGET B on top of inet.js)"
 	[ "$element" -le "$ELEMENT_BUDGET" ] || die "inet-converter.js is over its budget"
 }
@@ -52,7 +60,7 @@ report_sizes() {
 inputs_hash() {
 	{
 		find wasm/inet/src wasm/inet/Cargo.toml wasm/converter/src wasm/converter/Cargo.toml \
-			wasm/client/src wasm/client/Cargo.toml wasm/js wasm/build.sh scripts/lib.sh Cargo.toml Cargo.lock \
+			wasm/client/src wasm/client/Cargo.toml wasm/session wasm/socket wasm/js wasm/build.sh scripts/lib.sh Cargo.toml Cargo.lock \
 			package-lock.json -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum
 		echo "route=$WASM_ROUTE size=$WASM_SIZE_MODE"
 		wasm-bindgen --version
@@ -69,7 +77,7 @@ TERSER=node_modules/.bin/terser
 
 hash="$(inputs_hash)"
 if [ -z "${SOCKRELAY_WASM_FORCE:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$hash" ] &&
-	[ -f "$PKG/inet_bg.wasm" ] && [ -f "$PKG/client_bg.wasm" ]; then
+	[ -f "$PKG/inet_bg.wasm" ] && [ -f "$PKG/client_bg.wasm" ] && [ -f "$PKG/socket_bg.wasm" ]; then
 	say "web/pkg is up to date (route: $WASM_ROUTE, std: $WASM_SIZE_MODE)"
 	report_sizes
 	exit 0
@@ -99,6 +107,18 @@ assemble_inet_entry() {
 	cat wasm/js/constants.js wasm/js/arity.js wasm/js/fast.js >>"$entry"
 }
 
+# assemble_socket_entry FILE: the socket library starts itself and exports its API only: the
+# loader stops being an export, the Python layer's class is reached through `socket.socket`
+# (wasm/js/socket.js, appended), and the types are wasm/js/socket.d.ts.
+assemble_socket_entry() {
+	local entry="$1"
+	grep -q '^export { initSync, __wbg_init as default };$' "$entry" && grep -q '^export class PySocket {$' "$entry" ||
+		die "$entry: no loader export line or 'export class PySocket {' from wasm-bindgen"
+	sed -i -e '/^export { initSync, __wbg_init as default };$/d' -e 's/^export class PySocket {$/class PySocket {/' "$entry"
+	cat wasm/js/socket.js >>"$entry"
+	cp wasm/js/socket.d.ts "$STAGE/socket.d.ts"
+}
+
 # build_module NAME PROFILE CRATE CARGO_FEATURE_ARGS...: cargo build, wasm-bindgen, wasm-opt,
 # terser into $STAGE.
 build_module() {
@@ -109,9 +129,9 @@ build_module() {
 	"${WASM_SIZE_CARGO[@]}" build --quiet --target "$WASM_TARGET" --profile "$profile" \
 		--target-dir "$WASM_SIZE_TARGET_DIR" -p "$crate" "${WASM_SIZE_FLAGS[@]}" "$@"
 	wasm-bindgen --target web --out-dir "$STAGE" --out-name "$name" "$artifact"
-	if [ "$name" = inet ]; then
+	if [ "$name" = inet ] || [ "$name" = socket ]; then
 		# Import names without their hashes: about 1.1 KB of the converter's gzipped budget.
-		node wasm/js/short-imports.mjs "$STAGE" inet
+		node wasm/js/short-imports.mjs "$STAGE" "$name"
 	fi
 	say "wasm-opt -Oz ${name}_bg.wasm"
 	# target_features may go once wasm-bindgen has read it.
@@ -120,6 +140,8 @@ build_module() {
 	mv "$STAGE/${name}_bg.opt.wasm" "$STAGE/${name}_bg.wasm"
 	if [ "$name" = inet ]; then
 		assemble_inet_entry "$STAGE/inet.js"
+	elif [ "$name" = socket ]; then
+		assemble_socket_entry "$STAGE/socket.js"
 	else
 		# wasm-bindgen exports the start function as well as running it: the page would attach
 		# a second controller if anything called it again.
@@ -140,6 +162,7 @@ build_module() {
 # The converter's profile is wasm-inet: optimised for size, but less than the client (Cargo.toml).
 build_module inet wasm-inet sockrelay-converter
 build_module client wasm-release sockrelay-client
+build_module socket wasm-release sockrelay-socket
 
 # The converter's node entry and the <inet-converter> element (wasm/js/), beside inet.js.
 cp wasm/js/inet.node.js wasm/js/inet.node.d.ts wasm/js/inet-converter.d.ts "$STAGE"/
@@ -223,6 +246,14 @@ node --input-type=module -e '
 	// The client exports its loader only (it starts itself): none of the converter.
 	const client = Object.keys(await import(`${dir}/client.js`)).sort().join(" ");
 	if (client !== "default initSync") throw new Error(`client.js exports: ${client}`);
+	// The socket library starts itself on import (its wasm fetched, here from the stage) and
+	// exports its API only.
+	const { fileURLToPath } = await import("node:url");
+	globalThis.fetch = async (url) => new Response(readFileSync(fileURLToPath(url)),
+		{ headers: { "content-type": "application/wasm" } });
+	const socket = Object.keys(await import(`${dir}/socket.js`)).sort().join(" ");
+	if (socket !== "AF_INET AF_INET6 SOCK_DGRAM SOCK_STREAM TCPSocket UDPSocket socket")
+		throw new Error(`socket.js exports: ${socket}`);
 	// The node entry (the "node" condition of package.json) exports the same API.
 	const fresh = await import(`${dir}/inet.node.js`);
 	if (Object.keys(fresh).sort().join(" ") !== api) throw new Error(`node exports: ${Object.keys(fresh)}`);
@@ -233,7 +264,7 @@ say "compressing: name, bytes, gzip, brotli"
 node wasm/js/compress.mjs "$STAGE" | column -t >&2
 
 mkdir -p "$PKG"
-rm -f "$PKG"/inet* "$PKG"/client* "$PKG"/package.json* "$PKG"/.gitignore
+rm -f "$PKG"/inet* "$PKG"/client* "$PKG"/socket* "$PKG"/package.json* "$PKG"/.gitignore
 cp "$STAGE"/* "$PKG"/
 echo "$hash" >"$STAMP"
 say "wrote $PKG: $(cd "$PKG" && echo *)"

@@ -15,7 +15,7 @@ if [ "$WASM_ROUTE" = debian ]; then
 	flags=(-Zbuild-std=std,panic_abort,test)
 fi
 
-say "clippy for $WASM_TARGET: the converter and the client (route: $WASM_ROUTE)"
+say "clippy for $WASM_TARGET: the converter, the client and the socket library (route: $WASM_ROUTE)"
 "${WASM_CARGO[@]}" clippy --target "$WASM_TARGET" --target-dir "$WASM_TARGET_DIR" --all-targets \
-	-p sockrelay-converter -p sockrelay-client "${flags[@]}" \
+	-p sockrelay-converter -p sockrelay-client -p sockrelay-session -p sockrelay-socket "${flags[@]}" \
 	-- -D warnings

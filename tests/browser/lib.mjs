@@ -49,6 +49,8 @@ export async function startRelay(extraArgs = [], { timeoutMs = 20_000, http = "1
   });
   return {
     url,
+    /** The relay's process id (for /proc/PID/status). */
+    pid: child.pid,
     log: () => log,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");

@@ -1,0 +1,365 @@
+// The page socket library (web/pkg/socket.js) in headless Chromium against a real relay:
+// TCPSocket and UDPSocket over /ws, backpressure both ways, refusals, the Python-style layer.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, existsSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+import { once } from "node:events";
+import { startRelay, launchBrowser, tcpServer, freePort, expectProblems, ROOT } from "./lib.mjs";
+
+const MiB = 1024 * 1024;
+
+let relay;
+let browser;
+let page;
+/** The target a slow page reads from: writes `STREAM_BYTES` of a pattern as fast as it may. */
+let streamer;
+const stream = { written: 0, blocked: 0, done: false };
+const STREAM_BYTES = 200 * MiB;
+
+/** Byte `i` of the streamer's pattern. */
+const patternByte = (i) => i % 251;
+
+before(async () => {
+  streamer = await tcpServer(async (socket) => {
+    const chunk = Buffer.alloc(64 * 1024);
+    let offset = 0;
+    stream.written = 0;
+    stream.done = false;
+    socket.on("close", () => { stream.done = true; });
+    while (offset < STREAM_BYTES && !socket.destroyed) {
+      for (let i = 0; i < chunk.length; i++) chunk[i] = patternByte(offset + i);
+      offset += chunk.length;
+      const more = socket.write(Buffer.from(chunk));
+      stream.written = offset;
+      // Honour TCP's backpressure: wait for the kernel's buffer to drain, as a blocking
+      // write would.
+      if (!more) {
+        stream.blocked++;
+        await Promise.race([once(socket, "drain"), once(socket, "close")]);
+      }
+    }
+    socket.end();
+  });
+  relay = await startRelay(["--allow", streamer.address]);
+  browser = await launchBrowser();
+  page = await browser.newPage();
+  // Any page of the relay's origin: the library is imported by the tests' scripts.
+  await page.goto(`${relay.url}healthz`);
+  await page.evaluate(async () => {
+    window.lib = await import("/pkg/socket.js");
+    const targets = await (await fetch("/api/targets")).json();
+    window.targets = targets;
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+  await streamer?.close();
+});
+
+/** [host, port] of a listed target of the relay. */
+async function listed(name) {
+  const targets = await page.evaluate(() => window.targets);
+  const entry = targets.find((t) => t.name === name);
+  assert.ok(entry, `the relay lists ${name}: ${JSON.stringify(targets)}`);
+  const at = entry.target.replace(/^udp:/, "").lastIndexOf(":");
+  const target = entry.target.replace(/^udp:/, "");
+  return [target.slice(0, at), Number(target.slice(at + 1))];
+}
+
+test("the module is within its budget and exports its API only", async () => {
+  const pkg = join(ROOT, "web", "pkg");
+  const size = gzipSync(readFileSync(join(pkg, "socket.js")), { level: 9 }).length +
+    gzipSync(readFileSync(join(pkg, "socket_bg.wasm")), { level: 9 }).length;
+  console.log(`socket.js + socket_bg.wasm: ${size} B gzipped`);
+  assert.ok(size <= 25 * 1024, `${size} B gzipped, over 25 KB`);
+  const keys = await page.evaluate(() => Object.keys(window.lib).sort());
+  assert.deepEqual(keys, ["AF_INET", "AF_INET6", "SOCK_DGRAM", "SOCK_STREAM", "TCPSocket", "UDPSocket", "socket"]);
+});
+
+test("TCP: 4 MiB of random bytes in random chunk sizes come back exact", async () => {
+  const [host, port] = await listed("echo");
+  const result = await page.evaluate(async ({ host, port, total }) => {
+    const data = new Uint8Array(total);
+    for (let i = 0; i < total; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+    const tcp = new lib.TCPSocket(host, port);
+    const { readable, writable, remoteAddress, remotePort } = await tcp.opened;
+    const writer = writable.getWriter();
+    const writing = (async () => {
+      let at = 0;
+      while (at < total) {
+        const size = 1 + Math.floor(Math.random() * Math.random() * 100_000);
+        await writer.write(data.subarray(at, at + size));
+        at += size;
+      }
+    })();
+    const got = new Uint8Array(total);
+    let received = 0;
+    const reader = readable.getReader();
+    while (received < total) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (!(value instanceof Uint8Array)) return { error: `chunk is ${value?.constructor?.name}` };
+      got.set(value, received);
+      received += value.length;
+    }
+    await writing;
+    reader.releaseLock();
+    writer.releaseLock();
+    await tcp.close();
+    await tcp.closed;
+    let same = received === total;
+    for (let i = 0; same && i < total; i++) same = got[i] === data[i];
+    return { received, same, remoteAddress, remotePort };
+  }, { host, port, total: 4 * MiB });
+  assert.deepEqual(result, { received: 4 * MiB, same: true, remoteAddress: host, remotePort: port });
+});
+
+test("TCP: 20 sockets at once, each its own bytes back", async () => {
+  const [host, port] = await listed("echo");
+  const results = await page.evaluate(async ({ host, port }) => {
+    return Promise.all(Array.from({ length: 20 }, async (_, n) => {
+      const size = 64 * 1024 + n;
+      const data = Uint8Array.from({ length: size }, (_, i) => (i * 7 + n) & 255);
+      const tcp = new lib.TCPSocket(host, port);
+      const { readable, writable } = await tcp.opened;
+      const writer = writable.getWriter();
+      const wrote = writer.write(data);
+      const reader = readable.getReader();
+      const got = [];
+      let length = 0;
+      while (length < size) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        got.push(value);
+        length += value.length;
+      }
+      await wrote;
+      await tcp.close();
+      const all = new Uint8Array(length);
+      let at = 0;
+      for (const c of got) { all.set(c, at); at += c.length; }
+      return length === size && all.every((b, i) => b === data[i]);
+    }));
+  }, { host, port });
+  assert.deepEqual(results, Array(20).fill(true));
+});
+
+test("a target the relay refuses rejects opened with the relay's reason; closed rejects too", async () => {
+  expectProblems(/api\/check\?target=127\.0\.0\.1%3A9.*HTTP 403/, /status of 403 \(Forbidden\)/);
+  const result = await page.evaluate(async () => {
+    const tcp = new lib.TCPSocket("127.0.0.1", 9);
+    const opened = await tcp.opened.then(() => "opened", (e) => `${e.name}: ${e.message}`);
+    const closed = await tcp.closed.then(() => "closed", (e) => e.name);
+    return { opened, closed };
+  });
+  assert.match(result.opened, /^NetworkError: Refused by the relay: .*not (in the allow-list|allowed)/);
+  assert.equal(result.closed, "NetworkError");
+});
+
+test("bad arguments throw a TypeError at once", async () => {
+  const errors = await page.evaluate(() => {
+    const attempt = (f) => { try { f(); return "no error"; } catch (e) { return `${e.name}: ${e.message}`; } };
+    return [
+      attempt(() => new lib.TCPSocket("127.0.0.1", 0)),
+      attempt(() => new lib.TCPSocket("", 80)),
+      attempt(() => new lib.UDPSocket({ remotePort: 7 })),
+      attempt(() => new lib.TCPSocket("127.0.0.1", 80, { relay: "ftp://x/ws" })),
+    ];
+  });
+  assert.deepEqual(errors.map((e) => e.split(":")[0]), ["TypeError", "TypeError", "TypeError", "TypeError"]);
+  assert.match(errors[0], /port must be a whole number from 1 to 65535/);
+});
+
+test("backpressure: a page that stops reading stops the target; every byte arrives later", async () => {
+  const [host, port] = streamer.address.split(":");
+  const rss = () => {
+    const status = readFileSync(`/proc/${relay.pid}/status`, "utf8");
+    return Number(status.match(/VmRSS:\s+(\d+) kB/)[1]) * 1024;
+  };
+  await page.evaluate(async ({ host, port }) => {
+    window.slow = new lib.TCPSocket(host, Number(port));
+    const { readable } = await window.slow.opened;
+    window.slowReader = readable.getReader();
+    // One chunk, so the target is writing, then nothing.
+    const first = await window.slowReader.read();
+    window.slowReceived = first.value.length;
+    window.slowFirst = first.value;
+  }, { host, port });
+  const before = rss();
+  // Let the pipes fill, then watch that the target cannot write on.
+  let last = -1;
+  for (let i = 0; i < 50 && stream.written !== last; i++) {
+    last = stream.written;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const stalledAt = stream.written;
+  await new Promise((r) => setTimeout(r, 1000));
+  const grown = rss() - before;
+  console.log(`target stalled after ${(stalledAt / MiB).toFixed(1)} MiB of ${STREAM_BYTES / MiB}, ` +
+    `blocked ${stream.blocked} times; relay RSS grew by ${(grown / MiB).toFixed(1)} MiB`);
+  assert.equal(stream.written, stalledAt, "the target wrote on while the page read nothing");
+  assert.ok(stalledAt < STREAM_BYTES / 2, `the target wrote ${stalledAt} bytes: nothing held it back`);
+  assert.ok(stream.blocked > 0, "the target's writes never blocked");
+  assert.ok(grown < 16 * MiB, `relay RSS grew by ${grown} bytes`);
+
+  const result = await page.evaluate(async () => {
+    const reader = window.slowReader;
+    let received = 0;
+    let bad = -1;
+    const check = (chunk, offset) => {
+      for (let i = 0; i < chunk.length && bad < 0; i++) if (chunk[i] !== (offset + i) % 251) bad = offset + i;
+    };
+    check(window.slowFirst, 0);
+    received = window.slowReceived;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      check(value, received);
+      received += value.length;
+    }
+    await window.slow.closed;
+    return { received, bad };
+  });
+  assert.deepEqual(result, { received: STREAM_BYTES, bad: -1 });
+});
+
+test("without WebSocketStream: the bounded queue closes the socket when a page stops reading", async () => {
+  const other = await browser.context.newPage();
+  try {
+    await other.addInitScript(() => { delete window.WebSocketStream; });
+    await other.goto(`${relay.url}healthz`);
+    const [host, port] = await listed("echo");
+    const echoed = await other.evaluate(async ({ host, port }) => {
+      const lib = await import("/pkg/socket.js");
+      if ("WebSocketStream" in window) return "WebSocketStream still there";
+      const tcp = new lib.TCPSocket(host, port);
+      const { readable, writable } = await tcp.opened;
+      const writer = writable.getWriter();
+      const data = Uint8Array.from({ length: 1 * 1024 * 1024 }, (_, i) => i & 255);
+      const wrote = (async () => { for (let at = 0; at < data.length; at += 10_000) await writer.write(data.subarray(at, at + 10_000)); })();
+      const reader = readable.getReader();
+      let received = 0;
+      let same = true;
+      while (received < data.length) {
+        const { value } = await reader.read();
+        for (let i = 0; i < value.length; i++) same &&= value[i] === data[received + i];
+        received += value.length;
+      }
+      await wrote;
+      await tcp.close();
+      return { received, same };
+    }, { host, port });
+    assert.deepEqual(echoed, { received: 1024 * 1024, same: true });
+
+    const [shost, sport] = streamer.address.split(":");
+    const full = await other.evaluate(async ({ host, port }) => {
+      const lib = await import("/pkg/socket.js");
+      const tcp = new lib.TCPSocket(host, Number(port));
+      const { readable } = await tcp.opened;
+      const closed = await tcp.closed.then(() => "closed cleanly", (e) => `${e.code}: ${e.reason}`);
+      const reader = readable.getReader();
+      // What the pipe had taken before the queue filled may still come; then the error.
+      let read = "done";
+      for (let i = 0; i < 1000 && read === "done"; i++) {
+        read = await reader.read().then((r) => (r.done ? "ended" : "done"), (e) => `${e.name}: ${e.message}`);
+      }
+      return { closed, read };
+    }, { host: shost, port: sport });
+    assert.equal(full.closed, "4000: receive queue full: the page stopped reading");
+    assert.match(full.read, /^NetworkError: .*receive queue full/);
+  } finally {
+    await other.close();
+  }
+});
+
+test("Python layer: the tutorial's TCP client, timeouts and refusals raise Python's classes", async () => {
+  expectProblems(/api\/check\?target=127\.0\.0\.1%3A9.*HTTP 403/, /status of 403 \(Forbidden\)/);
+  const [host, port] = await listed("ack");
+  const [echoHost, echoPort] = await listed("echo");
+  const result = await page.evaluate(async ({ host, port, echoHost, echoPort }) => {
+    const { socket, AF_INET, SOCK_STREAM } = lib;
+    const out = {};
+    // The tutorial's client, line for line.
+    const s = socket.socket(AF_INET, SOCK_STREAM);
+    await s.connect([host, port]);
+    await s.sendall(new TextEncoder().encode("Hello, world"));
+    const data = await s.recv(1024);
+    s.close();
+    out.ack = new TextDecoder().decode(data);
+    // A receive that times out raises TimeoutError; the late bytes are not lost.
+    const e = socket.socket(AF_INET, SOCK_STREAM);
+    e.settimeout(0.3);
+    await e.connect([echoHost, echoPort]);
+    out.timeout = await e.recv(10).then(() => "no error", (err) => `${err.name}: ${err.message}`);
+    await e.sendall(new TextEncoder().encode("abcdefgh"));
+    const parts = [];
+    while (parts.join("").length < 8) parts.push(new TextDecoder().decode(await e.recv(3)));
+    out.parts = parts;
+    e.close();
+    out.closedUse = await e.recv(1).then(() => "no error", (err) => `${err.name}: ${err.message}`);
+    out.str = await socket.socket().sendall("text").then(() => "no error", (err) => `${err.name}: ${err.message}`);
+    const r = socket.socket(AF_INET, SOCK_STREAM);
+    out.refused = await r.connect(["127.0.0.1", 9]).then(() => "no error", (err) => `${err.name}: ${err.message}`);
+    return out;
+  }, { host, port, echoHost, echoPort });
+  assert.equal(result.ack, "server received you message.");
+  assert.equal(result.timeout, "TimeoutError: timed out");
+  assert.equal(result.parts.join(""), "abcdefgh");
+  assert.ok(result.parts.every((p) => p.length <= 3), `recv(3) returned more: ${result.parts}`);
+  assert.equal(result.closedUse, "OSError: [Errno 9] Bad file descriptor");
+  assert.equal(result.str, "TypeError: a bytes-like object is required, not 'str'");
+  assert.match(result.refused, /^ConnectionRefusedError: .*Refused by the relay/);
+});
+
+test("Python layer: a target that refuses the connection raises ConnectionRefusedError on recv", async () => {
+  // The relay accepts the WebSocket, then reports the target's refusal as a Close.
+  const port = await freePort();
+  const refusing = await startRelay(["--allow", `127.0.0.1:${port}`]);
+  const other = await browser.context.newPage();
+  try {
+    await other.goto(`${refusing.url}healthz`);
+    const result = await other.evaluate(async (port) => {
+      const { socket } = await import("/pkg/socket.js");
+      const s = socket.socket();
+      s.settimeout(5);
+      await s.connect(["127.0.0.1", port]);
+      return s.recv(10).then(() => "no error", (err) => `${err.name}: ${err.message}`);
+    }, port);
+    assert.match(result, /^ConnectionRefusedError: .*connection refused/);
+  } finally {
+    await other.close();
+    await refusing.stop();
+  }
+});
+
+test("a relay started with --token: without it, opened says so; with it, the socket works", async () => {
+  expectProblems(/api\/check.*HTTP 401/, /status of 401 \(Unauthorized\)/);
+  const guarded = await startRelay(["--token", "s3cret"]);
+  const other = await browser.context.newPage();
+  try {
+    await other.goto(`${guarded.url}healthz?token=s3cret`);
+    const result = await other.evaluate(async () => {
+      const lib = await import("/pkg/socket.js");
+      const targets = await (await fetch("/api/targets?token=s3cret")).json();
+      const [host, port] = targets.find((t) => t.name === "echo").target.split(":");
+      const bare = new lib.TCPSocket(host, Number(port));
+      const refused = await bare.opened.then(() => "opened", (e) => `${e.name}: ${e.message}`);
+      const tcp = new lib.TCPSocket(host, Number(port), { token: "s3cret" });
+      const { readable, writable } = await tcp.opened;
+      const w = writable.getWriter();
+      await w.write(new Uint8Array([1, 2, 3]));
+      const { value } = await readable.getReader().read();
+      await tcp.close();
+      return { refused, echoed: [...value] };
+    });
+    assert.match(result.refused, /^NetworkError: Refused by the relay: this relay requires a token/);
+    assert.deepEqual(result.echoed, [1, 2, 3]);
+  } finally {
+    await other.close();
+    await guarded.stop();
+  }
+});

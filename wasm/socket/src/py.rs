@@ -1,0 +1,572 @@
+//! The Python-style layer: `socket.socket(AF_INET, SOCK_STREAM)` or `SOCK_DGRAM` and the
+//! methods the tutorial uses, each returning a promise (`await s.recv(1024)`), raising what
+//! CPython raises as an `Error` whose `name` is the Python class (`TimeoutError`,
+//! `ConnectionRefusedError`, `OSError`, ...), as the converter module does.
+//!
+//! A stream socket is one bridge. A datagram socket opens one bridge per peer it sends to
+//! (the relay's UDP socket is connected: only that peer's datagrams come back), and `recvfrom`
+//! answers with whichever peer's datagram comes first.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+use crate::bridge::{self, view_of, Bridge, Ending, Endpoint, Failure};
+use crate::js::{delay, get, named_error, JsResult, Reader, Writer};
+use crate::names::{self, Class};
+
+const AF_INET: f64 = 2.0;
+const AF_INET6: f64 = 10.0;
+const SOCK_STREAM: f64 = 1.0;
+const SOCK_DGRAM: f64 = 2.0;
+
+fn py(class: &str, message: &str) -> JsValue {
+    named_error(class, message).into()
+}
+
+fn timed_out() -> JsValue {
+    py("TimeoutError", "timed out")
+}
+
+fn bad_fd() -> JsValue {
+    py("OSError", "[Errno 9] Bad file descriptor")
+}
+
+/// A failed attempt as Python raises it.
+fn failure_error(failure: &Failure) -> JsValue {
+    let class = match failure {
+        Failure::Aborted => Class::ConnectionAbortedError,
+        _ => Class::ConnectionRefusedError,
+    };
+    py(
+        class.name(),
+        &format!("[Errno 111] Connection refused: {}", failure.message()),
+    )
+}
+
+/// A bridge's stream error (its unclean ending) as Python raises it.
+fn ending_error(error: &JsValue) -> JsValue {
+    let ending = Ending::of_error(error);
+    let class = names::class_of_close(ending.code, &ending.reason);
+    py(
+        class.name(),
+        &sockrelay_session::closes::close_message(ending.code, &ending.reason),
+    )
+}
+
+/// One bridge of a Python socket, and its peer.
+struct Conn {
+    host: String,
+    port: u16,
+    bridge: Bridge,
+    reader: Reader,
+    writer: Writer,
+    /// A read that a timeout left unanswered: the next receive takes its answer.
+    pending: RefCell<Option<Promise>>,
+}
+
+impl Conn {
+    fn read(&self) -> Promise {
+        self.pending
+            .borrow_mut()
+            .take()
+            .unwrap_or_else(|| self.reader.read())
+    }
+
+    fn address(&self) -> JsValue {
+        Array::of2(&self.host.as_str().into(), &self.port.into()).into()
+    }
+}
+
+struct State {
+    dgram: bool,
+    relay: Option<String>,
+    token: Option<String>,
+    /// Seconds, or `None` for blocking.
+    timeout: Cell<Option<f64>>,
+    conns: RefCell<Vec<Rc<Conn>>>,
+    /// The connected peer's bridge (stream sockets, and datagram sockets after `connect`).
+    connected: RefCell<Option<Rc<Conn>>>,
+    /// Bytes of a chunk that a smaller `recv` left.
+    leftover: RefCell<Vec<u8>>,
+    closed: Cell<bool>,
+}
+
+/// The outcome of waiting with the socket's timeout.
+enum Waited {
+    Done(JsValue),
+    Failed(JsValue),
+    TimedOut,
+}
+
+impl State {
+    async fn wait(&self, promise: Promise) -> Waited {
+        let Some(seconds) = self.timeout.get() else {
+            return match JsFuture::from(promise).await {
+                Ok(value) => Waited::Done(value),
+                Err(error) => Waited::Failed(error),
+            };
+        };
+        let sentinel: JsValue = Object::new().into();
+        let timer = delay(seconds * 1000.0, sentinel.clone());
+        match JsFuture::from(Promise::race(&Array::of2(&promise, &timer))).await {
+            Ok(value) if value == sentinel => Waited::TimedOut,
+            Ok(value) => Waited::Done(value),
+            Err(error) => Waited::Failed(error),
+        }
+    }
+
+    fn check_open(&self) -> JsResult<()> {
+        if self.closed.get() {
+            Err(bad_fd())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Opens a bridge to `(host, port)` within the timeout; a late one is closed.
+    async fn open(self: &Rc<Self>, host: String, port: u16) -> JsResult<Rc<Conn>> {
+        let target =
+            names::target(self.dgram, &host, f64::from(port)).map_err(|e| py("OSError", &e))?;
+        let endpoint = Endpoint::new(self.relay.clone(), self.token.clone(), target)?;
+        let abandoned = Rc::new(Cell::new(false));
+        let slot: Rc<RefCell<Option<Bridge>>> = Rc::default();
+        let (abandoned_in, slot_in) = (Rc::clone(&abandoned), Rc::clone(&slot));
+        let attempt = future_to_promise(async move {
+            let bridge = bridge::open(&endpoint, &abandoned_in).await;
+            let bridge = bridge.map_err(|f| failure_error(&f))?;
+            *slot_in.borrow_mut() = Some(bridge);
+            Ok(JsValue::TRUE)
+        });
+        match self.wait(attempt).await {
+            Waited::Done(_) => {}
+            Waited::Failed(error) => return Err(error),
+            Waited::TimedOut => {
+                abandoned.set(true);
+                return Err(timed_out());
+            }
+        }
+        let bridge = slot.borrow_mut().take().ok_or_else(timed_out)?;
+        if self.closed.get() {
+            bridge.close(1000, "");
+            return Err(bad_fd());
+        }
+        let conn = Rc::new(Conn {
+            host,
+            port,
+            reader: bridge.readable.get_reader(),
+            writer: js_sys::Reflect::get(&bridge.writable, &"getWriter".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+                .and_then(|f| f.call0(&bridge.writable).ok())
+                .ok_or_else(|| py("OSError", "the bridge cannot be written"))?
+                .unchecked_into(),
+            bridge,
+            pending: RefCell::default(),
+        });
+        self.conns.borrow_mut().push(Rc::clone(&conn));
+        Ok(conn)
+    }
+
+    /// The bridge to `(host, port)`, opened if there is none yet.
+    async fn conn_for(self: &Rc<Self>, host: String, port: u16) -> JsResult<Rc<Conn>> {
+        let existing = self
+            .conns
+            .borrow()
+            .iter()
+            .find(|c| c.host == host && c.port == port)
+            .cloned();
+        match existing {
+            Some(conn) => Ok(conn),
+            None => self.open(host, port).await,
+        }
+    }
+
+    async fn send_on(&self, conn: &Conn, data: Uint8Array) -> JsResult<()> {
+        // A copy: the page may change its buffer once the call returns.
+        let chunk = data.slice(0, u32::MAX);
+        match self.wait(conn.writer.write(&chunk)).await {
+            Waited::Done(_) => Ok(()),
+            Waited::Failed(error) => Err(ending_error(&error)),
+            Waited::TimedOut => Err(timed_out()),
+        }
+    }
+
+    /// The next message of `conn`: `Some(bytes)`, or `None` at the end of the stream.
+    async fn next_message(&self, conn: &Conn) -> JsResult<Option<Uint8Array>> {
+        let read = conn.read();
+        match self.wait(read.clone()).await {
+            Waited::Done(result) => match message_of(&result) {
+                Some(message) => Ok(Some(message)),
+                // The end of the stream: a clean one, or the relay's Close with a reason.
+                None => match bridge::ended_ok(conn.bridge.ended.clone()).await {
+                    Ok(()) => Ok(None),
+                    Err(error) => Err(ending_error(&error)),
+                },
+            },
+            Waited::Failed(error) => Err(ending_error(&error)),
+            Waited::TimedOut => {
+                *conn.pending.borrow_mut() = Some(read);
+                Err(timed_out())
+            }
+        }
+    }
+
+    /// The next datagram from any peer, and that peer.
+    async fn next_datagram(&self) -> JsResult<(Uint8Array, Rc<Conn>)> {
+        let conns: Vec<Rc<Conn>> = self.conns.borrow().clone();
+        if conns.is_empty() {
+            // CPython would wait for a datagram to an unbound socket's port forever.
+            return Err(py(
+                "OSError",
+                "nothing sent yet: send a datagram first (sendto) so the relay knows the peer",
+            ));
+        }
+        let reads: Vec<Promise> = conns.iter().map(|c| c.read()).collect();
+        let tagged = Array::new();
+        for (index, read) in reads.iter().enumerate() {
+            let index = index as u32;
+            let tag = Closure::once_into_js(move |value: JsValue| -> JsValue {
+                Array::of2(&index.into(), &value).into()
+            });
+            tagged.push(&then(read, &tag));
+        }
+        let outcome = self.wait(Promise::race(&tagged)).await;
+        // Every read but the one answered stays pending for the next receive.
+        let winner = match &outcome {
+            Waited::Done(pair) => Array::from(pair).get(0).as_f64().map(|i| i as usize),
+            _ => None,
+        };
+        for (index, (conn, read)) in conns.iter().zip(reads).enumerate() {
+            if Some(index) != winner {
+                *conn.pending.borrow_mut() = Some(read);
+            }
+        }
+        match (outcome, winner) {
+            (Waited::Done(pair), Some(index)) => {
+                let conn = Rc::clone(&conns[index]);
+                match message_of(&Array::from(&pair).get(1)) {
+                    Some(data) => Ok((data, conn)),
+                    None => Err(py("OSError", "the relay ended the datagram bridge")),
+                }
+            }
+            (Waited::Failed(error), _) => Err(ending_error(&error)),
+            _ => Err(timed_out()),
+        }
+    }
+
+    fn take_leftover(&self, bufsize: usize) -> Option<Uint8Array> {
+        let mut leftover = self.leftover.borrow_mut();
+        if leftover.is_empty() {
+            return None;
+        }
+        let at = bufsize.min(leftover.len());
+        let rest = leftover.split_off(at);
+        let out = std::mem::replace(&mut *leftover, rest);
+        Some(Uint8Array::from(&out[..]))
+    }
+}
+
+/// `{done, value}` of a read as the message's bytes, or `None` when done.
+fn message_of(result: &JsValue) -> Option<Uint8Array> {
+    if get(result, "done").is_truthy() {
+        None
+    } else {
+        Some(bridge::message_view(&get(result, "value")))
+    }
+}
+
+/// `(host, port)` as a JS array `[host, port]`.
+fn address_of(address: &JsValue) -> JsResult<(String, u16)> {
+    let wrong = || {
+        py(
+            "TypeError",
+            "an address is a [host, port] pair, such as [\"127.0.0.1\", 65432]",
+        )
+    };
+    if !Array::is_array(address) {
+        return Err(wrong());
+    }
+    let pair = Array::from(address);
+    let host = pair.get(0).as_string().ok_or_else(wrong)?;
+    let port = pair.get(1).as_f64().ok_or_else(wrong)?;
+    if !(port.fract() == 0.0 && (0.0..=65535.0).contains(&port)) {
+        return Err(py("OverflowError", "port must be 0-65535."));
+    }
+    Ok((host, port as u16))
+}
+
+/// Python wants bytes: a `Uint8Array`, an `ArrayBuffer` or another view of one.
+fn bytes_arg(data: &JsValue) -> JsResult<Uint8Array> {
+    view_of(data).map_err(|_| {
+        let kind = if data.is_string() { "str" } else { "object" };
+        py(
+            "TypeError",
+            &format!("a bytes-like object is required, not '{kind}'"),
+        )
+    })
+}
+
+fn bufsize_arg(bufsize: &JsValue) -> JsResult<usize> {
+    let n = bufsize
+        .as_f64()
+        .ok_or_else(|| py("TypeError", "'bufsize' must be an integer"))?;
+    if n.fract() != 0.0 {
+        return Err(py(
+            "TypeError",
+            "'float' object cannot be interpreted as an integer",
+        ));
+    }
+    if n < 0.0 {
+        return Err(py("ValueError", "negative buffersize in recv"));
+    }
+    Ok(n as usize)
+}
+
+/// `promise.then(f)` for a function given as a JS value.
+fn then(promise: &Promise, f: &JsValue) -> JsValue {
+    get(promise, "then")
+        .dyn_into::<js_sys::Function>()
+        .and_then(|then| then.call1(promise, f))
+        .unwrap_or_else(|_| promise.into())
+}
+
+/// A call of the Python layer, to be performed: one future type for all of them keeps the
+/// module small (each `async` block would be a state machine of its own).
+enum Op {
+    Connect(JsValue),
+    Sendall(JsValue),
+    Send(JsValue),
+    Sendto(JsValue, JsValue),
+    Recv(JsValue),
+    Recvfrom(JsValue),
+}
+
+impl State {
+    async fn perform(self: Rc<Self>, op: Op) -> JsResult<JsValue> {
+        let state = self;
+        state.check_open()?;
+        match op {
+            Op::Connect(address) => {
+                let (host, port) = address_of(&address)?;
+                if !state.dgram && state.connected.borrow().is_some() {
+                    return Err(py(
+                        "OSError",
+                        "[Errno 106] Transport endpoint is already connected",
+                    ));
+                }
+                let conn = state.conn_for(host, port).await?;
+                *state.connected.borrow_mut() = Some(conn);
+                Ok(JsValue::UNDEFINED)
+            }
+            Op::Sendall(data) => {
+                let data = bytes_arg(&data)?;
+                let conn = state.connected.borrow().clone().ok_or_else(not_connected)?;
+                state.send_on(&conn, data).await?;
+                Ok(JsValue::UNDEFINED)
+            }
+            Op::Send(data) => {
+                let data = bytes_arg(&data)?;
+                let length = data.length();
+                let conn = state.connected.borrow().clone().ok_or_else(not_connected)?;
+                state.send_on(&conn, data).await?;
+                Ok(length.into())
+            }
+            Op::Sendto(data, address) => {
+                if !state.dgram {
+                    return Err(py(
+                        "OSError",
+                        "[Errno 106] Transport endpoint is already connected",
+                    ));
+                }
+                let data = bytes_arg(&data)?;
+                let length = data.length();
+                let (host, port) = address_of(&address)?;
+                let conn = state.conn_for(host, port).await?;
+                state.send_on(&conn, data).await?;
+                Ok(length.into())
+            }
+            Op::Recv(bufsize) => {
+                let bufsize = bufsize_arg(&bufsize)?;
+                if state.dgram {
+                    let connected = state.connected.borrow().clone();
+                    let data = match connected {
+                        Some(conn) => state.next_message(&conn).await?.unwrap_or_default(),
+                        None => state.next_datagram().await?.0,
+                    };
+                    return Ok(data
+                        .subarray(0, bufsize.min(data.length() as usize) as u32)
+                        .into());
+                }
+                if let Some(data) = state.take_leftover(bufsize) {
+                    return Ok(data.into());
+                }
+                let conn = state.connected.borrow().clone().ok_or_else(not_connected)?;
+                if bufsize == 0 {
+                    return Ok(Uint8Array::new_with_length(0).into());
+                }
+                loop {
+                    let Some(chunk) = state.next_message(&conn).await? else {
+                        return Ok(Uint8Array::new_with_length(0).into());
+                    };
+                    if chunk.length() == 0 {
+                        continue;
+                    }
+                    if chunk.length() as usize <= bufsize {
+                        return Ok(chunk.into());
+                    }
+                    *state.leftover.borrow_mut() =
+                        chunk.subarray(bufsize as u32, chunk.length()).to_vec();
+                    return Ok(chunk.subarray(0, bufsize as u32).into());
+                }
+            }
+            Op::Recvfrom(bufsize) => {
+                let bufsize = bufsize_arg(&bufsize)?;
+                if !state.dgram {
+                    let conn = state.connected.borrow().clone().ok_or_else(not_connected)?;
+                    let data = match state.take_leftover(bufsize) {
+                        Some(data) => data,
+                        None => state.next_message(&conn).await?.unwrap_or_default(),
+                    };
+                    return Ok(Array::of2(&data, &conn.address()).into());
+                }
+                let (data, conn) = state.next_datagram().await?;
+                let data = data.subarray(0, bufsize.min(data.length() as usize) as u32);
+                Ok(Array::of2(&data, &conn.address()).into())
+            }
+        }
+    }
+}
+
+/// A socket in Python's manner (`socket.socket(...)` in `socket.js`).
+#[wasm_bindgen(js_name = PySocket)]
+pub struct PySocket {
+    state: Rc<State>,
+}
+
+#[wasm_bindgen(js_class = PySocket)]
+impl PySocket {
+    /// `family` is `AF_INET` or `AF_INET6`, `kind` `SOCK_STREAM` or `SOCK_DGRAM`; `options`
+    /// (`{relay, token}`) says which relay, as for `TCPSocket`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(family: JsValue, kind: JsValue, options: JsValue) -> JsResult<PySocket> {
+        let family = if family.is_undefined() {
+            AF_INET
+        } else {
+            family.as_f64().unwrap_or(-1.0)
+        };
+        let kind = if kind.is_undefined() {
+            SOCK_STREAM
+        } else {
+            kind.as_f64().unwrap_or(-1.0)
+        };
+        if family != AF_INET && family != AF_INET6 {
+            return Err(py(
+                "OSError",
+                "[Errno 97] Address family not supported by protocol",
+            ));
+        }
+        if kind != SOCK_STREAM && kind != SOCK_DGRAM {
+            return Err(py("OSError", "[Errno 94] Socket type not supported"));
+        }
+        Ok(Self {
+            state: Rc::new(State {
+                dgram: kind == SOCK_DGRAM,
+                relay: get(&options, "relay").as_string(),
+                token: get(&options, "token").as_string(),
+                timeout: Cell::new(None),
+                conns: RefCell::default(),
+                connected: RefCell::default(),
+                leftover: RefCell::default(),
+                closed: Cell::new(false),
+            }),
+        })
+    }
+
+    fn call(&self, op: Op) -> Promise {
+        future_to_promise(Rc::clone(&self.state).perform(op))
+    }
+
+    /// `settimeout(seconds)`: `null` blocks; `0` never waits; otherwise operations that take
+    /// longer raise `TimeoutError("timed out")`.
+    pub fn settimeout(&self, seconds: JsValue) -> JsResult<()> {
+        if seconds.is_null() || seconds.is_undefined() {
+            self.state.timeout.set(None);
+            return Ok(());
+        }
+        let value = seconds
+            .as_f64()
+            .ok_or_else(|| py("TypeError", "Timeout value must be int, float or None"))?;
+        if value.is_nan() || value < 0.0 {
+            return Err(py("ValueError", "Timeout value out of range"));
+        }
+        self.state.timeout.set(Some(value));
+        Ok(())
+    }
+
+    pub fn gettimeout(&self) -> JsValue {
+        self.state
+            .timeout
+            .get()
+            .map_or(JsValue::NULL, JsValue::from_f64)
+    }
+
+    /// `await connect([host, port])`.
+    pub fn connect(&self, address: JsValue) -> Promise {
+        self.call(Op::Connect(address))
+    }
+
+    /// `await sendall(bytes)`: every byte, or an error.
+    pub fn sendall(&self, data: JsValue) -> Promise {
+        self.call(Op::Sendall(data))
+    }
+
+    /// `await send(bytes)`: the number of bytes sent (all of them).
+    pub fn send(&self, data: JsValue) -> Promise {
+        self.call(Op::Send(data))
+    }
+
+    /// `await sendto(bytes, [host, port])`: one datagram.
+    pub fn sendto(&self, data: JsValue, address: JsValue) -> Promise {
+        self.call(Op::Sendto(data, address))
+    }
+
+    /// `await recv(bufsize)`: up to `bufsize` bytes; an empty array at the end of the stream.
+    /// A datagram longer than `bufsize` is cut to it, the rest lost, as in Python.
+    pub fn recv(&self, bufsize: JsValue) -> Promise {
+        self.call(Op::Recv(bufsize))
+    }
+
+    /// `await recvfrom(bufsize)`: `[bytes, [host, port]]`.
+    pub fn recvfrom(&self, bufsize: JsValue) -> Promise {
+        self.call(Op::Recvfrom(bufsize))
+    }
+
+    /// `[host, port]` of the connected peer.
+    pub fn getpeername(&self) -> JsResult<JsValue> {
+        self.state
+            .connected
+            .borrow()
+            .as_ref()
+            .map(|c| c.address())
+            .ok_or_else(not_connected)
+    }
+
+    /// Closes every bridge; later calls raise `OSError` (bad file descriptor).
+    pub fn close(&self) {
+        if self.state.closed.replace(true) {
+            return;
+        }
+        for conn in self.state.conns.borrow_mut().drain(..) {
+            conn.bridge.close(1000, "");
+        }
+        self.state.connected.borrow_mut().take();
+    }
+}
+
+fn not_connected() -> JsValue {
+    py("OSError", "[Errno 107] Transport endpoint is not connected")
+}
