@@ -239,9 +239,32 @@ describe("docs page served by the relay", () => {
     await page.locator(".snippet-bar [role=status]", { hasText: "Copied" }).waitFor();
     const copied = await page.evaluate(() => navigator.clipboard.readText());
     assert.equal(copied, await page.locator("#snippet-browser").innerText());
-    assert.match(copied, /import init, \{ inet_aton, inet_ntoa \} from "\.\/pkg\/inet\.js";/);
+    // The snippet names the relay that serves the page, whose /pkg/ a page on any origin imports.
+    assert.ok(copied.includes(`import init, { inet_aton, inet_ntoa } from "${origin}/pkg/inet.js";`), copied);
 
     assertNoPageProblems();
+    await page.close();
+  });
+
+  test("the <inet-converter> element and the three ways of embedding it", async () => {
+    const page = await openDocs(`${relayUrl}/docs`);
+    const element = page.locator("#element-demo inet-converter");
+    await element.locator("dd", { hasText: "private" }).first().waitFor({ timeout: 10_000 });
+    // Its styles are a constructed sheet, which the relay's Content-Security-Policy (no inline
+    // styles) lets through: the page's --inet-radius reaches the field.
+    const radius = await element.getByLabel("Address or network", { exact: true })
+      .evaluate((input) => getComputedStyle(input).borderTopLeftRadius);
+    assert.equal(radius, "6px");
+    const origin = new URL(relayUrl).origin;
+    const snippets = {};
+    for (const id of ["snippet-element", "snippet-browser", "snippet-npm", "snippet-node"]) {
+      snippets[id] = await page.locator(`#${id}`).innerText();
+      assert.equal(await page.locator(`button.copy[data-copy=${id}]`).count(), 1, id);
+    }
+    assert.ok(snippets["snippet-element"].includes(`<script type="module" src="${origin}/pkg/inet-converter.js"></script>`));
+    assert.match(snippets["snippet-npm"], /import "sockrelay-inet\/inet-converter\.js";/);
+    assert.match(snippets["snippet-node"], /from "sockrelay-inet";\nawait init\(\);/);
+    await element.screenshot({ path: join(SCREENSHOTS, "docs-element.png") });
     await page.close();
   });
 

@@ -6,17 +6,17 @@
 // Attributes: value (the address or network, default 192.168.1.190), bytes (packed bytes,
 // default c0 a8 01 be), service (default http), protocol (tcp, udp or empty for any; default
 // tcp), show (which panels, any of "address bytes services"; default all three).
-// Styling: the CSS custom properties below, and the parts panel, label, input, select, hint,
-// output, row, term, value, error.
+// Styling: the CSS custom properties below (--inet-font is a `font` shorthand, --inet-mono-font
+// a font family), and the parts panel, label, input, select, output, row, term, value, error.
 import init, {
   AF_INET, AF_INET6, inet_aton, inet_ntoa, inet_pton, inet_ntop, getservbyname, getservbyport,
   address_facts, subnet,
 } from "./inet.js";
 
-const CSS = `:host{display:block;font:var(--inet-font,inherit);color:var(--inet-color,inherit)}
+const CSS = `:host{display:block;container-type:inline-size;font:var(--inet-font,inherit);color:var(--inet-color,inherit)}
 [part~=panel]{margin:0 0 var(--inet-gap,1em)}
 [part~=label]{display:block;font-weight:600;margin-bottom:.25em}
-[part~=input],[part~=select]{font:var(--inet-mono-font,1em ui-monospace,monospace);color:inherit;
+[part~=input],[part~=select]{font:inherit;font-family:var(--inet-mono-font,ui-monospace,monospace);color:inherit;
 background:var(--inet-field-background,transparent);border:1px solid var(--inet-border-color,#888);
 border-radius:var(--inet-radius,4px);padding:.35em .5em;box-sizing:border-box}
 [part~=input]{width:min(100%,28em)}
@@ -25,7 +25,8 @@ border-radius:var(--inet-radius,4px);padding:.35em .5em;box-sizing:border-box}
 [part~=row]{display:contents}
 [part~=term]{color:var(--inet-muted,inherit);opacity:.85}
 [part~=value]{margin:0;font-family:var(--inet-mono-font,ui-monospace,monospace);overflow-wrap:anywhere}
-[part~=error]{color:var(--inet-error,#c0262d)}`;
+[part~=error]{color:var(--inet-error,#c0262d)}
+@container (max-width:30em){[part~=output]{grid-template-columns:1fr}[part~=value]{margin-bottom:.3em}}`;
 
 const FAMILY = { [AF_INET]: "AF_INET", [AF_INET6]: "AF_INET6" };
 const PANELS = {

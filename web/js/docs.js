@@ -185,3 +185,9 @@ for (const button of document.querySelectorAll("button.copy")) {
     button.timer = setTimeout(() => (said.textContent = ""), 3000);
   });
 }
+
+// The embedding snippets name the origin that serves this page, whose /pkg/ they import (a
+// file: URL keeps the placeholder).
+if (/^https?:$/.test(location.protocol)) {
+  for (const origin of document.querySelectorAll("pre .origin")) origin.textContent = location.origin;
+}
