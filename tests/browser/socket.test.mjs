@@ -70,6 +70,11 @@ async function listed(name) {
   return [target.slice(0, at), Number(target.slice(at + 1))];
 }
 
+/** Whether the relay lists its UDP echo (a relay without UDP bridging does not). */
+async function hasUdpEcho() {
+  return page.evaluate(() => window.targets.some((t) => t.name === "udp-echo"));
+}
+
 test("the module is within its budget and exports its API only", async () => {
   const pkg = join(ROOT, "web", "pkg");
   const size = gzipSync(readFileSync(join(pkg, "socket.js")), { level: 9 }).length +
@@ -361,5 +366,85 @@ test("a relay started with --token: without it, opened says so; with it, the soc
   } finally {
     await other.close();
     await guarded.stop();
+  }
+});
+
+test("UDP: 1,000 datagrams of 0 to 65,507 bytes come back from the UDP echo, one message each", async (t) => {
+  if (!(await hasUdpEcho())) return t.skip("this relay lists no udp-echo target (UDP bridging not in this build)");
+  const [host, port] = await listed("udp-echo");
+  const result = await page.evaluate(async ({ host, port }) => {
+    const udp = new lib.UDPSocket({ remoteAddress: host, remotePort: port });
+    const { readable, writable } = await udp.opened;
+    const reader = readable.getReader();
+    const writer = writable.getWriter();
+    let lost = 0;
+    let wrong = 0;
+    let bytes = 0;
+    const timeout = () => new Promise((resolve) => setTimeout(() => resolve("timeout"), 2000));
+    let pending = null;
+    for (let n = 0; n < 1000; n++) {
+      const size = n === 0 ? 0 : n === 999 ? 65507 : Math.floor(Math.random() * 65508);
+      const data = new Uint8Array(size);
+      for (let i = 0; i < size; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+      await writer.write({ data });
+      pending ??= reader.read();
+      const got = await Promise.race([pending, timeout()]);
+      if (got === "timeout") { lost++; continue; }
+      pending = null;
+      const back = got.value?.data;
+      if (!(back instanceof Uint8Array) || back.length !== size || back.some((b, i) => b !== data[i])) wrong++;
+      bytes += size;
+    }
+    await udp.close();
+    return { lost, wrong, bytes };
+  }, { host, port });
+  console.log(`UDP: 1000 datagrams, ${result.bytes} bytes echoed, ${result.lost} lost, ${result.wrong} wrong`);
+  assert.deepEqual({ lost: result.lost, wrong: result.wrong }, { lost: 0, wrong: 0 });
+});
+
+test("Python layer: the tutorial's UDP client (sendto, recvfrom)", async (t) => {
+  if (!(await hasUdpEcho())) return t.skip("this relay lists no udp-echo target (UDP bridging not in this build)");
+  const [host, port] = await listed("udp-echo");
+  const result = await page.evaluate(async ({ host, port }) => {
+    const { socket, AF_INET, SOCK_DGRAM } = lib;
+    const s = socket.socket(AF_INET, SOCK_DGRAM);
+    s.settimeout(5);
+    const out = [];
+    for (const p of ["Hello, world", "\u0000\u00ff".repeat(700), "x"]) {
+      const bytes = Uint8Array.from(p, (c) => c.charCodeAt(0));
+      await s.sendto(bytes, [host, port]);
+      const [data, addr] = await s.recvfrom(65535);
+      out.push({ same: data.length === bytes.length && data.every((b, i) => b === bytes[i]), addr });
+    }
+    // A datagram longer than recv's bufsize is cut to it, as in Python.
+    await s.sendto(new Uint8Array(100).fill(7), [host, port]);
+    out.push((await s.recvfrom(10))[0].length);
+    s.close();
+    return out;
+  }, { host, port });
+  assert.deepEqual(result.slice(0, 3), Array(3).fill({ same: true, addr: [host, port] }));
+  assert.equal(result[3], 10);
+});
+
+test("the client page's UDP mode: each message to the UDP echo is one datagram, shown as one", async (t) => {
+  if (!(await hasUdpEcho())) return t.skip("this relay lists no udp-echo target (UDP bridging not in this build)");
+  const client = await browser.context.newPage();
+  try {
+    await client.goto(relay.url);
+    await client.locator("#status[data-state=open]").waitFor({ timeout: 15_000 });
+    await client.locator("#target option[value=udp-echo]").waitFor({ state: "attached" });
+    await client.locator("#target").selectOption("udp-echo");
+    await client.locator("#connect").click();
+    await client.locator("#status[data-state=open]", { hasText: "udp-echo" }).waitFor({ timeout: 15_000 });
+    for (const message of ["first datagram", "second", "third one"]) {
+      await client.locator("#message").fill(message);
+      await client.locator("#message").press("Enter");
+      await client.locator("#log li.received.datagram .data", { hasText: message }).waitFor({ timeout: 10_000 });
+    }
+    const received = await client.locator("#log li.received.datagram .data").allTextContents();
+    assert.deepEqual(received, ["first datagram", "second", "third one"]);
+    assert.equal(await client.locator("#log li.sent.datagram").count(), 3);
+  } finally {
+    await client.close();
   }
 });

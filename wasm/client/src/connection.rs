@@ -180,6 +180,16 @@ impl Connection {
         generation == self.generation
     }
 
+    /// Whether target `name` is UDP (`udp:HOST:PORT`, or a name the relay lists as one),
+    /// so that each message is one datagram.
+    pub fn is_datagram(&self, name: &str) -> bool {
+        name.starts_with("udp:")
+            || self
+                .targets
+                .iter()
+                .any(|(n, address)| n == name && address.starts_with("udp:"))
+    }
+
     /// The bridge URL of the last socket, empty before the first.
     pub fn url(&self) -> &str {
         &self.url

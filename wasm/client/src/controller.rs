@@ -276,7 +276,8 @@ impl Controller {
         match socket {
             Ok(socket) => {
                 *self.socket.borrow_mut() = Some(socket);
-                self.log.new_stream();
+                let datagrams = self.connection.borrow().is_datagram(name);
+                self.log.new_stream(datagrams);
                 self.dispatch(Happened::SocketCreated { generation, url });
             }
             Err(error) => {

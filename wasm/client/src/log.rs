@@ -71,6 +71,8 @@ struct State {
     hex_view: bool,
     /// Received bytes decode as UTF-8 across frames.
     stream: Utf8Stream,
+    /// A UDP target: each message is one datagram, shown and decoded on its own.
+    datagrams: bool,
     echo: EchoMatcher,
     sent: (u64, u64),
     received: (u64, u64),
@@ -129,9 +131,11 @@ impl Log {
     }
 
     /// A new connection: bytes from it start a new text stream and match only its echoes.
-    pub fn new_stream(&self) {
+    /// To a UDP target (`datagrams`), each message is a datagram of its own instead.
+    pub fn new_stream(&self, datagrams: bool) {
         let mut state = self.state.borrow_mut();
         state.stream = Utf8Stream::default();
+        state.datagrams = datagrams;
         state.echo.forget();
     }
 
@@ -153,7 +157,13 @@ impl Log {
             let mut state = self.state.borrow_mut();
             state.received.0 += 1;
             state.received.1 += bytes.len() as u64;
-            (state.stream.decode(bytes), state.echo.received(bytes, at))
+            let text = if state.datagrams {
+                // A datagram is whole: no character continues into the next one.
+                Utf8Stream::default().decode(bytes)
+            } else {
+                state.stream.decode(bytes)
+            };
+            (text, state.echo.received(bytes, at))
         };
         let id = self.push(Kind::Received, bytes.to_vec(), text, true);
         let mut state = self.state.borrow_mut();
@@ -188,7 +198,9 @@ impl Log {
         let mut state = self.state.borrow_mut();
         let id = state.next_id;
         state.next_id += 1;
-        let Ok((item, body, rtt_label)) = self.render_item(kind, time, &bytes, binary) else {
+        let datagram = state.datagrams && kind.is_data();
+        let Ok((item, body, rtt_label)) = self.render_item(kind, time, &bytes, binary, datagram)
+        else {
             return id;
         };
         self.fill_body(&body, kind, &bytes, &text, state.hex_view);
@@ -231,9 +243,15 @@ impl Log {
         time: f64,
         bytes: &[u8],
         binary: bool,
+        datagram: bool,
     ) -> JsResult<(Element, Element, Element)> {
         let doc = &self.document;
-        let item = create(doc, "li", &format!("entry {}", kind.as_str()), None)?;
+        let class = if datagram {
+            format!("entry {} datagram", kind.as_str())
+        } else {
+            format!("entry {}", kind.as_str())
+        };
+        let item = create(doc, "li", &class, None)?;
         let meta = create(doc, "div", "meta", None)?;
         let clock = create(doc, "time", "", Some(&dom::clock(time)))?;
         clock.set_attribute("datetime", &dom::iso_time(time))?;
@@ -243,6 +261,10 @@ impl Log {
         if kind.is_data() {
             let size = create(doc, "span", "size", Some(&format_size(bytes.len() as u64)))?;
             meta.append_child(&size)?;
+            if datagram {
+                let label = create(doc, "span", "frame", Some("datagram"))?;
+                meta.append_child(&label)?;
+            }
             if kind == Kind::Sent {
                 let frame = create(
                     doc,

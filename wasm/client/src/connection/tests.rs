@@ -573,3 +573,20 @@ fn the_requested_target() {
         Err("A target has no spaces: type it as HOST:PORT.".to_owned())
     );
 }
+
+#[test]
+fn udp_targets_are_datagrams_by_prefix_or_by_the_relays_list() {
+    let mut c = Connection::new(ORIGIN, false);
+    c.update(
+        Event::Targets(vec![
+            ("echo".to_owned(), "127.0.0.1:7".to_owned()),
+            ("udp-echo".to_owned(), "udp:127.0.0.1:7".to_owned()),
+        ]),
+        0.0,
+    );
+    assert!(c.is_datagram("udp-echo"));
+    assert!(c.is_datagram("udp:127.0.0.1:9"));
+    assert!(!c.is_datagram("echo"));
+    assert!(!c.is_datagram("127.0.0.1:9"));
+    assert!(!c.is_datagram("unlisted"));
+}
