@@ -448,3 +448,53 @@ test("the client page's UDP mode: each message to the UDP echo is one datagram, 
     await client.close();
   }
 });
+
+// DESIGN.md's example of the library, as written there but for the relay's and the echo's
+// ports (a test relay listens on ports of the system's choosing) and `bytes`, which it uses
+// without defining.
+const DESIGN_EXAMPLE = `
+import { TCPSocket, UDPSocket, socket, AF_INET, SOCK_STREAM, SOCK_DGRAM } from "/pkg/socket.js";
+const tcp = new TCPSocket("127.0.0.1", 65432, { relay: "ws://127.0.0.1:8080/ws", token: undefined });
+const { readable, writable, remoteAddress, remotePort } = await tcp.opened;  // Uint8Array chunks
+await tcp.close(); await tcp.closed;
+const udp = new UDPSocket({ remoteAddress: "127.0.0.1", remotePort: 65432 });
+const { readable: r, writable: w } = await udp.opened;        // {data} messages, one per datagram
+const s = socket.socket(AF_INET, SOCK_STREAM);                // Python-style layer
+await s.connect(["127.0.0.1", 65432]); await s.sendall(bytes); const data = await s.recv(1024); s.close();
+`;
+
+test("DESIGN.md's example runs as written", async (t) => {
+  if (!(await hasUdpEcho())) return t.skip("this relay lists no udp-echo target (UDP bridging not in this build)");
+  const [, port] = await listed("echo");
+  const relayPort = new URL(relay.url).port;
+  const code = DESIGN_EXAMPLE
+    .replace(/^import (\{[^}]*\}) from ("[^"]*");$/m, "const $1 = await import($2);")
+    .replaceAll("65432", String(port))
+    .replaceAll("127.0.0.1:8080", `127.0.0.1:${relayPort}`);
+  const result = await page.evaluate(`(async () => {
+    const bytes = new TextEncoder().encode("as written");
+    ${code}
+    await udp.close();
+    return { remoteAddress, remotePort, data: new TextDecoder().decode(data) };
+  })()`);
+  assert.deepEqual(result, { remoteAddress: "127.0.0.1", remotePort: port, data: "as written" });
+});
+
+test("/docs runs the tutorial's TCP client and a UDP client as shown", async (t) => {
+  const docs = await browser.context.newPage();
+  try {
+    await docs.goto(`${relay.url}docs`);
+    await docs.locator("#tcp-example-run:enabled").waitFor({ timeout: 15_000 });
+    await docs.locator("#tcp-example-run").click();
+    await docs.locator("#tcp-example-out", { hasText: "Received Hello, world" }).waitFor({ timeout: 10_000 });
+    const [, port] = await listed("echo");
+    const code = await docs.locator("#tcp-example-code").textContent();
+    assert.ok(code.startsWith(`const HOST = "127.0.0.1", PORT = ${port};\nconst s = socket.socket(AF_INET, SOCK_STREAM);`), code);
+    if (!(await hasUdpEcho())) return t.skip("this relay lists no udp-echo target (UDP bridging not in this build)");
+    assert.match(await docs.locator("#udp-example-code").textContent(), /new UDPSocket\(\{ remoteAddress: HOST, remotePort: PORT \}\)/);
+    await docs.locator("#udp-example-run").click();
+    await docs.locator("#udp-example-out", { hasText: "Received 10 bytes: Hello, UDP" }).waitFor({ timeout: 10_000 });
+  } finally {
+    await docs.close();
+  }
+});
