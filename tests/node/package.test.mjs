@@ -6,6 +6,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { installPacked, NAME } from "./pack.mjs";
 
@@ -67,4 +68,13 @@ test("initSync() with no argument too", () => {
 
 test("init() given the bytes, as the browser entry takes them", () => {
   assert.equal(run("bytes.mjs"), 3306);
+});
+
+test("the element costs at most 3 KB gzipped on top of the converter", () => {
+  const element = readFileSync(join(project.dir, "node_modules", NAME, "inet-converter.js"));
+  const size = gzipSync(element, { level: 9 }).length;
+  assert.ok(size <= 3072, `inet-converter.js is ${size} B gzipped`);
+  // It reaches the Rust core through inet.js, and nothing else.
+  const imports = [...element.toString().matchAll(/\bfrom\s*"([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(imports, ["./inet.js"]);
 });
