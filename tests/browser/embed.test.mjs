@@ -27,7 +27,7 @@ async function startPageServer(pages) {
   const server = createServer((request, response) => {
     const path = new URL(request.url, "http://x").pathname;
     let body = pages[path];
-    let type = TYPES[".html"];
+    let type = TYPES[extname(path)] ?? TYPES[".html"];
     if (body === undefined && server.viteDist && path.startsWith("/vite/")) {
       const file = normalize(join(server.viteDist, path.slice("/vite/".length) || "index.html"));
       if (file.startsWith(server.viteDist) && existsSync(file) && statSync(file).isFile()) {
@@ -97,6 +97,14 @@ before(async () => {
   document.getElementById("module").textContent = inet_ntoa(inet_aton("127.1"));
 </script>
 </html>`,
+    // The element beside a damaged inet_bg.wasm: it must say so instead of failing silently.
+    "/broken/page.html": `<!doctype html><html lang="en"><meta charset="utf-8"><title>broken</title><link rel="icon" href="data:,">
+<script type="module" src="./inet-converter.js"></script>
+<inet-converter></inet-converter>
+</html>`,
+    "/broken/inet-converter.js": readFileSync(join(ROOT, "web", "pkg", "inet-converter.js")),
+    "/broken/inet.js": readFileSync(join(ROOT, "web", "pkg", "inet.js")),
+    "/broken/inet_bg.wasm": Buffer.from("\0asm not really"),
   });
   browser = await launchBrowser();
 });
@@ -191,6 +199,14 @@ describe("a page on another origin, importing from the relay", () => {
     assert.equal(facts.termColor, "rgb(200, 0, 100)", "::part(term)");
     await screenshotOf(services, "embed-element-services-themed");
   });
+});
+
+test("an element whose module cannot load says so", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${pages.url}/broken/page.html`);
+  const alert = page.locator("inet-converter [role=alert]");
+  await alert.waitFor({ timeout: 10_000 });
+  assert.match(await alert.innerText(), /^The converter module did not load: CompileError/);
 });
 
 describe("a docs site built by Vite from the packed package", () => {

@@ -180,7 +180,8 @@ export class InetConverter extends HTMLElement {
     }
     this.shadowRoot.innerHTML = html.join("");
     ready.then(() => this.update(), (e) => {
-      this.shadowRoot.innerHTML = `<p part="error" role="alert">The converter module did not load: ${e}</p>`;
+      this.shadowRoot.innerHTML = `<p part="error" role="alert"></p>`;
+      this.shadowRoot.firstChild.textContent = `The converter module did not load: ${e}`;
     });
   }
 
