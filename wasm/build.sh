@@ -133,6 +133,10 @@ build_module() {
 		# Import names without their hashes: about 1.1 KB of the converter's gzipped budget.
 		node wasm/js/short-imports.mjs "$STAGE" "$name"
 	fi
+	if [ "$name" = socket ]; then
+		# And its closure adapters' export names: about half a kilobyte of its budget.
+		node wasm/js/short-exports.mjs "$STAGE" socket
+	fi
 	say "wasm-opt -Oz ${name}_bg.wasm"
 	# target_features may go once wasm-bindgen has read it.
 	"$WASM_OPT" -Oz --converge "${WASM_OPT_FEATURES[@]}" --strip-debug --strip-producers \

@@ -74,8 +74,6 @@ export interface PythonSocket {
   recv(bufsize: number): Promise<Uint8Array>;
   recvfrom(bufsize: number): Promise<[Uint8Array, Address]>;
   settimeout(seconds: number | null): void;
-  gettimeout(): number | null;
-  getpeername(): Address;
   close(): void;
 }
 

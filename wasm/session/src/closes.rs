@@ -19,11 +19,27 @@ pub fn close_message(code: u16, reason: &str) -> String {
         1014 => "The relay could not reach the target",
         _ => "The connection closed",
     };
+    // Concatenation, not format!: the socket library would carry core::fmt for this alone.
+    let code = decimal(code);
     if reason.is_empty() {
-        format!("{meaning} (code {code})")
+        [meaning, " (code ", &code, ")"].concat()
     } else {
-        format!("{meaning} (code {code}: {reason})")
+        [meaning, " (code ", &code, ": ", reason, ")"].concat()
     }
+}
+
+/// `n` in decimal, without core::fmt (see [`close_message`]).
+pub fn decimal(n: u16) -> String {
+    let mut digits = Vec::with_capacity(5);
+    let mut n = n;
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().map(|&d| char::from(d)).collect()
 }
 
 /// The delay before reconnection attempt `attempt` (1, 2, ...): 1 s, doubling up to 30 s.
@@ -56,6 +72,13 @@ mod tests {
             close_message(4000, "x"),
             "The connection closed (code 4000: x)"
         );
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0u16, 7, 10, 1000, 65535] {
+            assert_eq!(decimal(n), n.to_string());
+        }
     }
 
     #[test]

@@ -54,6 +54,11 @@ impl Socket {
         self.socket.send_with_u8_array(bytes)
     }
 
+    /// Sends the bytes a typed array views, without copying them through wasm memory.
+    pub fn send_view(&self, view: &js_sys::Uint8Array) -> JsResult<()> {
+        self.socket.send_with_array_buffer_view(view)
+    }
+
     pub fn send_text(&self, text: &str) -> JsResult<()> {
         self.socket.send_with_str(text)
     }

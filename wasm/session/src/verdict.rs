@@ -41,22 +41,26 @@ impl Verdict {
 /// relay's, for the message when it cannot be reached.
 pub fn handshake_failure(verdict: Verdict, label: &str, origin: &str) -> (String, bool) {
     match verdict {
-        Verdict::Refused(reason) => (format!("Refused by the relay: {reason}"), false),
+        Verdict::Refused(reason) => (["Refused by the relay: ", &reason].concat(), false),
         Verdict::Unreachable(error) => (unreachable(origin, &error), true),
         Verdict::NoEndpoint => (
-            format!(
-                "The relay refused the connection to {label}. The browser does not \
-                 say why: the target may not be allowed, or a token, this page's \
-                 origin or the connection limit may be the reason"
-            ),
+            [
+                "The relay refused the connection to ",
+                label,
+                ". The browser does not say why: the target may not be allowed, or a \
+                 token, this page's origin or the connection limit may be the reason",
+            ]
+            .concat(),
             false,
         ),
         Verdict::Allowed(_) | Verdict::Unclear => (
-            format!(
-                "The relay refused the WebSocket handshake for {label}. The browser \
-                 does not say why: a token (--token), this page's origin (--origin) \
-                 or the connection limit (--max-conns) may be the reason"
-            ),
+            [
+                "The relay refused the WebSocket handshake for ",
+                label,
+                ". The browser does not say why: a token (--token), this page's origin \
+                 (--origin) or the connection limit (--max-conns) may be the reason",
+            ]
+            .concat(),
             true,
         ),
     }
@@ -64,7 +68,8 @@ pub fn handshake_failure(verdict: Verdict, label: &str, origin: &str) -> (String
 
 /// The relay at `origin` did not answer, for this reason.
 pub fn unreachable(origin: &str, error: &str) -> String {
-    format!("Cannot reach the relay at {origin} ({error})")
+    // Concatenation, not format!, as in closes::close_message.
+    ["Cannot reach the relay at ", origin, " (", error, ")"].concat()
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

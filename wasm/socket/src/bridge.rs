@@ -61,12 +61,12 @@ impl Endpoint {
             Some(base) => Url::new_with_base(&relay, base),
             None => Url::new(&relay),
         }
-        .map_err(|_| js::type_error(&format!("relay: \"{relay}\" is not a URL")))?;
+        .map_err(|_| js::type_error(&["relay: \"", &relay, "\" is not a URL"].concat()))?;
         let (socket_scheme, http_scheme) = match url.protocol().as_str() {
             "ws:" | "http:" => ("ws:", "http:"),
             "wss:" | "https:" => ("wss:", "https:"),
             other => {
-                let message = format!("relay: {other} is not ws:, wss:, http: or https:");
+                let message = ["relay: ", other, " is not ws:, wss:, http: or https:"].concat();
                 return Err(js::type_error(&message));
             }
         };
@@ -106,7 +106,7 @@ pub enum Failure {
 impl Failure {
     pub fn message(&self) -> String {
         match self {
-            Self::Refused(reason) => format!("Refused by the relay: {reason}"),
+            Self::Refused(reason) => ["Refused by the relay: ", reason].concat(),
             Self::Unreachable(message) | Self::Handshake(message) => message.clone(),
             Self::Aborted => "The socket was closed before it opened".to_owned(),
         }
@@ -239,11 +239,24 @@ pub async fn open(endpoint: &Endpoint, aborted: &Cell<bool>) -> Result<Bridge, F
 /// bridge's readable and the page, which errors the page's stream when the bridge did not end
 /// cleanly (the relay's Close 1011 ends a WebSocketStream's readable as if all were well).
 pub fn flush_checking(ended: Promise) -> JsValue {
-    Closure::once_into_js(move |_: JsValue| -> Promise {
-        wasm_bindgen_futures::future_to_promise(async move {
-            ended_ok(ended).await.map(|()| JsValue::UNDEFINED)
-        })
+    // Promise callbacks rather than a future: each future_to_promise costs the module about a
+    // kilobyte, and the closures share one signature (each signature costs an adapter).
+    Closure::once_into_js(move |_: JsValue| -> JsValue {
+        CHECK_ENDING.with(|check| js::then(&ended, check))
     })
+}
+
+thread_local! {
+    /// `ended`'s value to nothing, or to a rejection with the error of an unclean ending.
+    static CHECK_ENDING: JsValue = Callback::new(|value: JsValue| {
+        let ending = ending_of(&value);
+        if ending.clean() {
+            JsValue::UNDEFINED
+        } else {
+            Promise::reject(&ending.to_js()).into()
+        }
+    })
+    .into_js_value();
 }
 
 /// Waits for `ended`; the error of an unclean ending.
@@ -421,38 +434,44 @@ impl Fallback {
     fn writable(self: &Rc<Self>) -> WritableStream {
         let weak = Rc::downgrade(self);
         let write = callback(&weak, |f, chunk| {
-            let weak = Rc::downgrade(&f);
-            wasm_bindgen_futures::future_to_promise(async move {
-                let Some(f) = weak.upgrade() else {
-                    return Err(named_error("InvalidStateError", "the socket is closed").into());
-                };
-                let bytes = view_of(&chunk)?.to_vec();
-                if let Some(socket) = &*f.socket.borrow() {
-                    socket.send_bytes(&bytes)?;
-                }
-                drop(f);
+            let sent = match (view_of(&chunk), &*f.socket.borrow()) {
+                (Ok(view), Some(socket)) => socket.send_view(&view),
+                (Err(error), _) => Err(error),
+                (_, None) => Ok(()),
+            };
+            match sent {
                 // Resolve as the socket drains, so that a writer cannot queue without bound.
-                loop {
-                    let Some(f) = weak.upgrade() else { break };
-                    let buffered = f
-                        .socket
-                        .borrow()
-                        .as_ref()
-                        .map_or(0, Socket::buffered_amount);
-                    if buffered < WRITE_HIGH_WATER || f.done.get() {
-                        break;
-                    }
-                    drop(f);
-                    js::sleep(5.0).await;
-                }
-                Ok(JsValue::UNDEFINED)
-            })
+                Ok(()) => Promise::new(&mut |resolve, _| drained(Rc::downgrade(&f), resolve)),
+                Err(error) => Promise::reject(&error),
+            }
             .into()
         });
         let sink = object(&[("write", write.as_ref())]);
         self.callbacks.borrow_mut().push(write);
         WritableStream::new(&sink, &object(&[("highWaterMark", &1.into())]))
     }
+}
+
+/// Calls `resolve` once fewer than [`WRITE_HIGH_WATER`] bytes wait to be sent (or the socket
+/// is gone or closed), checking every 5 ms.
+fn drained(weak: Weak<Fallback>, resolve: Function) {
+    let waiting = weak.upgrade().is_some_and(|f| {
+        let buffered = f
+            .socket
+            .borrow()
+            .as_ref()
+            .map_or(0, Socket::buffered_amount);
+        buffered >= WRITE_HIGH_WATER && !f.done.get()
+    });
+    if !waiting {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+        return;
+    }
+    let again = Closure::once_into_js(move |_: JsValue| -> JsValue {
+        drained(weak, resolve);
+        JsValue::UNDEFINED
+    });
+    js::set_timeout(again.unchecked_ref(), 5.0);
 }
 
 type Callback = Closure<dyn FnMut(JsValue) -> JsValue>;
@@ -470,7 +489,7 @@ fn callback(
 }
 
 thread_local! {
-    static BYTE_LENGTH: Function = Closure::<dyn Fn(JsValue) -> JsValue>::new(|chunk: JsValue| {
+    static BYTE_LENGTH: Function = Callback::new(|chunk: JsValue| {
         let length = get(&chunk, "byteLength").as_f64().or_else(|| get(&chunk, "length").as_f64());
         JsValue::from_f64(length.unwrap_or(0.0))
     })

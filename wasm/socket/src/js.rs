@@ -4,7 +4,6 @@
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 pub type JsResult<T> = Result<T, JsValue>;
 
@@ -72,7 +71,7 @@ extern "C" {
     pub fn desired_size(this: &Controller) -> Option<f64>;
 
     #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    pub fn set_timeout(handler: &Function, ms: f64) -> JsValue;
 }
 
 /// `object[key]`, or undefined.
@@ -101,15 +100,12 @@ pub fn has_global(name: &str) -> bool {
 pub fn delay(ms: f64, value: JsValue) -> Promise {
     Promise::new(&mut |resolve, _| {
         let value = value.clone();
-        let done = Closure::once_into_js(move || {
+        let done = Closure::once_into_js(move |_: JsValue| -> JsValue {
             let _ = resolve.call1(&JsValue::UNDEFINED, &value);
+            JsValue::UNDEFINED
         });
         set_timeout(done.unchecked_ref(), ms);
     })
-}
-
-pub async fn sleep(ms: f64) {
-    let _ = JsFuture::from(delay(ms, JsValue::UNDEFINED)).await;
 }
 
 /// A promise with its resolve and reject functions, to settle from elsewhere.
@@ -149,6 +145,14 @@ thread_local! {
     static NOOP: Function = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {})
         .into_js_value()
         .unchecked_into();
+}
+
+/// `promise.then(f)` for a function given as a JS value.
+pub fn then(promise: &Promise, f: &JsValue) -> JsValue {
+    get(promise, "then")
+        .dyn_into::<Function>()
+        .and_then(|then| then.call1(promise, f))
+        .unwrap_or_else(|_| promise.into())
 }
 
 /// `promise.catch(noop)`: its rejection is no longer "uncaught"; awaiting it still throws.

@@ -13,7 +13,7 @@ pub fn target(udp: bool, host: &str, port: f64) -> Result<String, String> {
         .bytes()
         .any(|b| b <= b' ' || matches!(b, b'/' | b'?' | b'#' | b'&' | 0x7f))
     {
-        return Err(format!("\"{host}\" is not a host name or an IP address"));
+        return Err(["\"", host, "\" is not a host name or an IP address"].concat());
     }
     // No float in the message: formatting one would add kilobytes to the module.
     if !(port.fract() == 0.0 && (1.0..=65535.0).contains(&port)) {
@@ -21,12 +21,18 @@ pub fn target(udp: bool, host: &str, port: f64) -> Result<String, String> {
     }
     let port = port as u16;
     let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
+        ["[", host, "]"].concat()
     } else {
         host.to_owned()
     };
     let prefix = if udp { "udp:" } else { "" };
-    Ok(format!("{prefix}{host}:{port}"))
+    Ok([
+        prefix,
+        &host,
+        ":",
+        &sockrelay_session::closes::decimal(port),
+    ]
+    .concat())
 }
 
 /// How an attempt or a connection failed, as the Python layer raises it.

@@ -12,10 +12,10 @@ use std::rc::Rc;
 
 use js_sys::{Array, Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
 use crate::bridge::{self, view_of, Bridge, Ending, Endpoint, Failure};
-use crate::js::{delay, get, named_error, JsResult, Reader, Writer};
+use crate::js::{self, delay, get, named_error, Deferred, JsResult, Reader, Writer};
 use crate::names::{self, Class};
 
 const AF_INET: f64 = 2.0;
@@ -43,7 +43,7 @@ fn failure_error(failure: &Failure) -> JsValue {
     };
     py(
         class.name(),
-        &format!("[Errno 111] Connection refused: {}", failure.message()),
+        &["[Errno 111] Connection refused: ", &failure.message()].concat(),
     )
 }
 
@@ -135,13 +135,20 @@ impl State {
         let abandoned = Rc::new(Cell::new(false));
         let slot: Rc<RefCell<Option<Bridge>>> = Rc::default();
         let (abandoned_in, slot_in) = (Rc::clone(&abandoned), Rc::clone(&slot));
-        let attempt = future_to_promise(async move {
-            let bridge = bridge::open(&endpoint, &abandoned_in).await;
-            let bridge = bridge.map_err(|f| failure_error(&f))?;
-            *slot_in.borrow_mut() = Some(bridge);
-            Ok(JsValue::TRUE)
+        // Settled from a task rather than made by future_to_promise: smaller, and its promise
+        // is marked handled, so a refusal that comes after a timeout is no uncaught error.
+        let attempt = Deferred::new();
+        let promise = attempt.promise.clone();
+        spawn_local(async move {
+            match bridge::open(&endpoint, &abandoned_in).await {
+                Ok(bridge) => {
+                    *slot_in.borrow_mut() = Some(bridge);
+                    attempt.resolve(&JsValue::TRUE);
+                }
+                Err(failure) => attempt.reject(&failure_error(&failure)),
+            }
         });
-        match self.wait(attempt).await {
+        match self.wait(promise).await {
             Waited::Done(_) => {}
             Waited::Failed(error) => return Err(error),
             Waited::TimedOut => {
@@ -232,7 +239,7 @@ impl State {
             let tag = Closure::once_into_js(move |value: JsValue| -> JsValue {
                 Array::of2(&index.into(), &value).into()
             });
-            tagged.push(&then(read, &tag));
+            tagged.push(&js::then(read, &tag));
         }
         let outcome = self.wait(Promise::race(&tagged)).await;
         // Every read but the one answered stays pending for the next receive.
@@ -255,6 +262,42 @@ impl State {
             }
             (Waited::Failed(error), _) => Err(ending_error(&error)),
             _ => Err(timed_out()),
+        }
+    }
+
+    /// Up to `bufsize` bytes and the peer they came from: of the stream, or of the next
+    /// datagram (cut to `bufsize`, the rest lost, as in Python); empty at the stream's end.
+    async fn receive(&self, bufsize: usize) -> JsResult<(Uint8Array, Rc<Conn>)> {
+        let connected = self.connected.borrow().clone();
+        if self.dgram {
+            let (data, conn) = match connected {
+                Some(conn) => (self.next_message(&conn).await?.unwrap_or_default(), conn),
+                None => self.next_datagram().await?,
+            };
+            let end = bufsize.min(data.length() as usize) as u32;
+            return Ok((data.subarray(0, end), conn));
+        }
+        let conn = connected.ok_or_else(not_connected)?;
+        if let Some(data) = self.take_leftover(bufsize) {
+            return Ok((data, conn));
+        }
+        loop {
+            let chunk = match bufsize {
+                0 => None,
+                _ => self.next_message(&conn).await?,
+            };
+            let Some(chunk) = chunk else {
+                return Ok((Uint8Array::new_with_length(0), conn));
+            };
+            let length = chunk.length();
+            if length == 0 {
+                continue;
+            }
+            if length as usize > bufsize {
+                *self.leftover.borrow_mut() = chunk.subarray(bufsize as u32, length).to_vec();
+            }
+            let end = bufsize.min(length as usize) as u32;
+            return Ok((chunk.subarray(0, end), conn));
         }
     }
 
@@ -305,7 +348,7 @@ fn bytes_arg(data: &JsValue) -> JsResult<Uint8Array> {
         let kind = if data.is_string() { "str" } else { "object" };
         py(
             "TypeError",
-            &format!("a bytes-like object is required, not '{kind}'"),
+            &["a bytes-like object is required, not '", kind, "'"].concat(),
         )
     })
 }
@@ -326,23 +369,15 @@ fn bufsize_arg(bufsize: &JsValue) -> JsResult<usize> {
     Ok(n as usize)
 }
 
-/// `promise.then(f)` for a function given as a JS value.
-fn then(promise: &Promise, f: &JsValue) -> JsValue {
-    get(promise, "then")
-        .dyn_into::<js_sys::Function>()
-        .and_then(|then| then.call1(promise, f))
-        .unwrap_or_else(|_| promise.into())
-}
-
 /// A call of the Python layer, to be performed: one future type for all of them keeps the
 /// module small (each `async` block would be a state machine of its own).
 enum Op {
     Connect(JsValue),
-    Sendall(JsValue),
-    Send(JsValue),
+    /// `send` (answers the length) and `sendall` (answers nothing): one arm for both.
+    Send(JsValue, bool),
     Sendto(JsValue, JsValue),
-    Recv(JsValue),
-    Recvfrom(JsValue),
+    /// `recv` and `recvfrom` (which answers the peer too): one arm for both.
+    Recv(JsValue, bool),
 }
 
 impl State {
@@ -362,18 +397,16 @@ impl State {
                 *state.connected.borrow_mut() = Some(conn);
                 Ok(JsValue::UNDEFINED)
             }
-            Op::Sendall(data) => {
-                let data = bytes_arg(&data)?;
-                let conn = state.connected.borrow().clone().ok_or_else(not_connected)?;
-                state.send_on(&conn, data).await?;
-                Ok(JsValue::UNDEFINED)
-            }
-            Op::Send(data) => {
+            Op::Send(data, all) => {
                 let data = bytes_arg(&data)?;
                 let length = data.length();
                 let conn = state.connected.borrow().clone().ok_or_else(not_connected)?;
                 state.send_on(&conn, data).await?;
-                Ok(length.into())
+                Ok(if all {
+                    JsValue::UNDEFINED
+                } else {
+                    length.into()
+                })
             }
             Op::Sendto(data, address) => {
                 if !state.dgram {
@@ -389,53 +422,13 @@ impl State {
                 state.send_on(&conn, data).await?;
                 Ok(length.into())
             }
-            Op::Recv(bufsize) => {
-                let bufsize = bufsize_arg(&bufsize)?;
-                if state.dgram {
-                    let connected = state.connected.borrow().clone();
-                    let data = match connected {
-                        Some(conn) => state.next_message(&conn).await?.unwrap_or_default(),
-                        None => state.next_datagram().await?.0,
-                    };
-                    return Ok(data
-                        .subarray(0, bufsize.min(data.length() as usize) as u32)
-                        .into());
-                }
-                if let Some(data) = state.take_leftover(bufsize) {
-                    return Ok(data.into());
-                }
-                let conn = state.connected.borrow().clone().ok_or_else(not_connected)?;
-                if bufsize == 0 {
-                    return Ok(Uint8Array::new_with_length(0).into());
-                }
-                loop {
-                    let Some(chunk) = state.next_message(&conn).await? else {
-                        return Ok(Uint8Array::new_with_length(0).into());
-                    };
-                    if chunk.length() == 0 {
-                        continue;
-                    }
-                    if chunk.length() as usize <= bufsize {
-                        return Ok(chunk.into());
-                    }
-                    *state.leftover.borrow_mut() =
-                        chunk.subarray(bufsize as u32, chunk.length()).to_vec();
-                    return Ok(chunk.subarray(0, bufsize as u32).into());
-                }
-            }
-            Op::Recvfrom(bufsize) => {
-                let bufsize = bufsize_arg(&bufsize)?;
-                if !state.dgram {
-                    let conn = state.connected.borrow().clone().ok_or_else(not_connected)?;
-                    let data = match state.take_leftover(bufsize) {
-                        Some(data) => data,
-                        None => state.next_message(&conn).await?.unwrap_or_default(),
-                    };
-                    return Ok(Array::of2(&data, &conn.address()).into());
-                }
-                let (data, conn) = state.next_datagram().await?;
-                let data = data.subarray(0, bufsize.min(data.length() as usize) as u32);
-                Ok(Array::of2(&data, &conn.address()).into())
+            Op::Recv(bufsize, from) => {
+                let (data, conn) = state.receive(bufsize_arg(&bufsize)?).await?;
+                Ok(if from {
+                    Array::of2(&data, &conn.address()).into()
+                } else {
+                    data.into()
+                })
             }
         }
     }
@@ -507,13 +500,6 @@ impl PySocket {
         Ok(())
     }
 
-    pub fn gettimeout(&self) -> JsValue {
-        self.state
-            .timeout
-            .get()
-            .map_or(JsValue::NULL, JsValue::from_f64)
-    }
-
     /// `await connect([host, port])`.
     pub fn connect(&self, address: JsValue) -> Promise {
         self.call(Op::Connect(address))
@@ -521,12 +507,12 @@ impl PySocket {
 
     /// `await sendall(bytes)`: every byte, or an error.
     pub fn sendall(&self, data: JsValue) -> Promise {
-        self.call(Op::Sendall(data))
+        self.call(Op::Send(data, true))
     }
 
     /// `await send(bytes)`: the number of bytes sent (all of them).
     pub fn send(&self, data: JsValue) -> Promise {
-        self.call(Op::Send(data))
+        self.call(Op::Send(data, false))
     }
 
     /// `await sendto(bytes, [host, port])`: one datagram.
@@ -537,22 +523,12 @@ impl PySocket {
     /// `await recv(bufsize)`: up to `bufsize` bytes; an empty array at the end of the stream.
     /// A datagram longer than `bufsize` is cut to it, the rest lost, as in Python.
     pub fn recv(&self, bufsize: JsValue) -> Promise {
-        self.call(Op::Recv(bufsize))
+        self.call(Op::Recv(bufsize, false))
     }
 
     /// `await recvfrom(bufsize)`: `[bytes, [host, port]]`.
     pub fn recvfrom(&self, bufsize: JsValue) -> Promise {
-        self.call(Op::Recvfrom(bufsize))
-    }
-
-    /// `[host, port]` of the connected peer.
-    pub fn getpeername(&self) -> JsResult<JsValue> {
-        self.state
-            .connected
-            .borrow()
-            .as_ref()
-            .map(|c| c.address())
-            .ok_or_else(not_connected)
+        self.call(Op::Recv(bufsize, true))
     }
 
     /// Closes every bridge; later calls raise `OSError` (bad file descriptor).
