@@ -498,3 +498,72 @@ test("/docs runs the tutorial's TCP client and a UDP client as shown", async (t)
     await docs.close();
   }
 });
+
+/**
+ * A target that reads nothing until `resume()`, then counts what it reads. For the writing
+ * direction of backpressure.
+ */
+async function deafTarget() {
+  const state = { read: 0, socket: null };
+  const server = await tcpServer((socket) => {
+    state.socket = socket;
+    socket.pause();
+    socket.on("data", (chunk) => { state.read += chunk.length; });
+  });
+  return { ...server, state, resume: () => state.socket?.resume() };
+}
+
+for (const [mode, init] of [
+  ["WebSocketStream", () => {}],
+  ["WebSocket and bufferedAmount", () => { delete window.WebSocketStream; }],
+]) {
+  test(`backpressure, writing (${mode}): writes stop resolving while the target reads nothing`, async () => {
+    const target = await deafTarget();
+    const writer = await startRelay(["--allow", target.address]);
+    const other = await browser.context.newPage();
+    try {
+      await other.addInitScript(init);
+      await other.goto(`${writer.url}healthz`);
+      const [host, port] = target.address.split(":");
+      await other.evaluate(async ({ host, port }) => {
+        const lib = await import("/pkg/socket.js");
+        window.tcp = new lib.TCPSocket(host, Number(port));
+        const { writable } = await window.tcp.opened;
+        const w = writable.getWriter();
+        window.written = 0;
+        const chunk = new Uint8Array(64 * 1024).fill(0x5a);
+        window.writing = (async () => {
+          for (let i = 0; i < 1024; i++) {   // 64 MiB at most
+            await w.write(chunk);
+            window.written += chunk.length;
+          }
+        })();
+      }, { host, port });
+      const rss = () => Number(readFileSync(`/proc/${writer.pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/)[1]) * 1024;
+      const before = rss();
+      let last = -1;
+      for (let i = 0; i < 50; i++) {
+        const now = await other.evaluate(() => window.written);
+        if (now === last) break;
+        last = now;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+      const stalled = await other.evaluate(() => window.written);
+      const grown = rss() - before;
+      console.log(`${mode}: writes stalled after ${(stalled / MiB).toFixed(1)} MiB; relay RSS grew by ${(grown / MiB).toFixed(1)} MiB`);
+      assert.equal(stalled, last, "writes went on resolving while the target read nothing");
+      assert.ok(stalled < 64 * MiB, "every write resolved: nothing held the page back");
+      assert.ok(grown < 16 * MiB, `relay RSS grew by ${grown} bytes`);
+      target.resume();
+      await other.evaluate(() => window.writing);
+      const deadline = Date.now() + 20_000;
+      while (target.state.read < 64 * MiB && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(target.state.read, 64 * MiB, "the target did not get every byte");
+    } finally {
+      await other.close();
+      await writer.stop();
+      await target.close();
+    }
+  });
+}
