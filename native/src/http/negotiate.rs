@@ -224,4 +224,25 @@ mod tests {
         // A comma inside a tag is part of it.
         assert!(!none_match("\"a,abc\"", tag));
     }
+
+    /// Headers are client input: no arrangement of these characters may panic (slicing at a
+    /// quote, a q-value's digits), whatever it answers.
+    #[test]
+    fn any_header_text_is_answered() {
+        let alphabet = [
+            "\"", "W/", ",", ";", "q=", "0", "1", ".", "br", "gzip", "*", " ", "é", "\"abc\"",
+        ];
+        let mut state = 0x2545_f491_u32;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(state % 9) {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                text.push_str(alphabet[state as usize % alphabet.len()]);
+            }
+            let _ = choose(Some(&text), BOTH);
+            let _ = none_match(&text, "\"abc\"");
+        }
+    }
 }
