@@ -567,3 +567,44 @@ for (const [mode, init] of [
     }
   });
 }
+
+test("a relay that dies mid-connection ends the socket with 1006, never a silent hang", async () => {
+  const doomed = await startRelay();
+  const other = await browser.context.newPage();
+  try {
+    await other.goto(`${doomed.url}healthz`);
+    await other.evaluate(async () => {
+      const lib = await import("/pkg/socket.js");
+      const targets = await (await fetch("/api/targets")).json();
+      const [host, port] = targets.find((t) => t.name === "echo").target.split(":");
+      window.tcp = new lib.TCPSocket(host, Number(port));
+      const { readable } = await window.tcp.opened;
+      window.reading = readable.getReader().read().then(() => "read", (e) => `${e.name}: ${e.message}`);
+      window.ended = window.tcp.closed.then(() => "clean", (e) => `${e.code}: ${e.message}`);
+      const { socket } = lib;
+      window.py = socket.socket();
+      await window.py.connect([host, Number(port)]);
+      window.pyRecv = window.py.recv(10).then(() => "no error", (e) => `${e.name}: ${e.message}`);
+    });
+    await doomed.kill();
+    const result = await other.evaluate(async () => ({
+      closed: await window.ended, read: await window.reading, recv: await window.pyRecv,
+    }));
+    assert.equal(result.closed, "1006: The connection to the relay was lost (code 1006)");
+    assert.equal(result.read, "NetworkError: The connection to the relay was lost (code 1006)");
+    assert.equal(result.recv, "ConnectionAbortedError: The connection to the relay was lost (code 1006)");
+  } finally {
+    await other.close();
+    await doomed.stop();
+  }
+});
+
+test("an unreachable relay rejects opened with a message that says so", async () => {
+  const port = await freePort();
+  expectProblems(new RegExp(`127\\.0\\.0\\.1:${port}`));
+  const result = await page.evaluate(async (port) => {
+    const tcp = new lib.TCPSocket("127.0.0.1", 7, { relay: `ws://127.0.0.1:${port}/ws` });
+    return tcp.opened.then(() => "opened", (e) => `${e.name}: ${e.message}`);
+  }, port);
+  assert.match(result, new RegExp(`^NetworkError: Cannot reach the relay at http://127\\.0\\.0\\.1:${port} \\(`));
+});

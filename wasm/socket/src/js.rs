@@ -24,8 +24,6 @@ extern "C" {
     pub type ReadableStream;
     #[wasm_bindgen(constructor)]
     pub fn new(source: &Object, strategy: &Object) -> ReadableStream;
-    #[wasm_bindgen(method, js_name = pipeThrough)]
-    pub fn pipe_through(this: &ReadableStream, pair: &JsValue) -> ReadableStream;
     #[wasm_bindgen(method, js_name = pipeTo)]
     pub fn pipe_to(this: &ReadableStream, sink: &JsValue, options: &Object) -> Promise;
     #[wasm_bindgen(method, js_name = getReader)]

@@ -12,7 +12,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
 use crate::bridge::{self, view_of, Bridge, Endpoint};
-use crate::js::{self, get, object, Controller, Deferred, JsResult, TransformStream};
+use crate::js::{
+    self, get, object, Controller, Deferred, JsResult, ReadableStream, TransformStream,
+};
 use crate::names;
 
 /// What a socket of either kind shares: the bridge once open, its promises.
@@ -56,14 +58,12 @@ impl Shared {
             let flush = bridge::flush_checking(bridge.ended.clone());
             let (readable, writable) = if udp {
                 (
-                    bridge
-                        .readable
-                        .pipe_through(&pair(&to_message_fn(), &flush)),
+                    readable_through(&bridge.readable, &to_message_fn(), &flush),
                     writable_through(&bridge.writable, &from_message_fn()),
                 )
             } else {
                 (
-                    bridge.readable.pipe_through(&pair(&to_bytes_fn(), &flush)),
+                    readable_through(&bridge.readable, &to_bytes_fn(), &flush),
                     writable_through(&bridge.writable, &from_bytes_fn()),
                 )
             };
@@ -175,15 +175,26 @@ impl UdpSocket {
     }
 }
 
-/// `{writable, readable}` of a TransformStream running `transform` and, at the end, `flush`,
-/// for `pipeThrough`.
-fn pair(transform: &JsValue, flush: &JsValue) -> JsValue {
+/// The page's readable stream: `source` through a TransformStream running `transform` and, at
+/// the end, `flush`. Not `pipeThrough`: that would hand the page the browser's own error when
+/// the connection drops (Chromium's `WebSocketError`); the page gets this library's
+/// `NetworkError` with `code` and `reason` instead, as from `closed`.
+fn readable_through(source: &ReadableStream, transform: &JsValue, flush: &JsValue) -> JsValue {
     let stream = TransformStream::new(&object(&[("transform", transform), ("flush", flush)]));
-    object(&[
-        ("writable", &stream.writable()),
-        ("readable", &stream.readable()),
-    ])
-    .into()
+    let writable = stream.writable();
+    let piped = source.pipe_to(&writable, &object(&[("preventAbort", &true.into())]));
+    let on_error = Closure::once_into_js(move |error: JsValue| -> JsValue {
+        let abort = get(&writable, "abort").dyn_into::<js_sys::Function>();
+        if let Ok(abort) = abort {
+            let _ = abort.call1(&writable, &bridge::Ending::of_error(&error).to_js());
+        }
+        JsValue::UNDEFINED
+    });
+    let catch = get(&piped, "catch").dyn_into::<js_sys::Function>();
+    if let Ok(catch) = catch {
+        let _ = catch.call1(&piped, &on_error);
+    }
+    stream.readable().into()
 }
 
 /// A writable stream whose chunks, through `transform`, go to `sink` (the bridge's). The
