@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the two browser modules into web/pkg/, each from its own crate:
+# Builds the three browser modules into web/pkg/, each from its own crate:
 #   inet.js   + inet_bg.wasm   the converter (sockrelay-converter), entry for the docs pages
 #   client.js + client_bg.wasm the client UI (sockrelay-client), loaded by web/index.html
-# then shrinks each with wasm-opt -Oz and prints gzipped sizes against the converter's budget.
+#   socket.js + socket_bg.wasm the page socket library (sockrelay-socket), served at /pkg/
+# then shrinks each with wasm-opt -Oz and prints gzipped sizes against the budgets.
 # Each module must export its own API and nothing else: checked after the build.
 # The converter's entry is the generated glue with wasm/js/ appended (assemble_inet_entry).
 #
