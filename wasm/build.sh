@@ -92,14 +92,14 @@ trap 'rm -rf "$STAGE"' EXIT
 # export constants: AF_INET/AF_INET6 are appended (constants.js). The public functions are
 # appended too, as JS that checks the number of arguments (which an export of the glue cannot
 # see) and calls the glue's checked `_NAME` (wasm/converter/src/js.rs): arity.js, and fast.js for
-# inet_pton and inet_ntop, which also calls the fast paths' `_io`/`_pton`/`_ntop6` and
+# inet_pton and inet_ntop, which also calls the fast paths' `_io`/`_pton`/`_ntop4`/`_ntop6` and
 # uses the glue's `wasm` and `getUint8ArrayMemory0`. Every generated function named `_...` stops
 # being an export here. (The `_` functions are skip_typescript; the types of the appended
 # exports are in the module's typescript_custom_section.)
 assemble_inet_entry() {
 	local entry="$1" fn
 	for fn in _inet_aton _inet_ntoa _inet_pton _inet_ntop _getservbyname _getservbyport \
-		_address_facts _subnet _io _pton _ntop6; do
+		_address_facts _subnet _io _pton _ntop4 _ntop6; do
 		grep -q "^export function $fn(" "$entry" || die "$entry: no 'export function $fn(' from wasm-bindgen"
 	done
 	grep -q '^function getUint8ArrayMemory0() {$' "$entry" && grep -q '^ *wasm = instance\.exports;$' "$entry" ||
