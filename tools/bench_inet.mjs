@@ -207,9 +207,10 @@ const results = CASES.map(({ name, ours, theirs }) => {
 
 // Pieces of a call, each timed alone. inet_pton/inet_ntop take a fast path for exact argument
 // types (wasm/js/fast.js): the JS side passes numbers and ASCII bytes in a scratch buffer to
-// the typed exports `_pton`, `_ntop4`, `_ntop6` (wasm/converter/src/js.rs). Timing those exports alone
-// gives the wasm share of a call; the rest is marshalling in JS. A build without them (one from
-// before the fast paths, through --pkg) gets the text-coding pieces only.
+// the typed exports `_pton`, `_ntop6` (wasm/converter/src/js.rs), and joins IPv4 texts itself
+// (builds before that had `_ntop4`). Timing those exports alone gives the wasm share of a call;
+// the rest is marshalling in JS. A build without them (one from before the fast paths, through
+// --pkg) gets the text-coding pieces only.
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true, fatal: true });
 let view = new Uint8Array(exports.memory.buffer);
 /** The wasm memory as bytes, as the glue caches it (a grown memory detaches the old view). */
@@ -218,7 +219,6 @@ const scratch = exports._io ? exports._io() : exports.__wbindgen_malloc(64, 1);
 memory().fill(0x31, scratch, scratch + 64); // ASCII, as the texts are
 const v6Lengths = v6Text.map((t) => t.length);
 const word = (b, i) => b[i] << 24 | b[i + 1] << 16 | b[i + 2] << 8 | b[i + 3];
-const v4Words = v4Bytes.map((b) => word(b, 0));
 const v6Words = v6Bytes.map((b) => [0, 4, 8, 12].map((i) => word(b, i)));
 /** Writes `text` to the scratch buffer, as fast.js does. */
 function put(text) {
@@ -240,7 +240,7 @@ const PARTS = [
     loop: (n) => { let s = 0; for (let i = 0; i < n; i++) s += put(v6Text[i & MASK]); return s; },
   },
 ];
-if (exports._ntop4) {
+if (exports._pton) {
   PARTS.push(
     {
       name: "inet_pton v4 without its JS checks and result: the text written, then _pton(AF_INET, length)",
@@ -249,10 +249,6 @@ if (exports._ntop4) {
     {
       name: "inet_pton v6 without its JS checks and result: the text written, then _pton(AF_INET6, length)",
       loop: (n) => { let s = 0; for (let i = 0; i < n; i++) s += exports._pton(AF_INET6, put(v6Text[i & MASK])); return s; },
-    },
-    {
-      name: "inet_ntop v4 in wasm alone: _ntop4(word)",
-      loop: (n) => { let s = 0; for (let i = 0; i < n; i++) s += exports._ntop4(v4Words[i & MASK]); return s; },
     },
     {
       name: "inet_ntop v6 in wasm alone: _ntop6(w0, w1, w2, w3)",

@@ -296,9 +296,9 @@ test("the folder is an ES module package", () => {
   assert.equal(manifest.types, "./inet.d.ts");
 });
 
-test("inet.js + inet_bg.wasm fit the 20 KB gzipped budget", () => {
+test("inet.js + inet_bg.wasm fit the 16 KB gzipped budget", () => {
   const size = (name) => gzipSync(readFileSync(new URL(name, pkg)), { level: 9 }).length;
   const total = size("inet.js") + size("inet_bg.wasm");
   console.log(`${fileURLToPath(pkg)}: inet.js + inet_bg.wasm = ${total} B gzipped`);
-  assert.ok(total <= 20 * 1024, `${total} B gzipped is over the 20480 B budget`);
+  assert.ok(total <= 16 * 1024, `${total} B gzipped is over the 16384 B budget`);
 });

@@ -82,6 +82,17 @@ test("inet_ntop: the fast path answers as the checked path does", () => {
   assert.equal(inet_ntop(AF_INET, Buffer.from([10, 0, 0, 1])), "10.0.0.1");
 });
 
+test("inet_ntop of IPv4, joined in JS: every byte value in every position as the checked path", () => {
+  for (let value = 0; value < 256; value++) {
+    for (let at = 0; at < 4; at++) {
+      const packed = new Uint8Array([1, 22, 133, 4]);
+      packed[at] = value;
+      assert.equal(inet_ntop(AF_INET, packed), inet_ntop(2n, packed), `${packed}`);
+    }
+  }
+  assert.equal(inet_ntop(AF_INET, new Uint8Array([0, 9, 10, 255])), "0.9.10.255");
+});
+
 test("the fast paths still work after wasm memory grew", () => {
   const before = inet_ntop(AF_INET6, inet_pton(AF_INET6, "2001:db8::1"));
   // A text this long is copied into wasm memory, which grows to hold it.

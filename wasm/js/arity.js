@@ -45,12 +45,23 @@ export function getservbyport(port, protocol_name) {
   return _getservbyport(port, protocol_name);
 }
 
+// The checked exports of address_facts and subnet answer with the fields as lines of one
+// string, in the order of the object made here: objects made in wasm took 5.4 KB of the module.
 export function address_facts(address) {
   if (arguments.length !== 1) arity("address_facts", arguments.length, 1, 1);
-  return _address_facts(address);
+  const [family, canonical, integer, hex, binary, python_bytes, kind] =
+    _address_facts(address).split("\n");
+  // `hex` is "0x" and two digits per byte.
+  const bytes = Uint8Array.from(hex.slice(2).match(/../g), (h) => parseInt(h, 16));
+  return { family: +family, bytes, canonical, integer, hex, binary, python_bytes, kind };
 }
 
 export function subnet(cidr) {
   if (arguments.length !== 1) arity("subnet", arguments.length, 1, 1);
-  return _subnet(cidr);
+  const [family, prefix, network, netmask, first_host, last_host, broadcast, size, hosts] =
+    _subnet(cidr).split("\n");
+  return {
+    family: +family, prefix: +prefix, network, netmask, first_host, last_host,
+    broadcast: broadcast || null, size, hosts,
+  };
 }

@@ -36,9 +36,7 @@ impl Cursor<'_> {
         }
     }
 
-    /// `%u` of one byte. Inlined: a call per octet costs the fast `inet_ntop` a third of its
-    /// time in wasm.
-    #[inline(always)]
+    /// `%u` of one byte.
     fn dec_u8(&mut self, v: u8) {
         if v >= 100 {
             self.push(b'0' + v / 100);
@@ -51,12 +49,10 @@ impl Cursor<'_> {
 
     fn dotted(&mut self, [a, b, c, d]: [u8; 4]) {
         self.dec_u8(a);
-        self.push(b'.');
-        self.dec_u8(b);
-        self.push(b'.');
-        self.dec_u8(c);
-        self.push(b'.');
-        self.dec_u8(d);
+        for v in [b, c, d] {
+            self.push(b'.');
+            self.dec_u8(v);
+        }
     }
 
     /// `%x` of one 16-bit group: lowercase, no leading zeros.
@@ -192,9 +188,11 @@ pub(super) fn binary_string(b: &[u8]) -> String {
 }
 
 /// `repr(bytes)`, as CPython's `bytes_repr` writes it.
+// `has` is a loop, not `contains`, which links a word-wise memchr into the wasm module.
+#[allow(clippy::manual_contains)]
 pub(super) fn python_bytes_repr(b: &[u8]) -> String {
     // Double quotes only when that avoids escaping: a ' and no ".
-    let has = |q: u8| b.contains(&q);
+    let has = |q: u8| b.iter().any(|&c| c == q);
     let quote = if has(b'\'') && !has(b'"') { '"' } else { '\'' };
     let mut out = String::with_capacity(3 + 4 * b.len());
     out.push('b');
@@ -224,31 +222,51 @@ pub(super) fn python_bytes_repr(b: &[u8]) -> String {
 /// `repr(str)` for error messages, as CPython's `unicode_repr` writes it. Exact for ASCII and
 /// Latin-1; beyond that every character counts as printable (CPython consults the Unicode
 /// tables, which are far too big to embed for an error message).
+// `has` is a loop, not `contains`, which links a word-wise memchr into the wasm module.
+#[allow(clippy::manual_contains)]
 pub(super) fn python_str_repr(s: &str) -> String {
-    let has = |q: u8| s.bytes().any(|c| c == q);
-    let quote = if has(b'\'') && !has(b'"') { '"' } else { '\'' };
+    // Byte by byte, copying the runs between escapes as slices: decoding and pushing `char`s
+    // took twice the code in the wasm module. Every escape is of an ASCII byte or of a
+    // two-byte character 0xc2 0x80..=0xa0 / 0xc2 0xad, so the runs end on character boundaries.
+    let bytes = s.as_bytes();
+    let has = |q: u8| bytes.iter().any(|&c| c == q);
+    let quote = if has(b'\'') && !has(b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            _ if c == quote => {
-                out.push('\\');
-                out.push(quote);
-            }
-            '\0'..='\x1f' | '\x7f'..='\u{a0}' | '\u{ad}' => {
-                let v = u32::from(c);
-                out.push_str("\\x");
-                push_hex_digit(&mut out, v >> 4);
-                push_hex_digit(&mut out, v);
-            }
-            _ => out.push(c),
+    out.push(char::from(quote));
+    let (mut start, mut i) = (0, 0);
+    while let Some(&c) = bytes.get(i) {
+        // U+0080..=U+00A0 and U+00AD (CPython's non-printable Latin-1), as their low byte.
+        let latin1 = match (c, bytes.get(i + 1)) {
+            (0xc2, Some(&low)) if low <= 0xa0 || low == 0xad => Some(low),
+            _ => None,
+        };
+        if latin1.is_none() && !(c < 0x20 || c == 0x7f || c == b'\\' || c == quote) {
+            i += 1;
+            continue;
         }
+        out.push_str(s.get(start..i).unwrap_or(""));
+        out.push('\\');
+        match latin1.unwrap_or(c) {
+            b'\\' => out.push('\\'),
+            b'\t' => out.push('t'),
+            b'\n' => out.push('n'),
+            b'\r' => out.push('r'),
+            v if v == quote => out.push(char::from(quote)),
+            v => {
+                out.push('x');
+                push_hex_digit(&mut out, u32::from(v >> 4));
+                push_hex_digit(&mut out, u32::from(v));
+            }
+        }
+        i += if latin1.is_some() { 2 } else { 1 };
+        start = i;
     }
-    out.push(quote);
+    out.push_str(s.get(start..).unwrap_or(""));
+    out.push(char::from(quote));
     out
 }
 

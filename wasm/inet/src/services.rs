@@ -5,7 +5,7 @@
 //! hundred entries: a scan costs less than building an index at startup).
 
 use super::pyint::c_int;
-use super::services_table::{NAMES, PORTS, PROTOS, PROTO_NAMES};
+use super::services_table::{NAMES, PORT_STEPS_HIGH, PORT_STEPS_LOW, PROTOS, PROTO_NAMES};
 use super::{embedded_null, has_nul, PyError, PyErrorKind};
 
 /// `s` up to the first `c` (ASCII), and what follows that `c`. Byte scanning rather than
@@ -20,12 +20,15 @@ fn cut(s: &'static str, c: u8) -> (&'static str, &'static str) {
 /// (names line, port, protocol bits) of every entry, in file order.
 fn entries() -> impl Iterator<Item = (&'static str, u16, u8)> {
     let mut rest = NAMES;
-    PORTS
+    let mut port = 0u16;
+    PORT_STEPS_HIGH
         .iter()
+        .zip(PORT_STEPS_LOW.iter())
         .zip(PROTOS.iter())
-        .map(move |(&port, &protos)| {
+        .map(move |((&high, &low), &protos)| {
             let (line, tail) = cut(rest, b'\n');
             rest = tail;
+            port = port.wrapping_add(u16::from_be_bytes([high, low]));
             (line, port, protos)
         })
 }

@@ -191,6 +191,25 @@ fn facts_reject_what_pton_rejects() {
     );
 }
 
+/// `repr(s)` as python3 writes it: escapes, the quote it picks, and Latin-1's non-printable
+/// characters (U+0080..=U+00A0 and U+00AD, two bytes in UTF-8) next to printable ones.
+#[test]
+fn python_str_repr_matches_python() {
+    for (text, repr) in [
+        ("a\u{85}b", "'a\\x85b'"),
+        ("\u{a0}\u{a1}\u{ad}\u{ae}", "'\\xa0\u{a1}\\xad\u{ae}'"),
+        ("x\u{ff}\u{100}\u{20ac}", "'x\u{ff}\u{100}\u{20ac}'"),
+        ("\x7f\x1f\\\t\n\r", "'\\x7f\\x1f\\\\\\t\\n\\r'"),
+        ("it's", "\"it's\""),
+        ("it's \"q\"", "'it\\'s \"q\"'"),
+        ("\u{c2}\u{80}", "'\u{c2}\\x80'"),
+        ("\0", "'\\x00'"),
+        ("", "''"),
+    ] {
+        assert_eq!(inet::python_str_repr(text), repr, "{text:?}");
+    }
+}
+
 #[test]
 fn subnet_of_the_tutorial_network() {
     let net = inet::subnet("192.168.1.0/24").unwrap();
