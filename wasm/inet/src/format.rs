@@ -3,9 +3,9 @@
 //! Written by hand instead of with `format!`: each function allocates only its result, and the
 //! module stays free of `core::fmt` and of 128-bit division, which would cost the size-budgeted
 //! wasm module several kilobytes. The `inet_ntop` forms are written into a fixed array
-//! ([`write_ntop4`], [`write_ntop6`]) and allocate nothing at all: the converter module's fast
-//! path calls them per address, and `String::push` is a call per character in a wasm module
-//! optimised for size.
+//! ([`write_ntop4`], [`write_ntop6`]) and allocate nothing at all: the converter module's IPv6
+//! fast path calls `write_ntop6` per address (IPv4's is joined in JS), and `String::push` is a
+//! call per character in a wasm module optimised for size.
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
