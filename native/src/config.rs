@@ -150,6 +150,11 @@ settings! {
         "pages from localhost, and the relay's own origin when it is addressed by IP",
     )), check each(crate::origin::validate_origin_setting);
 
+    /// Serve the files of DIR (noVNC's, say) before the built-in pages. Dotfiles, `..` and
+    /// symbolic links that lead out of DIR are never served, and directories are not listed
+    #[arg(value_name = "DIR")]
+    web: Option<PathBuf> => web: Option<PathBuf> = Unset;
+
     /// Require this token on /ws, /api/targets, /api/check and /metrics, as `?token=...` or
     /// `Authorization: Bearer ...` (401 without it). /healthz (for load balancers) and the
     /// pages stay open: neither tells what the relay reaches; a page opened with
@@ -638,7 +643,7 @@ mod tests {
             .filter(|&long| long != "config")
             .map(|long| format!("`{long}`"))
             .collect();
-        assert_eq!(flags.len(), 17);
+        assert_eq!(flags.len(), 18);
         let f = write("no-such-key = 1\n");
         let args = ServeArgs {
             config: Some(f.0.clone()),

@@ -80,6 +80,7 @@ pub struct Relay {
     ack: TcpListener,
     tls: Option<TlsAcceptor>,
     allow: target::AllowList,
+    web: Option<http::webdir::WebDir>,
     metrics: Arc<Metrics>,
 }
 
@@ -105,6 +106,13 @@ impl Relay {
         })?;
         let builtins = [("echo", echo_tcp.local_addr()?), ("ack", ack.local_addr()?)];
         let allow = target::AllowList::build(&builtins, &settings.allow).await?;
+        let web = match &settings.web {
+            Some(dir) => Some(
+                http::webdir::WebDir::open(dir)
+                    .with_context(|| format!("--web {}", dir.display()))?,
+            ),
+            None => None,
+        };
         Ok(Relay {
             settings: Arc::new(settings),
             http,
@@ -113,6 +121,7 @@ impl Relay {
             ack,
             tls,
             allow,
+            web,
             metrics: Arc::new(Metrics::new()),
         })
     }
@@ -185,6 +194,7 @@ impl Relay {
             cancel: cancel.clone(),
             tracker: tracker.clone(),
             tls: self.tls.is_some(),
+            web: self.web,
         });
         let router = http::router(state.clone());
         let ack_reply: Arc<str> = self.settings.ack_reply.as_str().into();

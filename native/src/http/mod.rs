@@ -10,6 +10,7 @@
 
 pub mod assets;
 mod negotiate;
+pub mod webdir;
 mod ws;
 
 use std::net::SocketAddr;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub tracker: TaskTracker,
     /// Whether the relay serves https/wss (for the same-origin check).
     pub tls: bool,
+    /// `--web`.
+    pub web: Option<webdir::WebDir>,
 }
 
 /// The peer address, put into each request's extensions by the accept loop.
@@ -211,7 +214,23 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn static_file(request: Request) -> Response {
+async fn static_file(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    if let Some(web) = &state.web {
+        if let Some(mut response) = web.serve(request.uri().path(), request.headers()).await {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .filter(|h| policy::is_plain_authority(h));
+            let policy = assets::content_security_policy(host, &state.settings.frame_ancestors);
+            if let Ok(v) = HeaderValue::from_str(&webdir::content_security_policy(&policy)) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            return response;
+        }
+    }
     assets::serve(request.uri().path(), request.headers())
 }
 
