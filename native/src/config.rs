@@ -136,11 +136,14 @@ settings! {
     #[arg(value_name = "TEXT")]
     ack_reply: Option<String> => ack_reply: String = Text(DEFAULT_ACK_REPLY), check not_empty;
 
-    /// Allow /ws?target=HOST:PORT for this target (repeatable). The built-in echo and
-    /// acknowledge services are always allowed; nothing else is unless listed.
-    #[arg(value_name = "HOST:PORT")]
+    /// Allow /ws?target=TARGET for this target (repeatable): HOST:PORT (TCP), udp:HOST:PORT
+    /// or unix:/path (a Unix stream socket, matched by its exact path). The built-in echo
+    /// (TCP and UDP) and acknowledge services are always allowed; nothing else is unless
+    /// listed. A UDP name never reaches a broadcast or multicast address: write such an
+    /// address itself to allow it
+    #[arg(value_name = "TARGET")]
     allow: Vec<String> => allow: Vec<String> = List(None),
-        check each(|allow| crate::target::TargetSpec::parse(allow).map(drop).map_err(|e| e.to_string()));
+        check each(|allow| crate::target::Spec::parse(allow).map(drop).map_err(|e| e.to_string()));
 
     /// Allow WebSocket connections from pages of this origin, e.g. https://relay.example.org
     /// (repeatable; `*` allows any). A relay reached by a DNS name must list its own public
@@ -149,11 +152,6 @@ settings! {
     origin: Vec<String> => origin: Vec<String> = List(Some(
         "pages from localhost, and the relay's own origin when it is addressed by IP",
     )), check each(crate::origin::validate_origin_setting);
-
-    /// Serve the files of DIR (noVNC's, say) before the built-in pages. Dotfiles, `..` and
-    /// symbolic links that lead out of DIR are never served, and directories are not listed
-    #[arg(value_name = "DIR")]
-    web: Option<PathBuf> => web: Option<PathBuf> = Unset;
 
     /// Require this token on /ws, /api/targets, /api/check and /metrics, as `?token=...` or
     /// `Authorization: Bearer ...` (401 without it). /healthz (for load balancers) and the
@@ -193,6 +191,18 @@ settings! {
     /// it, so up to a quarter later)
     #[arg(value_name = "SECS")]
     idle_timeout: Option<u64> => idle_timeout: Duration = Secs(300), check a_second;
+
+    /// Seconds between the WebSocket Pings the relay sends on every bridge, so that proxies
+    /// which cut silent connections keep it and a vanished client is found; 0 sends none.
+    /// Pings, and the Pongs that answer them, do not count as traffic for --idle-timeout
+    #[arg(value_name = "SECS")]
+    ping_interval: Option<u64> => ping_interval: Duration = Secs(30);
+
+    /// Seconds a client may stay silent after a Ping (no Pong, no other frame, and no byte
+    /// moving on its bridge) before the bridge is closed with 1001 "ping timeout" and its
+    /// target reset, as for a client that vanished
+    #[arg(value_name = "SECS")]
+    ping_timeout: Option<u64> => ping_timeout: Duration = Secs(30), check a_second;
 
     /// Largest WebSocket message accepted from a client, in bytes; larger ones close the
     /// bridge with code 1009
@@ -643,7 +653,7 @@ mod tests {
             .filter(|&long| long != "config")
             .map(|long| format!("`{long}`"))
             .collect();
-        assert_eq!(flags.len(), 18);
+        assert_eq!(flags.len(), 19);
         let f = write("no-such-key = 1\n");
         let args = ServeArgs {
             config: Some(f.0.clone()),

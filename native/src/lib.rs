@@ -67,6 +67,7 @@ pub use crate::tcp::{listen, LISTEN_BACKLOG};
 use crate::config::Settings;
 use crate::echo::{ServiceContext, TcpService};
 use crate::metrics::Metrics;
+use crate::target::Proto;
 
 /// How long open bridges and connections get to close at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -80,7 +81,6 @@ pub struct Relay {
     ack: TcpListener,
     tls: Option<TlsAcceptor>,
     allow: target::AllowList,
-    web: Option<http::webdir::WebDir>,
     metrics: Arc<Metrics>,
 }
 
@@ -104,15 +104,12 @@ impl Relay {
                 settings.ack
             )
         })?;
-        let builtins = [("echo", echo_tcp.local_addr()?), ("ack", ack.local_addr()?)];
+        let builtins = [
+            ("echo", Proto::Tcp, echo_tcp.local_addr()?),
+            ("ack", Proto::Tcp, ack.local_addr()?),
+            ("udp-echo", Proto::Udp, echo_udp.local_addr()?),
+        ];
         let allow = target::AllowList::build(&builtins, &settings.allow).await?;
-        let web = match &settings.web {
-            Some(dir) => Some(
-                http::webdir::WebDir::open(dir)
-                    .with_context(|| format!("--web {}", dir.display()))?,
-            ),
-            None => None,
-        };
         Ok(Relay {
             settings: Arc::new(settings),
             http,
@@ -121,7 +118,6 @@ impl Relay {
             ack,
             tls,
             allow,
-            web,
             metrics: Arc::new(Metrics::new()),
         })
     }
@@ -194,7 +190,6 @@ impl Relay {
             cancel: cancel.clone(),
             tracker: tracker.clone(),
             tls: self.tls.is_some(),
-            web: self.web,
         });
         let router = http::router(state.clone());
         let ack_reply: Arc<str> = self.settings.ack_reply.as_str().into();

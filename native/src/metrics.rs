@@ -49,6 +49,8 @@ pub enum ErrorKind {
     TooBig,
     /// No traffic for `--idle-timeout`.
     Idle,
+    /// The client sent nothing for `--ping-timeout` after a Ping.
+    PingTimeout,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,6 +90,7 @@ label_values! {
     ErrorKind {
         Connect => "connect", Target => "target", Protocol => "protocol",
         ClientGone => "client_gone", TooBig => "too_big", Idle => "idle",
+        PingTimeout => "ping_timeout",
     }
     Proto { Tcp => "tcp", Udp => "udp" }
 }
@@ -105,6 +108,7 @@ pub struct Metrics {
     spliced_bytes: Counter,
     refusals: Family<ReasonLabels, Counter>,
     errors: Family<KindLabels, Counter>,
+    udp_icmp_errors: Counter,
     echo_active: Gauge,
     echo_bytes: Family<ProtoLabels, Counter>,
     /// The two counters of `echo_bytes`, looked up once: the echo adds to them per read.
@@ -148,6 +152,7 @@ impl Metrics {
             spliced_bytes: Counter::default(),
             refusals: Family::default(),
             errors: Family::default(),
+            udp_icmp_errors: Counter::default(),
             echo_active: Gauge::default(),
             http_requests: Counter::default(),
             registry: Registry::default(),
@@ -177,6 +182,11 @@ impl Metrics {
             "bridge_errors",
             "Bridges that ended in an error",
             m.errors.clone(),
+        );
+        registry.register(
+            "bridge_udp_icmp_errors",
+            "ICMP errors (port, host or network unreachable) reported on UDP bridges' sockets",
+            m.udp_icmp_errors.clone(),
         );
         registry.register(
             "echo_connections_active",
@@ -236,6 +246,11 @@ impl Metrics {
                 kind: kind.as_str(),
             })
             .inc();
+    }
+
+    /// A UDP bridge's socket reported an ICMP error about its target.
+    pub fn udp_icmp_error(&self) {
+        self.udp_icmp_errors.inc();
     }
 
     /// Echo and acknowledge connections open now.

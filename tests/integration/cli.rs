@@ -92,7 +92,6 @@ fn help_documents_every_option_with_its_default() {
                     .into(),
             ),
         ),
-        ("--web", None),
         ("--token", None),
         ("--frame-ancestors", Some("'self'".into())),
         ("--max-conns", Some(d.max_conns.to_string())),
@@ -130,7 +129,7 @@ fn help_documents_every_option_with_its_default() {
                 ),
             }
         }
-        let token = &entries[8].1;
+        let token = &entries[7].1;
         assert!(token.contains("[env: SOCKRELAY_TOKEN]"), "{token}");
     }
 }

@@ -54,8 +54,14 @@ pub enum Ending {
     TooBig,
     /// The client broke the WebSocket protocol; the target connection was reset.
     Protocol(WsError),
+    /// A client message was larger than a UDP datagram can be (this many bytes); the datagram
+    /// was not sent.
+    DatagramTooBig(usize),
     /// No traffic in either direction for the idle timeout.
     Idle,
+    /// The client sent nothing for `--ping-timeout` after a Ping; the target connection was
+    /// reset, as for a client that vanished.
+    PingTimeout,
     /// The relay is shutting down.
     Shutdown,
 }
@@ -70,10 +76,10 @@ impl Ending {
             Ending::ClientClosed(code) => *code,
             Ending::ClientGone => codes::ABNORMAL,
             Ending::TargetError(_) => codes::TARGET_ERROR,
-            Ending::TooBig => codes::TOO_BIG,
+            Ending::TooBig | Ending::DatagramTooBig(_) => codes::TOO_BIG,
             Ending::Protocol(WsError::Protocol(ProtocolError::InvalidUtf8)) => codes::INVALID_DATA,
             Ending::Protocol(_) => codes::PROTOCOL,
-            Ending::Idle | Ending::Shutdown => codes::GOING_AWAY,
+            Ending::Idle | Ending::PingTimeout | Ending::Shutdown => codes::GOING_AWAY,
         }
     }
 
@@ -86,8 +92,10 @@ impl Ending {
             Ending::ClientGone => "client gone".into(),
             Ending::TargetError(e) => format!("target error: {e}"),
             Ending::TooBig => "message too big".into(),
+            Ending::DatagramTooBig(max) => datagram_too_big_reason(*max),
             Ending::Protocol(e) => format!("protocol error: {e}"),
             Ending::Idle => "idle timeout".into(),
+            Ending::PingTimeout => "ping timeout".into(),
             Ending::Shutdown => "relay shutting down".into(),
         }
     }
@@ -97,17 +105,22 @@ impl Ending {
     pub(super) fn cuts_client_short(&self) -> bool {
         matches!(
             self,
-            Ending::ClientGone | Ending::TooBig | Ending::Protocol(_)
+            Ending::ClientGone
+                | Ending::TooBig
+                | Ending::DatagramTooBig(_)
+                | Ending::Protocol(_)
+                | Ending::PingTimeout
         )
     }
 
     pub(super) fn error_kind(&self) -> Option<ErrorKind> {
         match self {
             Ending::TargetError(_) => Some(ErrorKind::Target),
-            Ending::TooBig => Some(ErrorKind::TooBig),
+            Ending::TooBig | Ending::DatagramTooBig(_) => Some(ErrorKind::TooBig),
             Ending::Protocol(_) => Some(ErrorKind::Protocol),
             Ending::ClientGone => Some(ErrorKind::ClientGone),
             Ending::Idle => Some(ErrorKind::Idle),
+            Ending::PingTimeout => Some(ErrorKind::PingTimeout),
             _ => None,
         }
     }
@@ -162,11 +175,18 @@ pub(super) async fn close<W, R>(
             let reason = too_big_reason(max_message);
             close_client(ws, close_message(codes::TOO_BIG, &reason)).await;
         }
+        Ending::DatagramTooBig(max) => {
+            let reason = datagram_too_big_reason(*max);
+            close_client(ws, close_message(codes::TOO_BIG, &reason)).await;
+        }
         Ending::Protocol(_) => {
             close_client(ws, close_message(codes::PROTOCOL, "protocol error")).await;
         }
         Ending::Idle => {
             close_client(ws, close_message(codes::GOING_AWAY, "idle timeout")).await;
+        }
+        Ending::PingTimeout => {
+            close_client(ws, close_message(codes::GOING_AWAY, "ping timeout")).await;
         }
         Ending::Shutdown => {
             let close = close_message(codes::GOING_AWAY, "relay shutting down");
@@ -194,6 +214,11 @@ pub(super) fn close_message(code: u16, reason: &str) -> Message {
 /// same words when a single frame is too large, before reading it.
 fn too_big_reason(max_message: usize) -> String {
     format!("max length: {max_message}")
+}
+
+/// The reason the relay gives for a message larger than a datagram to a UDP target can be.
+fn datagram_too_big_reason(max: usize) -> String {
+    format!("datagram too big: max {max} bytes")
 }
 
 /// Sends a Close and waits (bounded) for the client's answer, then ends the TCP stream, so the

@@ -4,7 +4,9 @@
 //! partial reads and writes included. Counting finished messages is not enough: a large message
 //! to a slow target, or a large frame to a slow client, moves for seconds before it is done,
 //! and such a transfer is not idle. The count covers whatever crosses the client's socket, so
-//! a client's Ping and Pong frames keep its bridge open as its data does.
+//! a client's own Pings keep its bridge open as its data does. The relay's heartbeat is the
+//! exception: the reads and writes of its Pings, and of the Pongs that answer them, are
+//! discounted (see [`super::heartbeat`]), or a heartbeat would keep an idle bridge open forever.
 //!
 //! The count is bumped on every read and write that moved bytes, which is one relaxed load and
 //! store (no read-modify-write: only the bridge's own task counts) against a syscall each.
@@ -25,20 +27,43 @@ use crate::splice::Splicer;
 /// The idle timeout is checked this many times per timeout period (see [`idle`]).
 const IDLE_CHECKS: u32 = 4;
 
-/// A count of the reads and writes that moved bytes on one bridge's sockets. Clones share it.
+/// A count of the reads and writes that moved bytes on one bridge's sockets, less those of the
+/// relay's heartbeat. Clones share it.
 #[derive(Debug, Clone, Default)]
-pub struct Activity(Arc<AtomicU64>);
+pub struct Activity(Arc<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    moved: AtomicU64,
+    discounted: AtomicU64,
+}
 
 impl Activity {
     /// Records that bytes moved. Only one task counts (a bridge's); others may read.
     pub fn moved(&self) {
-        let count = &self.0;
+        let count = &self.0.moved;
         count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
     }
 
-    /// The count so far: equal to an earlier one when nothing moved in between.
+    /// Takes back `n` of the moves counted: they were the heartbeat's, not the bridge's.
+    pub fn discount(&self, n: u64) {
+        let count = &self.0.discounted;
+        count.store(count.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// Every move counted, the heartbeat's included: what [`Activity::discount`] is measured
+    /// against.
+    pub fn moves(&self) -> u64 {
+        self.0.moved.load(Relaxed)
+    }
+
+    /// The count so far, net of the heartbeat's: equal to an earlier one when nothing but the
+    /// heartbeat moved in between.
     pub fn count(&self) -> u64 {
-        self.0.load(Relaxed)
+        self.0
+            .moved
+            .load(Relaxed)
+            .wrapping_sub(self.0.discounted.load(Relaxed))
     }
 
     /// `io` with every read and write that moves bytes counted here.

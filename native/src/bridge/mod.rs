@@ -29,7 +29,9 @@
 //! grows only while reads fill it, so an idle bridge costs a few KiB.
 
 mod client_to_target;
+pub mod datagram;
 pub mod ending;
+mod heartbeat;
 pub mod idle;
 pub mod target;
 mod target_to_client;
@@ -55,8 +57,9 @@ use crate::splice::Splicer;
 use client_to_target::{client_to_target, PingsAnswered, Step};
 use ending::{close_client, close_message, codes, short_io_error, CLOSE_GRACE};
 pub use ending::{Ending, Report};
+use heartbeat::{Heartbeat, Pinged};
 use idle::{idle, Activity};
-pub use target::{Dial, Target, TcpAddr};
+pub use target::{Dest, Dial, Target, TcpAddr, UdpAddr, UnixAddr};
 use target_to_client::target_to_client;
 
 /// The WebSocket a bridge runs on: messages in and out, the codec's errors.
@@ -97,6 +100,10 @@ pub struct Limits {
     /// `--max-message`: the codec refuses a frame or message over it with Close 1009 before
     /// buffering it.
     pub max_message: usize,
+    /// `--ping-interval`; zero sends no Pings.
+    pub ping_interval: Duration,
+    /// `--ping-timeout`.
+    pub ping_timeout: Duration,
 }
 
 impl Limits {
@@ -104,6 +111,8 @@ impl Limits {
         Limits {
             idle_timeout: settings.idle_timeout,
             max_message: settings.max_message,
+            ping_interval: settings.ping_interval,
+            ping_timeout: settings.ping_timeout,
         }
     }
 
@@ -119,7 +128,7 @@ impl Limits {
 
 /// Runs one bridge on a connection that is being upgraded: waits for the upgrade, connects to
 /// the target, bridges, and logs one "bridge closed" line, whichever way it ends.
-pub async fn serve<D: Dial>(on_upgrade: hyper::upgrade::OnUpgrade, order: Order<D>, env: Env) {
+pub async fn serve(on_upgrade: hyper::upgrade::OnUpgrade, order: Order<Dest>, env: Env) {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => return debug!(error = %e, "websocket upgrade failed"),
@@ -142,54 +151,135 @@ pub async fn serve<D: Dial>(on_upgrade: hyper::upgrade::OnUpgrade, order: Order<
 }
 
 /// Connects to the target and bridges `io`, the upgraded client connection, to it; `splicer`
-/// where `io` is a plain TCP connection (see [`crate::splice`]).
-async fn bridge<I, D>(io: I, splicer: Option<Splicer>, order: Order<D>, env: &Env)
+/// where `io` is a plain TCP connection (see [`crate::splice`]). Each kind of target is its
+/// own monomorphic bridge: the TCP one is exactly what it would be alone.
+async fn bridge<I>(io: I, splicer: Option<Splicer>, order: Order<Dest>, env: &Env)
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let Order {
+        peer,
+        target,
+        permit,
+    } = order;
+    match target {
+        Dest::Tcp(target) => {
+            let order = Order {
+                peer,
+                target,
+                permit,
+            };
+            bridge_stream(io, splicer, order, env).await
+        }
+        Dest::Unix(target) => {
+            let order = Order {
+                peer,
+                target,
+                permit,
+            };
+            bridge_stream(io, splicer, order, env).await
+        }
+        Dest::Udp(target) => {
+            let order = Order {
+                peer,
+                target,
+                permit,
+            };
+            bridge_datagrams(io, order, env).await
+        }
+    }
+}
+
+/// The log line of a bridge that ended, and the peer it names.
+struct Closed<'a> {
+    peer: String,
+    target: &'a str,
+    started: Instant,
+}
+
+impl<'a> Closed<'a> {
+    fn new(peer: Option<SocketAddr>, target: &'a str) -> Self {
+        Closed {
+            peer: peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            target,
+            started: Instant::now(),
+        }
+    }
+
+    fn log(&self, up: u64, down: u64, code: u16, ending: &str) {
+        info!(
+            peer = %self.peer,
+            target = %self.target,
+            client_to_target = up,
+            target_to_client = down,
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            code,
+            ending = %ending,
+            "bridge closed"
+        );
+    }
+
+    fn report(&self, report: &Report) {
+        self.log(
+            report.client_to_target,
+            report.target_to_client,
+            report.ending.code(),
+            &report.ending.describe(),
+        );
+    }
+}
+
+/// Waits for `dialing` unless the relay stops first; a failure or the stop is told to the
+/// client and logged, and gives `None`.
+async fn connect<W, C>(
+    ws: &mut W,
+    dialing: impl std::future::Future<Output = std::io::Result<C>>,
+    env: &Env,
+    closed: &Closed<'_>,
+) -> Option<C>
+where
+    W: Client,
+{
+    let connected = tokio::select! {
+        c = dialing => c,
+        () = env.cancel.cancelled() => {
+            let close = close_message(codes::GOING_AWAY, "relay shutting down");
+            close_client(ws, close).await;
+            closed.log(0, 0, codes::GOING_AWAY, "relay shutting down");
+            return None;
+        }
+    };
+    match connected {
+        Ok(c) => Some(c),
+        Err(e) => {
+            env.metrics.error(ErrorKind::Connect);
+            let reason = format!("target unreachable: {}", short_io_error(&e));
+            close_client(ws, close_message(codes::TARGET_ERROR, &reason)).await;
+            closed.log(0, 0, codes::TARGET_ERROR, &reason);
+            None
+        }
+    }
+}
+
+/// Bridges `io` to a stream-shaped target (TCP, a Unix socket).
+async fn bridge_stream<I, D>(io: I, splicer: Option<Splicer>, order: Order<D>, env: &Env)
 where
     I: AsyncRead + AsyncWrite + Unpin,
     D: Dial,
+    D::Target: AsyncWrite + Unpin,
 {
     let Order {
         peer,
         target,
         permit: _permit,
     } = order;
-    let started = Instant::now();
     let limits = Limits::of(&env.settings);
     // The idle watch counts every byte that moves on the client's socket.
     let activity = Activity::default();
     let mut ws = limits.codec().serve(activity.watch(io));
-    let peer = peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
-    let name = target.name();
-    let closed = |up: u64, down: u64, code: u16, ending: &str| {
-        info!(
-            %peer,
-            target = %name,
-            client_to_target = up,
-            target_to_client = down,
-            duration_ms = started.elapsed().as_millis() as u64,
-            code,
-            ending = %ending,
-            "bridge closed"
-        );
-    };
-    let stream = tokio::select! {
-        s = target.dial(&env.settings) => s,
-        () = env.cancel.cancelled() => {
-            let close = close_message(codes::GOING_AWAY, "relay shutting down");
-            close_client(&mut ws, close).await;
-            closed(0, 0, codes::GOING_AWAY, "relay shutting down");
-            return;
-        }
-    };
-    let stream = match stream {
-        Ok(s) => s,
-        Err(e) => {
-            env.metrics.error(ErrorKind::Connect);
-            let reason = format!("target unreachable: {}", short_io_error(&e));
-            close_client(&mut ws, close_message(codes::TARGET_ERROR, &reason)).await;
-            closed(0, 0, codes::TARGET_ERROR, &reason);
-            return;
-        }
+    let closed = Closed::new(peer, target.name());
+    let Some(stream) = connect(&mut ws, target.dial(&env.settings), env, &closed).await else {
+        return;
     };
     env.metrics.bridge_opened();
     let report = run(
@@ -203,12 +293,31 @@ where
     )
     .await;
     env.metrics.bridge_closed();
-    closed(
-        report.client_to_target,
-        report.target_to_client,
-        report.ending.code(),
-        &report.ending.describe(),
-    );
+    closed.report(&report);
+}
+
+/// Bridges `io` to a UDP target: one message, one datagram.
+async fn bridge_datagrams<I>(io: I, order: Order<UdpAddr>, env: &Env)
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let Order {
+        peer,
+        target,
+        permit: _permit,
+        ..
+    } = order;
+    let limits = Limits::of(&env.settings);
+    let activity = Activity::default();
+    let mut ws = limits.codec().serve(activity.watch(io));
+    let closed = Closed::new(peer, &target.name);
+    let Some(socket) = connect(&mut ws, target.dial(), env, &closed).await else {
+        return;
+    };
+    env.metrics.bridge_opened();
+    let report = datagram::run(ws, socket, &activity, &limits, &env.cancel, &env.metrics).await;
+    env.metrics.bridge_closed();
+    closed.report(&report);
 }
 
 /// What the two pumps and the idle watch of one bridge share. Atomics only because the
@@ -256,7 +365,8 @@ where
     W: Client,
     T: Target,
 {
-    let mut ws = PingsAnswered::new(ws);
+    let pinged = Pinged::default();
+    let mut ws = Heartbeat::new(PingsAnswered::new(ws), &pinged, activity);
     let (mut target_read, target_write) = target.into_halves();
     // Partial writes count as activity: a large message to a slow target is not idle.
     let mut target_write = activity.watch(target_write);
@@ -275,11 +385,13 @@ where
             cancel,
         );
         let idle = idle(limits.idle_timeout, activity, splicer.as_ref(), &shared);
+        let beat = pinged.watch(activity, limits.ping_interval, limits.ping_timeout);
         tokio::pin!(up);
         let ending = tokio::select! {
             ending = &mut up => ending,
             ending = down => ending,
             ending = idle => ending,
+            ending = beat => ending,
             () = cancel.cancelled() => Ending::Shutdown,
         };
         if let Ending::TargetClosed = ending {

@@ -98,10 +98,14 @@ where
     }
 }
 
+/// Limits for the tests: no heartbeat unless a test turns it on (a Ping would be one more
+/// message for every test to skip).
 fn limits() -> Limits {
     Limits {
         idle_timeout: Duration::from_secs(30),
         max_message: 1 << 20,
+        ping_interval: Duration::ZERO,
+        ping_timeout: Duration::from_secs(30),
     }
 }
 
@@ -1287,4 +1291,119 @@ async fn target_to_client_alone_sends_the_bytes_then_close_1000() {
     assert_eq!(payload, b"hello");
     assert_eq!(close, Some((1000, "target closed".to_owned())));
     assert_eq!(shared.down.load(Relaxed), 5);
+}
+
+/// Limits with the heartbeat on: a Ping every `interval`, closed after `timeout` of silence.
+fn beating(interval: u64, timeout: u64, idle: u64) -> Limits {
+    Limits {
+        idle_timeout: Duration::from_secs(idle),
+        ping_interval: Duration::from_secs(interval),
+        ping_timeout: Duration::from_secs(timeout),
+        ..limits()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_answers_the_pings_stays_open_and_its_bytes_flow() {
+    let (mut client, mut target, task) = harness(beating(10, 5, 300)).await;
+    let start = Instant::now();
+    let mut pings = 0;
+    // tungstenite answers each Ping with a Pong as it reads on.
+    while pings < 6 {
+        match client.next().await.unwrap().unwrap() {
+            Message::Ping(payload) => {
+                assert!(payload.is_empty());
+                pings += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(60) && elapsed < Duration::from_secs(61),
+        "six Pings took {elapsed:?}"
+    );
+    assert!(!task.is_finished());
+    client
+        .send(Message::binary(b"still here".to_vec()))
+        .await
+        .unwrap();
+    let mut got = [0u8; 10];
+    target.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"still here");
+    client.close(None).await.unwrap();
+    assert!(matches!(
+        task.await.unwrap().ending,
+        Ending::ClientClosed(_)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_answers_nothing_is_closed_after_the_ping_timeout() {
+    // The client's socket is never read or written: Pings pile up unanswered.
+    let (client_io, _target, task) = raw_harness(beating(10, 5, 300), 64 * 1024, 64 * 1024);
+    let start = Instant::now();
+    let report = task.await.unwrap();
+    assert!(
+        matches!(report.ending, Ending::PingTimeout),
+        "{:?}",
+        report.ending
+    );
+    // The first Ping at 10 s, the timeout 5 s after it, then the Close's grace for an answer.
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(15) && elapsed <= Duration::from_secs(15) + CLOSE_GRACE,
+        "closed after {elapsed:?}"
+    );
+    // What the client was sent: one empty Ping (the second was not due yet), then the Close.
+    let mut raw = Vec::new();
+    let mut client_io = client_io;
+    client_io.read_to_end(&mut raw).await.unwrap();
+    let close = [&[0x88, 14, 0x03, 0xe9][..], b"ping timeout"].concat();
+    assert_eq!(raw, [&[0x89, 0][..], &close].concat());
+    assert_eq!(report.ending.code(), 1001);
+    assert!(report.ending.cuts_client_short(), "the target is reset");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_bridge_with_the_heartbeat_on_still_closes_at_the_idle_timeout() {
+    // Pings every 2 s, answered: without the heartbeat's own bytes discounted, they would keep
+    // the bridge from ever being idle.
+    let idle = Duration::from_secs(8);
+    let (mut client, _target, task) = harness(beating(2, 5, 8)).await;
+    let start = Instant::now();
+    let mut pings = 0;
+    let give_up = start + Duration::from_secs(60);
+    let close = loop {
+        let next = tokio::time::timeout_at(give_up, client.next()).await;
+        match next.expect("still open after 60 s of nothing but the heartbeat") {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Close(Some(f)))) => break f,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1001);
+    assert_eq!(close.reason, "idle timeout");
+    assert!(pings >= 3, "{pings} Pings");
+    let quiet = start.elapsed();
+    assert!(
+        quiet >= idle && quiet <= idle + idle / 4,
+        "closed after {quiet:?}"
+    );
+    assert!(matches!(task.await.unwrap().ending, Ending::Idle));
+}
+
+#[tokio::test(start_paused = true)]
+async fn data_from_the_client_counts_as_an_answer() {
+    // A client that never answers Pings but keeps sending is not closed.
+    let (client_io, mut target, task) = raw_harness(beating(2, 1, 300), 64 * 1024, 64 * 1024);
+    let (_read, mut write) = tokio::io::split(client_io);
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        write.write_all(&masked_frame(2, b"x")).await.unwrap();
+        let mut got = [0u8; 1];
+        target.read_exact(&mut got).await.unwrap();
+    }
+    assert!(!task.is_finished());
+    task.abort();
 }

@@ -10,7 +10,6 @@
 
 pub mod assets;
 mod negotiate;
-pub mod webdir;
 mod ws;
 
 use std::net::SocketAddr;
@@ -50,8 +49,6 @@ pub struct AppState {
     pub tracker: TaskTracker,
     /// Whether the relay serves https/wss (for the same-origin check).
     pub tls: bool,
-    /// `--web`.
-    pub web: Option<webdir::WebDir>,
 }
 
 /// The peer address, put into each request's extensions by the accept loop.
@@ -194,7 +191,7 @@ async fn check_target(State(state): State<Arc<AppState>>, request: Request) -> R
         return Json(serde_json::json!({ "target": "echo" })).into_response();
     };
     match state.allow.check(&target).await {
-        Ok((canonical, _)) => Json(serde_json::json!({ "target": canonical })).into_response(),
+        Ok(dest) => Json(serde_json::json!({ "target": dest.name() })).into_response(),
         Err(e) => (
             StatusCode::FORBIDDEN,
             Json(serde_json::json!({ "error": e.to_string() })),
@@ -214,23 +211,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn static_file(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    if let Some(web) = &state.web {
-        if let Some(mut response) = web.serve(request.uri().path(), request.headers()).await {
-            let host = request
-                .headers()
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .filter(|h| policy::is_plain_authority(h));
-            let policy = assets::content_security_policy(host, &state.settings.frame_ancestors);
-            if let Ok(v) = HeaderValue::from_str(&webdir::content_security_policy(&policy)) {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_SECURITY_POLICY, v);
-            }
-            return response;
-        }
-    }
+async fn static_file(request: Request) -> Response {
     assets::serve(request.uri().path(), request.headers())
 }
 

@@ -17,7 +17,7 @@ mod tests;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::Deserialize;
 
-use crate::bridge::TcpAddr;
+use crate::bridge::Dest;
 use crate::metrics::RefusalReason;
 pub use handshake::is_plain_authority;
 use handshake::{ambiguity, header_has_token, is_valid_key};
@@ -46,7 +46,7 @@ pub struct Parts<'a> {
 /// An admitted request: where its bridge goes, and what the 101 needs.
 #[derive(Debug)]
 pub struct Admitted {
-    pub target: TcpAddr,
+    pub target: Dest,
     /// `Sec-WebSocket-Key`, valid.
     pub key: HeaderValue,
     /// The client offered the `binary` subprotocol.
@@ -180,8 +180,8 @@ pub async fn admit(rules: Rules<'_>, request: Parts<'_>) -> Result<Admitted, Ref
             );
         }
     }
-    let (name, addrs) = match &query.target {
-        None => ("echo".to_owned(), rules.allow.default_addrs()),
+    let target = match &query.target {
+        None => rules.allow.default_target(),
         Some(t) => rules.allow.check(t).await.map_err(|e| {
             Refusal::new(StatusCode::FORBIDDEN, RefusalReason::Target, e.to_string())
         })?,
@@ -193,7 +193,7 @@ pub async fn admit(rules: Rules<'_>, request: Parts<'_>) -> Result<Admitted, Ref
         .flat_map(|v| v.split(','))
         .any(|p| p.trim() == "binary");
     Ok(Admitted {
-        target: TcpAddr { name, addrs },
+        target,
         key,
         binary,
     })

@@ -1,15 +1,21 @@
-//! Which TCP targets `/ws` may bridge to, and the strict parser for `HOST:PORT`.
+//! Which targets `/ws` may bridge to, and the strict parser for target strings: `HOST:PORT`
+//! (TCP), `udp:HOST:PORT` and `unix:/path`.
 //!
 //! The relay is safe by default: only the built-in services and `--allow`ed targets can be
 //! reached. A request names its target as text; it is allowed only if it is spelled exactly as an
 //! allowed entry (so `0x7f.1`, `127.1`, `::ffff:127.0.0.1` or `localhost.` never match
-//! `127.0.0.1`), and a name is resolved once, with every address it resolves to checked against
-//! what the entry resolved to at startup (so a DNS answer that changes cannot redirect the relay).
+//! `127.0.0.1`, and `unix:/run//x.sock` never matches `unix:/run/x.sock`), and a name is resolved
+//! once, with every address it resolves to checked against what the entry resolved to at startup
+//! (so a DNS answer that changes cannot redirect the relay). A UDP entry given by name never
+//! reaches a broadcast or multicast address: only an entry that spells such an address itself
+//! allows it.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::Serialize;
+
+use crate::bridge::target::{Dest, TcpAddr, UdpAddr, UnixAddr};
 
 /// The host part of a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +48,13 @@ pub enum TargetError {
     NonCanonicalIpv4,
     #[error("not a valid host name")]
     BadHostName,
+    #[error(
+        "a Unix socket target is unix:/absolute/path: no empty, . or .. parts, no trailing /, \
+         at most 107 bytes"
+    )]
+    BadUnixPath,
+    #[error("unknown kind of target: write HOST:PORT (TCP), udp:HOST:PORT or unix:/path")]
+    UnknownKind,
 }
 
 impl TargetSpec {
@@ -130,17 +143,115 @@ impl fmt::Display for TargetSpec {
     }
 }
 
+/// The longest path a Unix socket address holds (`sun_path` is 108 bytes with its NUL).
+const MAX_UNIX_PATH: usize = 107;
+
+/// The protocol of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Unix,
+}
+
+/// A parsed target string: `HOST:PORT` (TCP), `udp:HOST:PORT`, or `unix:/path` (a Unix stream
+/// socket). `--allow`, `target=` and the config file take these same forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spec {
+    Tcp(TargetSpec),
+    Udp(TargetSpec),
+    /// An absolute path in one spelling only (see [`Spec::parse`]).
+    Unix(String),
+}
+
+impl Spec {
+    /// Parses a target string. `HOST:PORT` follows [`TargetSpec::parse`]; a Unix path must be
+    /// absolute and written one way only: no empty, `.` or `..` parts and no trailing `/`, so
+    /// that an allowed path matches only itself (symbolic links are the operator's to avoid),
+    /// and short enough for a socket address.
+    pub fn parse(text: &str) -> Result<Spec, TargetError> {
+        if let Some(rest) = text.strip_prefix("udp:") {
+            return TargetSpec::parse(rest).map(Spec::Udp);
+        }
+        if let Some(path) = text.strip_prefix("unix:") {
+            let plain = path.len() > 1
+                && path.len() <= MAX_UNIX_PATH
+                && path.starts_with('/')
+                && !path.contains('\0')
+                && path[1..]
+                    .split('/')
+                    .all(|part| !matches!(part, "" | "." | ".."));
+            return if plain {
+                Ok(Spec::Unix(path.to_owned()))
+            } else {
+                Err(TargetError::BadUnixPath)
+            };
+        }
+        // `tcp:HOST:PORT`, `UDP:...`: a kind this relay does not spell that way, rather than an
+        // IPv6 address without brackets.
+        if let Some((kind, rest)) = text.split_once(':') {
+            // Letters beyond hex digits: not the first group of an IPv6 address.
+            if rest.contains(':')
+                && kind.bytes().all(|b| b.is_ascii_alphabetic())
+                && kind.bytes().any(|b| !b.is_ascii_hexdigit())
+            {
+                return Err(TargetError::UnknownKind);
+            }
+        }
+        TargetSpec::parse(text).map(Spec::Tcp)
+    }
+
+    pub fn proto(&self) -> Proto {
+        match self {
+            Spec::Tcp(_) => Proto::Tcp,
+            Spec::Udp(_) => Proto::Udp,
+            Spec::Unix(_) => Proto::Unix,
+        }
+    }
+
+    /// The host and port of a TCP or UDP target.
+    fn net(&self) -> Option<&TargetSpec> {
+        match self {
+            Spec::Tcp(spec) | Spec::Udp(spec) => Some(spec),
+            Spec::Unix(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Spec::Tcp(spec) => spec.fmt(f),
+            Spec::Udp(spec) => write!(f, "udp:{spec}"),
+            Spec::Unix(path) => write!(f, "unix:{path}"),
+        }
+    }
+}
+
+/// Whether a datagram sent to `ip` would reach more than one host: the limited broadcast
+/// address, or a multicast group. (A subnet's directed broadcast address is refused by the
+/// kernel itself: the relay's UDP sockets do not set `SO_BROADCAST` for entries given by name.)
+pub fn is_broadcast_or_multicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => ip.is_broadcast() || ip.is_multicast(),
+        IpAddr::V6(ip) => ip.is_multicast(),
+    }
+}
+
 /// One allowed target, as listed by `GET /api/targets`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetInfo {
     pub name: String,
+    /// The entry as `target=` takes it.
     pub target: String,
+    pub proto: Proto,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     name: String,
-    spec: TargetSpec,
+    spec: Spec,
     /// What the entry resolved to at startup; a request's resolution must stay inside it.
     addrs: Vec<SocketAddr>,
 }
@@ -163,10 +274,10 @@ pub struct AllowList {
 }
 
 impl AllowList {
-    /// Builds the list from the built-in services (name, bound address) and `--allow` entries,
-    /// resolving named entries once.
+    /// Builds the list from the built-in services (name, protocol, bound address) and `--allow`
+    /// entries, resolving named entries once.
     pub async fn build(
-        builtins: &[(&str, SocketAddr)],
+        builtins: &[(&str, Proto, SocketAddr)],
         extra: &[String],
     ) -> anyhow::Result<AllowList> {
         AllowList::build_with(&SystemResolver, builtins, extra).await
@@ -175,27 +286,62 @@ impl AllowList {
     /// [`AllowList::build`] with the resolver given (tests inject answers through it).
     async fn build_with<R: Resolve>(
         resolver: &R,
-        builtins: &[(&str, SocketAddr)],
+        builtins: &[(&str, Proto, SocketAddr)],
         extra: &[String],
     ) -> anyhow::Result<AllowList> {
         let mut entries = Vec::new();
-        for &(name, bound) in builtins {
+        for &(name, proto, bound) in builtins {
             let addr = connectable(bound);
+            let net = TargetSpec {
+                host: Host::Ip(addr.ip()),
+                port: addr.port(),
+            };
+            let spec = match proto {
+                Proto::Udp => Spec::Udp(net),
+                Proto::Tcp | Proto::Unix => Spec::Tcp(net),
+            };
             entries.push(Entry {
                 name: name.to_owned(),
-                spec: TargetSpec {
-                    host: Host::Ip(addr.ip()),
-                    port: addr.port(),
-                },
+                spec,
                 addrs: vec![addr],
             });
         }
         for text in extra {
-            let spec = TargetSpec::parse(text)
-                .map_err(|e| anyhow::anyhow!("invalid --allow {text:?}: {e}"))?;
-            let addrs = resolve(resolver, &spec)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot resolve --allow {text:?}: {e}"))?;
+            let spec =
+                Spec::parse(text).map_err(|e| anyhow::anyhow!("invalid --allow {text:?}: {e}"))?;
+            let addrs = match &spec {
+                Spec::Unix(_) => Vec::new(),
+                Spec::Tcp(net) => resolve(resolver, net)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot resolve --allow {text:?}: {e}"))?,
+                Spec::Udp(net) => {
+                    let addrs = resolve(resolver, net)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot resolve --allow {text:?}: {e}"))?;
+                    let named = matches!(net.host, Host::Name(_));
+                    let (dropped, kept): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs
+                        .into_iter()
+                        .partition(|a| named && is_broadcast_or_multicast(a.ip()));
+                    if !dropped.is_empty() {
+                        tracing::warn!(
+                            allow = %text,
+                            ?dropped,
+                            "ignoring broadcast and multicast addresses of a name: allow each by its address"
+                        );
+                    }
+                    if kept.is_empty() {
+                        anyhow::bail!(
+                            "--allow {text:?} resolves only to broadcast or multicast addresses: \
+                             allow such an address by writing it, e.g. udp:{}",
+                            dropped
+                                .first()
+                                .map_or_else(String::new, |a| SocketAddr::new(a.ip(), net.port)
+                                    .to_string())
+                        );
+                    }
+                    kept
+                }
+            };
             entries.push(Entry {
                 name: spec.to_string(),
                 spec,
@@ -212,34 +358,35 @@ impl AllowList {
             .map(|e| TargetInfo {
                 name: e.name.clone(),
                 target: e.spec.to_string(),
+                proto: e.spec.proto(),
             })
             .collect()
     }
 
     /// The default target: the first built-in (the echo service).
-    pub fn default_addrs(&self) -> Vec<SocketAddr> {
-        self.entries
-            .first()
-            .map(|e| e.addrs.clone())
-            .unwrap_or_default()
+    pub fn default_target(&self) -> Dest {
+        match self.entries.first() {
+            // Named as the bridge's log line has always named it.
+            Some(e) => e.dest(e.name.clone(), e.addrs.clone()),
+            None => Dest::Tcp(TcpAddr {
+                name: "echo".into(),
+                addrs: Vec::new(),
+            }),
+        }
     }
 
-    /// Checks a requested target (an entry's name such as `echo`, or `HOST:PORT`) and returns the
-    /// addresses to connect to, in order.
-    pub async fn check(&self, requested: &str) -> Result<(String, Vec<SocketAddr>), Refusal> {
+    /// Checks a requested target (an entry's name such as `echo`, or a target string) and
+    /// returns where to connect: the addresses in order, or the socket's path.
+    pub async fn check(&self, requested: &str) -> Result<Dest, Refusal> {
         self.check_with(&SystemResolver, requested).await
     }
 
     /// [`AllowList::check`] with the resolver given (tests inject answers through it).
-    async fn check_with<R: Resolve>(
-        &self,
-        resolver: &R,
-        requested: &str,
-    ) -> Result<(String, Vec<SocketAddr>), Refusal> {
+    async fn check_with<R: Resolve>(&self, resolver: &R, requested: &str) -> Result<Dest, Refusal> {
         if let Some(e) = self.entries.iter().find(|e| e.name == requested) {
-            return Ok((e.spec.to_string(), e.addrs.clone()));
+            return Ok(e.dest(e.spec.to_string(), e.addrs.clone()));
         }
-        let spec = TargetSpec::parse(requested).map_err(|reason| Refusal::Invalid {
+        let spec = Spec::parse(requested).map_err(|reason| Refusal::Invalid {
             target: requested.to_owned(),
             reason,
         })?;
@@ -248,10 +395,13 @@ impl AllowList {
             .iter()
             .find(|e| e.spec == spec)
             .ok_or_else(|| Refusal::NotAllowed(requested.to_owned()))?;
-        let addrs = match &spec.host {
-            Host::Ip(_) => entry.addrs.clone(),
-            Host::Name(_) => {
-                let now = resolve(resolver, &spec).await.map_err(|e| {
+        let addrs = match spec.net() {
+            None => Vec::new(),
+            Some(TargetSpec {
+                host: Host::Ip(_), ..
+            }) => entry.addrs.clone(),
+            Some(net) => {
+                let now = resolve(resolver, net).await.map_err(|e| {
                     tracing::warn!(requested, error = %e, "target did not resolve");
                     Refusal::Resolution(requested.to_owned())
                 })?;
@@ -272,7 +422,28 @@ impl AllowList {
                 kept
             }
         };
-        Ok((spec.to_string(), addrs))
+        Ok(entry.dest(spec.to_string(), addrs))
+    }
+}
+
+impl Entry {
+    /// Where this entry's bridges go, to `addrs` (all or some of the entry's own), named
+    /// `name`.
+    fn dest(&self, name: String, addrs: Vec<SocketAddr>) -> Dest {
+        match &self.spec {
+            Spec::Tcp(_) => Dest::Tcp(TcpAddr { name, addrs }),
+            Spec::Udp(net) => Dest::Udp(UdpAddr {
+                name,
+                addrs,
+                // An address written out is the operator's explicit choice, a broadcast one
+                // included; a name's addresses were filtered at startup.
+                broadcast: matches!(net.host, Host::Ip(_)),
+            }),
+            Spec::Unix(path) => Dest::Unix(UnixAddr {
+                name,
+                path: path.into(),
+            }),
+        }
     }
 }
 
@@ -362,22 +533,217 @@ mod tests {
         empty: "" => Err(TargetError::MissingPort),
     }
 
+    macro_rules! spec_table {
+        ($($name:ident: $input:expr => $expected:expr,)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!(
+                    Spec::parse($input).map(|s| (s.proto(), s.to_string())),
+                    $expected
+                );
+            }
+        )*};
+    }
+
+    spec_table! {
+        spec_tcp: "127.0.0.1:80" => Ok((Proto::Tcp, "127.0.0.1:80".into())),
+        spec_udp: "udp:127.0.0.1:53" => Ok((Proto::Udp, "udp:127.0.0.1:53".into())),
+        spec_udp_v6: "udp:[0::1]:53" => Ok((Proto::Udp, "udp:[::1]:53".into())),
+        spec_udp_name: "udp:DNS.example:53" => Ok((Proto::Udp, "udp:dns.example:53".into())),
+        spec_udp_strict_host: "udp:127.1:53" => Err(TargetError::NonCanonicalIpv4),
+        spec_udp_no_port: "udp:127.0.0.1" => Err(TargetError::MissingPort),
+        spec_udp_upper_prefix: "UDP:127.0.0.1:53" => Err(TargetError::UnknownKind),
+        spec_tcp_prefix_is_not_a_form: "tcp:127.0.0.1:53" => Err(TargetError::UnknownKind),
+        spec_unbracketed_v6_still_said: "fe80::1:80" => Err(TargetError::UnbracketedIpv6),
+        spec_unbracketed_hex_word_v6: "dead:beef::1:80" => Err(TargetError::UnbracketedIpv6),
+        spec_unix: "unix:/run/app.sock" => Ok((Proto::Unix, "unix:/run/app.sock".into())),
+        spec_unix_relative: "unix:run/app.sock" => Err(TargetError::BadUnixPath),
+        spec_unix_empty: "unix:" => Err(TargetError::BadUnixPath),
+        spec_unix_root: "unix:/" => Err(TargetError::BadUnixPath),
+        spec_unix_double_slash: "unix:/run//app.sock" => Err(TargetError::BadUnixPath),
+        spec_unix_dot: "unix:/run/./app.sock" => Err(TargetError::BadUnixPath),
+        spec_unix_dot_dot: "unix:/run/../etc/app.sock" => Err(TargetError::BadUnixPath),
+        spec_unix_trailing_slash: "unix:/run/app.sock/" => Err(TargetError::BadUnixPath),
+        spec_unix_nul: "unix:/run/a\0b" => Err(TargetError::BadUnixPath),
+        spec_unix_longest: &format!("unix:/{}", "a".repeat(106)) => Ok((Proto::Unix, format!("unix:/{}", "a".repeat(106)))),
+        spec_unix_too_long: &format!("unix:/{}", "a".repeat(107)) => Err(TargetError::BadUnixPath),
+    }
+
+    #[tokio::test]
+    async fn each_protocol_is_allowed_only_by_its_own_entries() {
+        let list = AllowList::build(
+            &[
+                ("echo", Proto::Tcp, local(7000)),
+                ("udp-echo", Proto::Udp, local(7000)),
+            ],
+            &[
+                "udp:127.0.0.1:7001".into(),
+                "unix:/run/app.sock".into(),
+                "127.0.0.1:7002".into(),
+            ],
+        )
+        .await
+        .unwrap();
+        let listed: Vec<(String, String, Proto)> = list
+            .list()
+            .into_iter()
+            .map(|t| (t.name, t.target, t.proto))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("echo".into(), "127.0.0.1:7000".into(), Proto::Tcp),
+                ("udp-echo".into(), "udp:127.0.0.1:7000".into(), Proto::Udp),
+                (
+                    "udp:127.0.0.1:7001".into(),
+                    "udp:127.0.0.1:7001".into(),
+                    Proto::Udp
+                ),
+                (
+                    "unix:/run/app.sock".into(),
+                    "unix:/run/app.sock".into(),
+                    Proto::Unix
+                ),
+                ("127.0.0.1:7002".into(), "127.0.0.1:7002".into(), Proto::Tcp),
+            ]
+        );
+        let json = serde_json::to_value(&list.list()[1]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"name": "udp-echo", "target": "udp:127.0.0.1:7000", "proto": "udp"})
+        );
+        assert!(
+            matches!(list.check("udp-echo").await, Ok(Dest::Udp(u)) if u.addrs == [local(7000)])
+        );
+        assert!(matches!(
+            list.check("udp:127.0.0.1:7000").await,
+            Ok(Dest::Udp(_))
+        ));
+        assert!(matches!(list.check("udp:127.0.0.1:7001").await, Ok(Dest::Udp(u)) if u.broadcast));
+        assert!(matches!(
+            list.check("127.0.0.1:7000").await,
+            Ok(Dest::Tcp(_))
+        ));
+        assert!(matches!(
+            list.check("unix:/run/app.sock").await,
+            Ok(Dest::Unix(u)) if u.path == std::path::Path::new("/run/app.sock")
+        ));
+        // The same address under another protocol is another target.
+        for refused in ["127.0.0.1:7001", "udp:127.0.0.1:7002", "udp:127.0.0.1:7003"] {
+            assert_eq!(
+                list.check(refused).await.unwrap_err(),
+                Refusal::NotAllowed(refused.into())
+            );
+        }
+        // A path is allowed only as it was written.
+        for refused in ["unix:/run/app.sock2", "unix:/run/app"] {
+            assert_eq!(
+                list.check(refused).await.unwrap_err(),
+                Refusal::NotAllowed(refused.into())
+            );
+        }
+        assert!(matches!(
+            list.check("unix:/run//app.sock").await,
+            Err(Refusal::Invalid {
+                reason: TargetError::BadUnixPath,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn broadcast_and_multicast_are_allowed_only_when_written_out() {
+        let list = AllowList::build(
+            &[],
+            &[
+                "udp:255.255.255.255:9".into(),
+                "udp:[ff02::1]:9".into(),
+                "udp:127.0.0.1:9".into(),
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(list.check("udp:255.255.255.255:9").await.is_ok());
+        assert!(list.check("udp:[ff02::1]:9").await.is_ok());
+        for refused in [
+            "udp:224.0.0.1:9",
+            "udp:255.255.255.255:10",
+            "udp:[ff02::2]:9",
+        ] {
+            assert_eq!(
+                list.check(refused).await.unwrap_err(),
+                Refusal::NotAllowed(refused.into())
+            );
+        }
+        // A name's broadcast and multicast addresses are dropped at startup: the request can
+        // never reach them, whatever the name resolves to then.
+        let dns = Scripted::new(vec![
+            Ok(vec![
+                at("224.0.0.1", 9),
+                at("127.0.0.1", 9),
+                at("255.255.255.255", 9),
+            ]),
+            Ok(vec![at("224.0.0.1", 9), at("255.255.255.255", 9)]),
+            Ok(vec![at("224.0.0.1", 9), at("127.0.0.1", 9)]),
+        ]);
+        let list = AllowList::build_with(&dns, &[], &["udp:group.test:9".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            list.check_with(&dns, "udp:GROUP.test:9").await.unwrap_err(),
+            Refusal::Resolution("udp:GROUP.test:9".into())
+        );
+        let Ok(Dest::Udp(udp)) = list.check_with(&dns, "udp:GROUP.test:9").await else {
+            panic!("not allowed");
+        };
+        assert_eq!(udp.addrs, [at("127.0.0.1", 9)]);
+        assert!(!udp.broadcast, "no SO_BROADCAST for a name");
+        // A name that resolves to nothing else is refused at startup, with the way out.
+        let dns = Scripted::new(vec![Ok(vec![at("239.1.2.3", 9)])]);
+        let err = AllowList::build_with(&dns, &[], &["udp:group.test:9".into()])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only to broadcast or multicast"), "{err}");
+        assert!(err.contains("udp:239.1.2.3:9"), "{err}");
+        // A TCP entry has no such rule: TCP cannot broadcast.
+        let dns = Scripted::new(vec![Ok(vec![at("127.0.0.1", 9)])]);
+        assert!(AllowList::build_with(&dns, &[], &["group.test:9".into()])
+            .await
+            .is_ok());
+    }
+
+    /// A destination's name and addresses (none for a Unix socket).
+    fn parts(dest: Dest) -> (String, Vec<SocketAddr>) {
+        match dest {
+            Dest::Tcp(t) => (t.name, t.addrs),
+            Dest::Udp(u) => (u.name, u.addrs),
+            Dest::Unix(u) => (u.name, Vec::new()),
+        }
+    }
+
     fn local(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
     #[tokio::test]
     async fn builtins_and_allowed_entries_only() {
-        let list = AllowList::build(&[("echo", local(7000))], &["127.0.0.1:7001".into()])
-            .await
-            .unwrap();
-        assert_eq!(list.check("echo").await.unwrap().1, vec![local(7000)]);
+        let list = AllowList::build(
+            &[("echo", Proto::Tcp, local(7000))],
+            &["127.0.0.1:7001".into()],
+        )
+        .await
+        .unwrap();
         assert_eq!(
-            list.check("127.0.0.1:7000").await.unwrap().1,
+            list.check("echo").await.map(parts).unwrap().1,
             vec![local(7000)]
         );
         assert_eq!(
-            list.check("127.0.0.1:7001").await.unwrap().1,
+            list.check("127.0.0.1:7000").await.map(parts).unwrap().1,
+            vec![local(7000)]
+        );
+        assert_eq!(
+            list.check("127.0.0.1:7001").await.map(parts).unwrap().1,
             vec![local(7001)]
         );
         assert!(matches!(
@@ -399,7 +765,7 @@ mod tests {
         let list = AllowList::build(&[], &["localhost:7003".into()])
             .await
             .unwrap();
-        let (_, addrs) = list.check("LOCALHOST:7003").await.unwrap();
+        let (_, addrs) = list.check("LOCALHOST:7003").await.map(parts).unwrap();
         assert!(addrs
             .iter()
             .all(|a| a.ip().is_loopback() && a.port() == 7003));
@@ -456,11 +822,14 @@ mod tests {
         Vec<(String, u16)>,
     ) {
         let dns = Scripted::new(vec![Ok(startup), then]);
-        let list =
-            AllowList::build_with(&dns, &[("echo", local(7000))], &["relay.test:7010".into()])
-                .await
-                .unwrap();
-        let result = list.check_with(&dns, requested).await;
+        let list = AllowList::build_with(
+            &dns,
+            &[("echo", Proto::Tcp, local(7000))],
+            &["relay.test:7010".into()],
+        )
+        .await
+        .unwrap();
+        let result = list.check_with(&dns, requested).await.map(parts);
         (result, dns.asked())
     }
 
@@ -550,16 +919,23 @@ mod tests {
     async fn addresses_and_entry_names_are_not_resolved_again() {
         // No answers scripted: any lookup would panic.
         let dns = Scripted::new(vec![]);
-        let list =
-            AllowList::build_with(&dns, &[("echo", local(7000))], &["127.0.0.1:7001".into()])
-                .await
-                .unwrap();
+        let list = AllowList::build_with(
+            &dns,
+            &[("echo", Proto::Tcp, local(7000))],
+            &["127.0.0.1:7001".into()],
+        )
+        .await
+        .unwrap();
         assert_eq!(
-            list.check_with(&dns, "127.0.0.1:7001").await.unwrap().1,
+            list.check_with(&dns, "127.0.0.1:7001")
+                .await
+                .map(parts)
+                .unwrap()
+                .1,
             vec![local(7001)]
         );
         assert_eq!(
-            list.check_with(&dns, "echo").await.unwrap().1,
+            list.check_with(&dns, "echo").await.map(parts).unwrap().1,
             vec![local(7000)]
         );
         assert!(dns.asked().is_empty());

@@ -36,9 +36,12 @@ fn handshake(with: &[(&'static str, &str)]) -> HeaderMap {
 
 async fn allow_list() -> AllowList {
     let echo: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-    AllowList::build(&[("echo", echo)], &["127.0.0.1:7010".into()])
-        .await
-        .unwrap()
+    AllowList::build(
+        &[("echo", target::Proto::Tcp, echo)],
+        &["127.0.0.1:7010".into()],
+    )
+    .await
+    .unwrap()
 }
 
 /// What `admit` answers, with `--token s3cret` when `token`.
@@ -113,8 +116,11 @@ async fn each_rule_refuses_with_its_status_reason_and_message() {
 async fn admitted_requests_say_where_and_how() {
     let headers = handshake(&[]);
     let admitted = decide(false, None, &headers).await.unwrap();
-    assert_eq!(admitted.target.name, "echo");
-    assert_eq!(admitted.target.addrs, ["127.0.0.1:7000".parse().unwrap()]);
+    let crate::bridge::Dest::Tcp(target) = admitted.target else {
+        panic!("not a TCP target: {:?}", admitted.target);
+    };
+    assert_eq!(target.name, "echo");
+    assert_eq!(target.addrs, ["127.0.0.1:7000".parse().unwrap()]);
     assert_eq!(admitted.key, KEY);
     assert!(!admitted.binary);
 
@@ -126,7 +132,7 @@ async fn admitted_requests_say_where_and_how() {
     let admitted = decide(true, Some("target=127.0.0.1:7010"), &headers)
         .await
         .unwrap();
-    assert_eq!(admitted.target.name, "127.0.0.1:7010");
+    assert_eq!(admitted.target.name(), "127.0.0.1:7010");
     assert!(admitted.binary);
 
     let headers = handshake(&[
@@ -134,7 +140,7 @@ async fn admitted_requests_say_where_and_how() {
         ("content-length", "0"),
     ]);
     let admitted = decide(true, Some("token=s3cret&target=echo"), &headers).await;
-    assert_eq!(admitted.unwrap().target.name, "127.0.0.1:7000");
+    assert_eq!(admitted.unwrap().target.name(), "127.0.0.1:7000");
 }
 
 #[test]
