@@ -13,14 +13,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::metrics::{Metrics, Proto};
+use crate::metrics::{EchoDrop, Metrics, Proto};
 use crate::readsize::ReadSize;
 
 /// Largest UDP payload (IPv6 jumbograms aside); larger datagrams cannot arrive.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// Source ports never answered over UDP: echo (7) and chargen (19) would answer back forever.
-const LOOP_PORTS: [u16; 2] = [7, 19];
+/// Source ports never answered over UDP (CERT CA-1996-01): echo (7), daytime (13), chargen (19)
+/// and time (37) answer every datagram, so a datagram forged to come from one of them would
+/// bounce between it and this echo forever.
+const LOOP_PORTS: [u16; 4] = [7, 13, 19, 37];
 
 /// What a TCP service does with each connection.
 #[derive(Debug, Clone)]
@@ -140,8 +142,23 @@ async fn handle_tcp(
     }
 }
 
-/// Echoes each datagram to its sender until cancelled.
+/// Echoes each datagram to its sender until cancelled, except those [`replies_to`] refuses
+/// (counted in the metrics).
+///
+/// Broadcasts: an echo bound to a unicast address (the default is loopback) never receives a
+/// broadcast or multicast datagram, since Linux delivers those only to sockets bound to the
+/// wildcard address or to that broadcast or group address. Bound to the wildcard address, it
+/// cannot tell them apart without the datagram's destination (IP_PKTINFO), so it says so at
+/// startup.
 pub async fn serve_udp(socket: UdpSocket, metrics: Arc<Metrics>, cancel: CancellationToken) {
+    let local = socket.local_addr().ok();
+    if local.is_some_and(|l| l.ip().is_unspecified()) {
+        warn!(
+            "the UDP echo is bound to a wildcard address: it answers broadcast datagrams too; \
+             bind --echo to a unicast address to rule that out"
+        );
+    }
+    let own_port = local.map_or(0, |l| l.port());
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (n, from) = tokio::select! {
@@ -155,8 +172,9 @@ pub async fn serve_udp(socket: UdpSocket, metrics: Arc<Metrics>, cancel: Cancell
             },
             () = cancel.cancelled() => return,
         };
-        if !replies_to(from) {
-            debug!(%from, "not echoing to a service port");
+        if let Err(drop) = replies_to(from, own_port) {
+            debug!(%from, reason = drop.as_str(), "not echoing");
+            metrics.echo_dropped(drop);
             continue;
         }
         match socket.send_to(&buf[..n], from).await {
@@ -166,11 +184,18 @@ pub async fn serve_udp(socket: UdpSocket, metrics: Arc<Metrics>, cancel: Cancell
     }
 }
 
-/// Whether a datagram from `from` gets its echo: not when it comes from a port whose service
-/// answers every datagram (echo, chargen: two such servers would bounce packets forever, and
-/// a forged source address can set that up), nor from port 0, which cannot be sent to.
-fn replies_to(from: SocketAddr) -> bool {
-    from.port() != 0 && !LOOP_PORTS.contains(&from.port())
+/// Whether a datagram from `from` gets its echo from an echo on port `own_port`: not when it
+/// comes from a port whose service answers every datagram (two such servers would bounce
+/// packets forever, and a forged source address can set that up), nor from the echo's own port
+/// (its own address, or another echo on the same port elsewhere: the same loop), nor from
+/// port 0, which cannot be sent to.
+fn replies_to(from: SocketAddr, own_port: u16) -> Result<(), EchoDrop> {
+    match from.port() {
+        0 => Err(EchoDrop::PortZero),
+        port if LOOP_PORTS.contains(&port) => Err(EchoDrop::LoopPort),
+        port if port == own_port => Err(EchoDrop::OwnPort),
+        _ => Ok(()),
+    }
 }
 
 /// Binds TCP and UDP to the same port. With port 0 the kernel picks the TCP port, and the UDP
@@ -203,14 +228,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn udp_echo_never_answers_looping_services_or_port_zero() {
-        for ip in ["127.0.0.1", "::1"] {
+    fn udp_echo_never_answers_looping_services_its_own_port_or_port_zero() {
+        let own = 65432;
+        for ip in ["127.0.0.1", "::1", "192.0.2.1"] {
             let ip: std::net::IpAddr = ip.parse().unwrap();
-            for port in [0, 7, 19] {
-                assert!(!replies_to(SocketAddr::new(ip, port)), "{ip} port {port}");
+            let at = |port| SocketAddr::new(ip, port);
+            assert_eq!(replies_to(at(0), own), Err(EchoDrop::PortZero));
+            for port in [7, 13, 19, 37] {
+                assert_eq!(replies_to(at(port), own), Err(EchoDrop::LoopPort), "{port}");
             }
-            for port in [1, 6, 8, 18, 20, 53, 65432, 65535] {
-                assert!(replies_to(SocketAddr::new(ip, port)), "{ip} port {port}");
+            assert_eq!(replies_to(at(own), own), Err(EchoDrop::OwnPort));
+            for port in [1, 6, 8, 12, 14, 18, 20, 36, 38, 53, 65431, 65433, 65535] {
+                assert_eq!(replies_to(at(port), own), Ok(()), "{ip} port {port}");
             }
         }
     }

@@ -58,6 +58,17 @@ struct KindLabels {
     kind: &'static str,
 }
 
+/// Why the UDP echo did not answer a datagram (no echo loops, CERT CA-1996-01).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum EchoDrop {
+    /// From echo, daytime, chargen or time (7, 13, 19, 37).
+    LoopPort,
+    /// From the echo's own port.
+    OwnPort,
+    /// From port 0, which cannot be answered.
+    PortZero,
+}
+
 /// Protocol of the echo and acknowledge services.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Proto {
@@ -93,6 +104,7 @@ label_values! {
         PingTimeout => "ping_timeout",
     }
     Proto { Tcp => "tcp", Udp => "udp" }
+    EchoDrop { LoopPort => "loop_port", OwnPort => "own_port", PortZero => "port_zero" }
 }
 
 /// All of the relay's metrics; cheap to share (`Arc`) and update from any task.
@@ -114,6 +126,7 @@ pub struct Metrics {
     /// The two counters of `echo_bytes`, looked up once: the echo adds to them per read.
     echo_tcp: Counter,
     echo_udp: Counter,
+    echo_dropped: Family<ReasonLabels, Counter>,
     http_requests: Counter,
 }
 
@@ -154,6 +167,7 @@ impl Metrics {
             errors: Family::default(),
             udp_icmp_errors: Counter::default(),
             echo_active: Gauge::default(),
+            echo_dropped: Family::default(),
             http_requests: Counter::default(),
             registry: Registry::default(),
         };
@@ -197,6 +211,11 @@ impl Metrics {
             "echo_bytes",
             "Bytes echoed by the echo service",
             m.echo_bytes.clone(),
+        );
+        registry.register(
+            "echo_udp_dropped",
+            "Datagrams the UDP echo did not answer, so that it never loops",
+            m.echo_dropped.clone(),
         );
         registry.register(
             "http_requests",
@@ -272,6 +291,14 @@ impl Metrics {
             Proto::Udp => &self.echo_udp,
         }
         .inc_by(n as u64);
+    }
+
+    pub fn echo_dropped(&self, why: EchoDrop) {
+        self.echo_dropped
+            .get_or_create(&ReasonLabels {
+                reason: why.as_str(),
+            })
+            .inc();
     }
 
     pub fn http_request(&self) {

@@ -321,3 +321,45 @@ async fn a_client_that_does_not_read_stops_the_relay_reading_its_target() {
         assert_eq!(got.len(), 1024);
     }
 }
+
+#[tokio::test]
+async fn the_udp_echo_does_not_answer_the_ports_of_looping_services() {
+    let relay = TestRelay::start().await;
+    // Binding ports below 1024 takes root (or CAP_NET_BIND_SERVICE); a port in use elsewhere
+    // is left out.
+    let mut services = Vec::new();
+    for port in [7u16, 13, 19, 37] {
+        match UdpSocket::bind(("127.0.0.1", port)).await {
+            Ok(socket) => services.push(socket),
+            Err(e) => eprintln!("port {port} left out: {e}"),
+        }
+    }
+    if services.is_empty() {
+        eprintln!("skipped: cannot bind ports 7, 13, 19 or 37 here (not root?)");
+        return;
+    }
+    for socket in &services {
+        socket.send_to(b"loop?", relay.echo).await.unwrap();
+    }
+    // Datagrams to the echo are handled in order: once this one is answered, those before it
+    // were handled too.
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(b"hello", relay.echo).await.unwrap();
+    let mut buf = [0u8; 16];
+    let (n, _) = tokio::time::timeout(WAIT, client.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    for socket in &services {
+        let port = socket.local_addr().unwrap().port();
+        let answer = socket.try_recv_from(&mut buf);
+        assert!(answer.is_err(), "port {port} got an echo: {answer:?}");
+    }
+    let metrics = relay.metrics.encode();
+    let dropped = format!(
+        "sockrelay_echo_udp_dropped_total{{reason=\"loop_port\"}} {}",
+        services.len()
+    );
+    assert!(metrics.contains(&dropped), "{metrics}");
+}
