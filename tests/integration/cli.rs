@@ -98,6 +98,8 @@ fn help_documents_every_option_with_its_default() {
         ("--max-heads", Some(d.max_heads.to_string())),
         ("--handshake-timeout", Some(secs(d.handshake_timeout))),
         ("--idle-timeout", Some(secs(d.idle_timeout))),
+        ("--ping-interval", Some(secs(d.ping_interval))),
+        ("--ping-timeout", Some(secs(d.ping_timeout))),
         ("--max-message", Some(d.max_message.to_string())),
         ("--no-splice", None),
         ("--tcp-congestion", None),
@@ -109,6 +111,10 @@ fn help_documents_every_option_with_its_default() {
         (1024, "10".into(), "300".into())
     );
     assert_eq!(d.max_message, 1 << 20);
+    assert_eq!(
+        (secs(d.ping_interval), secs(d.ping_timeout)),
+        ("30".into(), "30".into())
+    );
     for args in [&["--help"][..], &["serve", "--help"]] {
         let out = sockrelay().args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

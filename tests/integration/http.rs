@@ -19,7 +19,10 @@ async fn health_targets_and_metrics() {
     assert_eq!(targets[0]["target"], relay.echo.to_string());
     assert_eq!(targets[1]["name"], "ack");
     assert_eq!(targets[1]["target"], relay.ack.to_string());
-    assert_eq!(targets[2]["target"], "localhost:22");
+    assert_eq!(targets[2]["name"], "udp-echo");
+    assert_eq!(targets[2]["target"], format!("udp:{}", relay.echo));
+    assert_eq!(targets[3]["target"], "localhost:22");
+    assert_eq!(targets[3]["proto"], "tcp");
 
     let ws = relay.ws("/ws").await;
     assert_eq!(ws_echo_roundtrip(ws, b"12345", &[5]).await, b"12345");
