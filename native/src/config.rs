@@ -153,6 +153,36 @@ settings! {
         "pages from localhost, and the relay's own origin when it is addressed by IP",
     )), check each(crate::origin::validate_origin_setting);
 
+    /// websockify's token files: a file of `token: HOST:PORT` lines, or a directory of them.
+    /// `/ws?token=NAME` and `/websockify?token=NAME` bridge to NAME's target (unknown tokens
+    /// get 403); files are read again when they change. With it, `?token=` on those paths names
+    /// a target, and the relay's own token comes as `?auth=` or `Authorization: Bearer`
+    #[arg(value_name = "FILE_OR_DIR")]
+    target_tokens: Option<PathBuf> => target_tokens: Option<PathBuf> = Unset;
+
+    /// Send a PROXY protocol v2 header (the client's address and port) to this target before
+    /// the client's bytes (repeatable; spelled as the target is allowed). Token-file targets
+    /// ask for it with `proxy-protocol` after the target
+    #[arg(value_name = "HOST:PORT")]
+    proxy_protocol: Vec<String> => proxy_protocol: Vec<String> = List(None),
+        check each(crate::proxy_protocol::validate_target);
+
+    /// Believe X-Forwarded-For and Forwarded from peers in this address block, e.g.
+    /// 127.0.0.1/32 for a proxy on the same host (repeatable): the client's address they give
+    /// goes into logs and PROXY headers. From other peers these headers are ignored
+    #[arg(value_name = "CIDR")]
+    trusted_proxy: Vec<String> => trusted_proxy: Vec<String> = List(None),
+        check each(crate::proxy_protocol::validate_cidr);
+
+    /// Serve the files of DIR (noVNC's, say) before the built-in pages. Dotfiles, `..` and
+    /// symbolic links that lead out of DIR are never served, and directories are not listed
+    #[arg(value_name = "DIR")]
+    web: Option<PathBuf> => web: Option<PathBuf> = Unset;
+
+    /// Open no echo or acknowledge server: /ws without ?target= then goes to the first --allow
+    /// entry (`sockrelay websockify` runs this way)
+    no_builtins: bool => builtins: bool = Off;
+
     /// Require this token on /ws, /api/targets, /api/check and /metrics, as `?token=...` or
     /// `Authorization: Bearer ...` (401 without it). /healthz (for load balancers) and the
     /// pages stay open: neither tells what the relay reaches; a page opened with
@@ -653,7 +683,7 @@ mod tests {
             .filter(|&long| long != "config")
             .map(|long| format!("`{long}`"))
             .collect();
-        assert_eq!(flags.len(), 19);
+        assert_eq!(flags.len(), 24);
         let f = write("no-such-key = 1\n");
         let args = ServeArgs {
             config: Some(f.0.clone()),

@@ -39,6 +39,7 @@ pub mod echo;
 pub mod http;
 pub mod metrics;
 pub mod policy;
+pub mod proxy_protocol;
 pub mod readsize;
 pub mod shutdown;
 #[cfg_attr(not(target_os = "linux"), path = "splice_none.rs")]
@@ -46,6 +47,7 @@ pub mod splice;
 pub mod tcp;
 pub mod tls;
 pub mod tools;
+pub mod websockify;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -76,12 +78,20 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub struct Relay {
     settings: Arc<Settings>,
     http: TcpListener,
+    /// The echo and acknowledge servers; none with `--no-builtins`.
+    builtins: Option<Builtins>,
+    tls: Option<TlsAcceptor>,
+    allow: target::AllowList,
+    tokens: Option<policy::tokens::TokenTargets>,
+    web: Option<http::webdir::WebDir>,
+    metrics: Arc<Metrics>,
+}
+
+/// The built-in services' sockets.
+struct Builtins {
     echo_tcp: TcpListener,
     echo_udp: UdpSocket,
     ack: TcpListener,
-    tls: Option<TlsAcceptor>,
-    allow: target::AllowList,
-    metrics: Arc<Metrics>,
 }
 
 impl Relay {
@@ -95,29 +105,54 @@ impl Relay {
         }
         let http = listen(settings.http, congestion)
             .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
-        let (echo_tcp, echo_udp) = echo::bind_echo(settings.echo, congestion)
-            .await
-            .with_context(|| format!("cannot listen for echo on {}", settings.echo))?;
-        let ack = listen(settings.ack, congestion).with_context(|| {
-            format!(
-                "cannot listen for the acknowledge server on {}",
-                settings.ack
-            )
-        })?;
-        let builtins = [
-            ("echo", Proto::Tcp, echo_tcp.local_addr()?),
-            ("ack", Proto::Tcp, ack.local_addr()?),
-            ("udp-echo", Proto::Udp, echo_udp.local_addr()?),
-        ];
-        let allow = target::AllowList::build(&builtins, &settings.allow).await?;
+        let mut entries = Vec::new();
+        let builtins = if settings.builtins {
+            let (echo_tcp, echo_udp) = echo::bind_echo(settings.echo, congestion)
+                .await
+                .with_context(|| format!("cannot listen for echo on {}", settings.echo))?;
+            let ack = listen(settings.ack, congestion).with_context(|| {
+                format!(
+                    "cannot listen for the acknowledge server on {}",
+                    settings.ack
+                )
+            })?;
+            entries = vec![
+                ("echo", Proto::Tcp, echo_tcp.local_addr()?),
+                ("ack", Proto::Tcp, ack.local_addr()?),
+                ("udp-echo", Proto::Udp, echo_udp.local_addr()?),
+            ];
+            Some(Builtins {
+                echo_tcp,
+                echo_udp,
+                ack,
+            })
+        } else {
+            None
+        };
+        let allow = target::AllowList::build(&entries, &settings.allow).await?;
+        let tokens = match &settings.target_tokens {
+            Some(source) => Some(
+                policy::tokens::TokenTargets::open(source)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--target-tokens: {e}"))?,
+            ),
+            None => None,
+        };
+        let web = match &settings.web {
+            Some(dir) => Some(
+                http::webdir::WebDir::open(dir)
+                    .with_context(|| format!("--web {}", dir.display()))?,
+            ),
+            None => None,
+        };
         Ok(Relay {
             settings: Arc::new(settings),
             http,
-            echo_tcp,
-            echo_udp,
-            ack,
+            builtins,
             tls,
             allow,
+            tokens,
+            web,
             metrics: Arc::new(Metrics::new()),
         })
     }
@@ -129,12 +164,18 @@ impl Relay {
 
     /// The bound echo address (TCP and UDP).
     pub fn echo_addr(&self) -> SocketAddr {
-        self.echo_tcp.local_addr().unwrap_or(self.settings.echo)
+        self.builtins
+            .as_ref()
+            .and_then(|b| b.echo_tcp.local_addr().ok())
+            .unwrap_or(self.settings.echo)
     }
 
     /// The bound acknowledge server address.
     pub fn ack_addr(&self) -> SocketAddr {
-        self.ack.local_addr().unwrap_or(self.settings.ack)
+        self.builtins
+            .as_ref()
+            .and_then(|b| b.ack.local_addr().ok())
+            .unwrap_or(self.settings.ack)
     }
 
     /// The URL to open in a browser.
@@ -163,8 +204,13 @@ impl Relay {
         let tracker = TaskTracker::new();
         let url = self.url();
         info!(service = "http", addr = %self.http_addr(), tls = self.tls.is_some(), "listening");
-        info!(service = "echo", addr = %self.echo_addr(), proto = "tcp+udp", "listening");
-        info!(service = "ack", addr = %self.ack_addr(), "listening");
+        if self.builtins.is_some() {
+            info!(service = "echo", addr = %self.echo_addr(), proto = "tcp+udp", "listening");
+            info!(service = "ack", addr = %self.ack_addr(), "listening");
+        }
+        if let Some(tokens) = &self.tokens {
+            info!(source = %tokens.source().display(), "targets by token (?token=NAME)");
+        }
         if let Some(name) = &self.settings.tcp_congestion {
             info!(tcp_congestion = %name, "TCP connections use this congestion control");
         }
@@ -181,6 +227,7 @@ impl Relay {
             limit: Arc::new(Semaphore::new(self.settings.max_conns)),
             ..ctx.clone()
         };
+        let http_addr = self.http_addr();
         let state = Arc::new(http::AppState {
             settings: self.settings.clone(),
             allow: self.allow,
@@ -190,18 +237,24 @@ impl Relay {
             cancel: cancel.clone(),
             tracker: tracker.clone(),
             tls: self.tls.is_some(),
+            tokens: self.tokens,
+            proxy: proxy_protocol::ProxyPolicy::new(&self.settings).listening_on(http_addr),
+            web: self.web,
         });
         let router = http::router(state.clone());
         let ack_reply: Arc<str> = self.settings.ack_reply.as_str().into();
 
-        let services = async {
-            tokio::join!(
-                accept::serve(self.http, router, self.tls, state),
-                echo::serve_tcp(self.echo_tcp, TcpService::Echo, ctx.clone()),
-                echo::serve_udp(self.echo_udp, self.metrics.clone(), cancel.clone()),
-                echo::serve_tcp(self.ack, TcpService::Ack(ack_reply), ack_ctx),
-            )
+        let builtins = async {
+            if let Some(b) = self.builtins {
+                tokio::join!(
+                    echo::serve_tcp(b.echo_tcp, TcpService::Echo, ctx.clone()),
+                    echo::serve_udp(b.echo_udp, self.metrics.clone(), cancel.clone()),
+                    echo::serve_tcp(b.ack, TcpService::Ack(ack_reply), ack_ctx),
+                );
+            }
         };
+        let services =
+            async { tokio::join!(accept::serve(self.http, router, self.tls, state), builtins) };
         info!("ready: open {url}");
         let stop = async {
             shutdown.await;

@@ -8,6 +8,7 @@ use std::task::Poll;
 use clap::{Parser, Subcommand};
 use sockrelay::config::{ServeArgs, Settings};
 use sockrelay::tools::{self, InetCommand};
+use sockrelay::websockify::{Extras, WebsockifyArgs};
 use tracing_subscriber::EnvFilter;
 
 /// Echo servers, a safe WebSocket-to-TCP bridge, and socket address tools, with a browser
@@ -50,6 +51,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// websockify's command line on sockrelay's engine: a drop-in for noVNC deployments
+    /// (options it cannot honour are refused by name)
+    #[command(
+        override_usage = "sockrelay websockify [OPTIONS] [HOST:]PORT [TARGET_HOST:TARGET_PORT]"
+    )]
+    Websockify(Box<WebsockifyArgs>),
     /// gethostname(), or gethostbyname(NAME)
     Host {
         name: Option<String>,
@@ -68,8 +75,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Fatal> {
     match cli.command {
-        None => serve(&cli.serve),
-        Some(Command::Serve(args)) => serve(&args),
+        None => serve(&cli.serve, Extras::default()),
+        Some(Command::Serve(args)) => serve(&args, Extras::default()),
+        Some(Command::Websockify(args)) => {
+            let (serve_args, extras) = args
+                .to_serve()
+                .map_err(|e| Fatal::Usage(format!("sockrelay websockify: {e}")))?;
+            serve(&serve_args, extras)
+        }
         Some(Command::Client { target }) => client(&target),
         Some(Command::Inet { command, json }) => print_line(&tools::inet(&command, json)?),
         Some(Command::Serv {
@@ -149,8 +162,8 @@ fn client(target: &str) -> Result<(), Fatal> {
     }
 }
 
-fn serve(args: &ServeArgs) -> Result<(), Fatal> {
-    init_logging();
+fn serve(args: &ServeArgs, extras: Extras) -> Result<(), Fatal> {
+    init_logging_at(if extras.verbose { "debug" } else { "info" });
     let settings = Settings::resolve(args).map_err(|e| Fatal::Usage(format!("sockrelay: {e}")))?;
     if let Some(name) = &settings.tcp_congestion {
         // A name the kernel does not know (or lets only root use) is the user's to fix.
@@ -163,7 +176,17 @@ fn serve(args: &ServeArgs) -> Result<(), Fatal> {
             rt.block_on(async {
                 let relay = sockrelay::Relay::bind(settings).await?;
                 let stop = listening(sockrelay::shutdown::signal()).await;
-                relay.run(stop).await
+                match extras.exit_when_idle {
+                    None => relay.run(stop).await,
+                    Some(after) => {
+                        let idle = sockrelay::websockify::exit_when_idle(relay.metrics(), after);
+                        relay
+                            .run(async {
+                                tokio::select! { () = stop => {}, () = idle => {} }
+                            })
+                            .await
+                    }
+                }
             })
         })
         .map_err(|e| Fatal::Runtime(format!("sockrelay: {e:#}")))
@@ -218,7 +241,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// subscriber reports it with `eprintln!`, which panics on the same closed stderr and took the
 /// relay down.
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_logging_at("info");
+}
+
+/// [`init_logging`] at `level` unless `RUST_LOG` says otherwise.
+fn init_logging_at(level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

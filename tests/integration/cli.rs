@@ -92,6 +92,11 @@ fn help_documents_every_option_with_its_default() {
                     .into(),
             ),
         ),
+        ("--target-tokens", None),
+        ("--proxy-protocol", None),
+        ("--trusted-proxy", None),
+        ("--web", None),
+        ("--no-builtins", None),
         ("--token", None),
         ("--frame-ancestors", Some("'self'".into())),
         ("--max-conns", Some(d.max_conns.to_string())),
@@ -135,7 +140,7 @@ fn help_documents_every_option_with_its_default() {
                 ),
             }
         }
-        let token = &entries[7].1;
+        let token = &entries[12].1;
         assert!(token.contains("[env: SOCKRELAY_TOKEN]"), "{token}");
     }
 }

@@ -15,4 +15,5 @@ mod pkg;
 mod process;
 mod udp;
 mod unix;
+mod websockify;
 mod ws;

@@ -4,7 +4,8 @@
 //! Owns: the WebSocket codec and its limits ([`Limits`]), connecting to the target
 //! ([`target`]), the two pumps (`client_to_target` and `target_to_client`, each in its module
 //! and testable alone), how a bridge ends and the close code the client hears ([`ending`]), the
-//! idle watch ([`idle`]), the splice glue, and the lifecycle metrics and log line. [`serve`] is
+//! idle watch ([`idle`]) and the heartbeat on its timer (`heartbeat`), the pumps of a UDP
+//! target ([`datagram`]), the splice glue, and the lifecycle metrics and log line. [`serve`] is
 //! the one entry point.
 //!
 //! Leaves to others: whether a request may open a bridge and to which target
@@ -57,7 +58,7 @@ use crate::splice::Splicer;
 use client_to_target::{client_to_target, PingsAnswered, Step};
 use ending::{close_client, close_message, codes, short_io_error, CLOSE_GRACE};
 pub use ending::{Ending, Report};
-use heartbeat::{Heartbeat, Pinged};
+use heartbeat::{Beat, Heartbeat, Pinged};
 use idle::{idle, Activity};
 pub use target::{Dest, Dial, Target, TcpAddr, UdpAddr, UnixAddr};
 use target_to_client::target_to_client;
@@ -82,6 +83,9 @@ pub struct Order<D> {
     pub target: D,
     /// The bridge's place under `--max-conns`, held until it ends.
     pub permit: OwnedSemaphorePermit,
+    /// A PROXY protocol header the target is sent before anything else (`--proxy-protocol`;
+    /// stream targets only).
+    pub proxy_header: Option<Vec<u8>>,
 }
 
 /// What every bridge of a relay shares.
@@ -161,6 +165,7 @@ where
         peer,
         target,
         permit,
+        proxy_header,
     } = order;
     match target {
         Dest::Tcp(target) => {
@@ -168,6 +173,7 @@ where
                 peer,
                 target,
                 permit,
+                proxy_header,
             };
             bridge_stream(io, splicer, order, env).await
         }
@@ -176,6 +182,7 @@ where
                 peer,
                 target,
                 permit,
+                proxy_header,
             };
             bridge_stream(io, splicer, order, env).await
         }
@@ -184,6 +191,7 @@ where
                 peer,
                 target,
                 permit,
+                proxy_header: None,
             };
             bridge_datagrams(io, order, env).await
         }
@@ -272,13 +280,21 @@ where
         peer,
         target,
         permit: _permit,
+        proxy_header,
     } = order;
     let limits = Limits::of(&env.settings);
     // The idle watch counts every byte that moves on the client's socket.
     let activity = Activity::default();
     let mut ws = limits.codec().serve(activity.watch(io));
     let closed = Closed::new(peer, target.name());
-    let Some(stream) = connect(&mut ws, target.dial(&env.settings), env, &closed).await else {
+    let dialing = async {
+        let mut stream = target.dial(&env.settings).await?;
+        if let Some(header) = &proxy_header {
+            tokio::io::AsyncWriteExt::write_all(&mut stream, header).await?;
+        }
+        Ok(stream)
+    };
+    let Some(stream) = connect(&mut ws, dialing, env, &closed).await else {
         return;
     };
     env.metrics.bridge_opened();
@@ -384,14 +400,19 @@ where
             metrics,
             cancel,
         );
-        let idle = idle(limits.idle_timeout, activity, splicer.as_ref(), &shared);
-        let beat = pinged.watch(activity, limits.ping_interval, limits.ping_timeout);
+        let beat = Beat::new(&pinged, activity, limits.ping_interval, limits.ping_timeout);
+        let idle = idle(
+            limits.idle_timeout,
+            activity,
+            splicer.as_ref(),
+            &shared,
+            beat,
+        );
         tokio::pin!(up);
         let ending = tokio::select! {
             ending = &mut up => ending,
             ending = down => ending,
             ending = idle => ending,
-            ending = beat => ending,
             () = cancel.cancelled() => Ending::Shutdown,
         };
         if let Ending::TargetClosed = ending {

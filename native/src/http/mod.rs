@@ -10,6 +10,7 @@
 
 pub mod assets;
 mod negotiate;
+pub mod webdir;
 mod ws;
 
 use std::net::SocketAddr;
@@ -49,6 +50,13 @@ pub struct AppState {
     pub tracker: TaskTracker,
     /// Whether the relay serves https/wss (for the same-origin check).
     pub tls: bool,
+    /// `--target-tokens`.
+    pub tokens: Option<crate::policy::tokens::TokenTargets>,
+    /// `--trusted-proxy` and `--proxy-protocol`: who the client of a request is, and which
+    /// targets are told.
+    pub proxy: crate::proxy_protocol::ProxyPolicy,
+    /// `--web`.
+    pub web: Option<webdir::WebDir>,
 }
 
 /// The peer address, put into each request's extensions by the accept loop.
@@ -74,6 +82,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Added after that layer: `/ws` checks Host with the rest of its handshake, and
         // counts the refusal as one.
         .route("/ws", get(ws::ws))
+        // noVNC's default path, websockify's (which upgrades on any path).
+        .route("/websockify", get(ws::ws))
         .layer(axum::middleware::from_fn(limit_header_size))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -143,8 +153,13 @@ async fn require_token(
             .uri()
             .query()
             .and_then(|q| Query::parse(q).ok())
-            .and_then(|q| q.token);
-        if !token_ok(expected, query.as_deref(), request.headers()) {
+            .unwrap_or_default();
+        // `?token=` names no target here, so it is the auth token even with --target-tokens.
+        let given = query.auth_tokens(false);
+        if !given
+            .iter()
+            .any(|&given| token_ok(expected, given, request.headers()))
+        {
             let message = "this relay requires a token: add ?token=... to the URL \
                            or send Authorization: Bearer ...";
             let body = Json(serde_json::json!({ "error": message }));
@@ -211,7 +226,23 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn static_file(request: Request) -> Response {
+async fn static_file(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    if let Some(web) = &state.web {
+        if let Some(mut response) = web.serve(request.uri().path(), request.headers()).await {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .filter(|h| policy::is_plain_authority(h));
+            let policy = assets::content_security_policy(host, &state.settings.frame_ancestors);
+            if let Ok(v) = HeaderValue::from_str(&webdir::content_security_policy(&policy)) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            return response;
+        }
+    }
     assets::serve(request.uri().path(), request.headers())
 }
 

@@ -20,6 +20,8 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
         origin: &state.origin,
         token: state.settings.token.as_deref(),
         tls: state.tls,
+        tokens: state.tokens.as_ref(),
+        proxy_protocol: state.proxy.targets(),
     };
     let parts = policy::Parts {
         query: request.uri().query(),
@@ -60,8 +62,13 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
         );
         return refuse(&state, refusal);
     };
+    let peer = request
+        .extensions()
+        .get::<Peer>()
+        .map(|p| state.proxy.client_of(p.0, request.headers()));
     let order = bridge::Order {
-        peer: request.extensions().get::<Peer>().map(|p| p.0),
+        peer,
+        proxy_header: admitted.proxy_protocol.then(|| state.proxy.header(peer)),
         target: admitted.target,
         permit,
     };

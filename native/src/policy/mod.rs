@@ -13,6 +13,7 @@ pub mod origin;
 pub mod target;
 #[cfg(test)]
 mod tests;
+pub mod tokens;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -23,6 +24,7 @@ pub use handshake::is_plain_authority;
 use handshake::{ambiguity, header_has_token, is_valid_key};
 use origin::OriginPolicy;
 use target::AllowList;
+use tokens::{LookupError, TokenTargets};
 
 /// The relay's admission settings.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +35,11 @@ pub struct Rules<'a> {
     pub token: Option<&'a str>,
     /// Whether the relay serves https/wss (for the same-origin check).
     pub tls: bool,
+    /// `--target-tokens`: when set, `?token=` names a target, and the auth token comes as
+    /// `?auth=` or `Authorization: Bearer`.
+    pub tokens: Option<&'a TokenTargets>,
+    /// `--proxy-protocol`: the targets (canonical `HOST:PORT`) sent a PROXY v2 header.
+    pub proxy_protocol: &'a [String],
 }
 
 /// What [`admit`] looks at of a `GET /ws` request.
@@ -51,6 +58,8 @@ pub struct Admitted {
     pub key: HeaderValue,
     /// The client offered the `binary` subprotocol.
     pub binary: bool,
+    /// The target is sent a PROXY protocol v2 header first.
+    pub proxy_protocol: bool,
 }
 
 /// A refused request: the status and `{"error": message}` body it is answered with, the reason
@@ -89,7 +98,18 @@ impl Refusal {
 #[derive(Debug, Default, Deserialize)]
 pub struct Query {
     pub target: Option<String>,
+    /// The auth token (`--token`), or with `--target-tokens` on a bridge, the target's token.
     pub token: Option<String>,
+    /// The auth token, always: what a page sends when `?token=` names a target.
+    pub auth: Option<String>,
+}
+
+impl Query {
+    /// The auth tokens this query carries: `?auth=`, and `?token=` unless it names a target.
+    pub fn auth_tokens(&self, token_names_target: bool) -> [Option<&str>; 2] {
+        let token = self.token.as_deref().filter(|_| !token_names_target);
+        [self.auth.as_deref(), token]
+    }
 }
 
 impl Query {
@@ -172,20 +192,24 @@ pub async fn admit(rules: Rules<'_>, request: Parts<'_>) -> Result<Admitted, Ref
         ));
     }
     if let Some(expected) = rules.token {
-        if !token_ok(expected, query.token.as_deref(), headers) {
-            let message = "this relay requires a token: add ?token=... to the URL";
+        let given = query.auth_tokens(rules.tokens.is_some());
+        if !given
+            .iter()
+            .any(|&given| token_ok(expected, given, headers))
+        {
+            let message = if rules.tokens.is_some() {
+                "this relay requires a token: add ?auth=... to the URL (?token= names the target)"
+            } else {
+                "this relay requires a token: add ?token=... to the URL"
+            };
             return Err(
                 Refusal::new(StatusCode::UNAUTHORIZED, RefusalReason::Token, message)
                     .with_header(header::WWW_AUTHENTICATE, "Bearer"),
             );
         }
     }
-    let target = match &query.target {
-        None => rules.allow.default_target(),
-        Some(t) => rules.allow.check(t).await.map_err(|e| {
-            Refusal::new(StatusCode::FORBIDDEN, RefusalReason::Target, e.to_string())
-        })?,
-    };
+    let (target, token_proxy) = choose_target(rules, &query).await?;
+    let proxy_protocol = token_proxy || rules.proxy_protocol.iter().any(|t| t == target.name());
     let binary = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -196,7 +220,44 @@ pub async fn admit(rules: Rules<'_>, request: Parts<'_>) -> Result<Admitted, Ref
         target,
         key,
         binary,
+        proxy_protocol,
     })
+}
+
+/// The target a request names: by `?token=` with `--target-tokens` (and whether its line asks
+/// for a PROXY header), by `?target=`, or the default one.
+async fn choose_target(rules: Rules<'_>, query: &Query) -> Result<(Dest, bool), Refusal> {
+    let refuse =
+        |message: String| Refusal::new(StatusCode::FORBIDDEN, RefusalReason::Target, message);
+    let target_token = rules.tokens.zip(query.token.as_deref());
+    match (&query.target, target_token) {
+        (Some(_), Some(_)) => Err(Refusal::bad_request(
+            "give either ?target= or ?token= (a target's token), not both",
+        )),
+        (None, Some((tokens, token))) => match tokens.lookup(token).await {
+            Ok(t) => Ok((t.dest(), t.proxy_protocol)),
+            Err(e @ LookupError::Unknown) => Err(refuse(e.to_string())),
+            Err(e @ LookupError::File(_)) => Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                RefusalReason::Target,
+                e.to_string(),
+            )),
+        },
+        (Some(t), None) => Ok((
+            rules
+                .allow
+                .check(t)
+                .await
+                .map_err(|e| refuse(e.to_string()))?,
+            false,
+        )),
+        // Without built-ins and `--allow` entries (websockify with a token plugin), only
+        // tokens lead anywhere.
+        (None, None) if rules.allow.list().is_empty() => Err(refuse(
+            "this relay bridges to token targets only: add ?token=NAME".into(),
+        )),
+        (None, None) => Ok((rules.allow.default_target(), false)),
+    }
 }
 
 /// Checks the token from `?token=` or `Authorization: Bearer`, in constant time. The scheme's

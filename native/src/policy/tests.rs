@@ -57,6 +57,8 @@ async fn decide(
         origin: &origin,
         token: token.then_some("s3cret"),
         tls: false,
+        tokens: None,
+        proxy_protocol: &[],
     };
     admit(rules, Parts { query, headers }).await
 }

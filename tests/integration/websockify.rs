@@ -1,0 +1,762 @@
+//! websockify's ways: token-file targets on `/ws` and `/websockify`, the `binary` subprotocol,
+//! `sockrelay websockify`'s command line, PROXY protocol v2 headers and trusted proxies.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use sockrelay_tests::{http_get, sockrelay_bin, TestRelay, Ws, WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A TCP target that greets each connection with `name` and a newline, then echoes.
+async fn named_target(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = stream.write_all(format!("{name}\n").as_bytes()).await;
+                let (mut r, mut w) = stream.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A port nothing listens on.
+fn closed_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sockrelay-ws-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The first message of a bridge, as text.
+async fn greeting(ws: &mut Ws) -> String {
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("expected the target's greeting, got {other:?}"),
+    }
+}
+
+async fn relay_with_tokens(file: &Path, token: Option<&str>) -> TestRelay {
+    let file = file.to_owned();
+    let token = token.map(str::to_owned);
+    TestRelay::with(move |s| {
+        s.target_tokens = Some(file);
+        s.token = token;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_token_picks_its_target_on_ws_and_websockify_with_the_binary_subprotocol() {
+    let (a, b) = (named_target("alpha").await, named_target("bravo").await);
+    let dir = scratch("pick");
+    let file = dir.join("tokens");
+    std::fs::write(&file, format!("# two desktops\nalpha: {a}\n\nbravo: {b}\n")).unwrap();
+    let relay = relay_with_tokens(&file, None).await;
+
+    let mut ws = relay.ws("/ws?token=alpha").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+
+    // noVNC's request: its default path, and the `binary` subprotocol.
+    let url = relay.ws_url("/websockify?token=bravo");
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "binary".parse().unwrap());
+    let (mut ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "binary");
+    assert_eq!(greeting(&mut ws).await, "bravo\n");
+    ws.send(Message::binary(b"RFB 003.008\n".to_vec()))
+        .await
+        .unwrap();
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Binary(b))) => assert_eq!(&b[..], b"RFB 003.008\n"),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn unknown_tokens_are_refused_and_nothing_else_widens() {
+    let a = named_target("alpha").await;
+    let dir = scratch("unknown");
+    let file = dir.join("tokens");
+    std::fs::write(&file, format!("alpha: {a}\n")).unwrap();
+    let relay = relay_with_tokens(&file, None).await;
+
+    let (status, body) = relay
+        .try_ws("/websockify?token=nope", &[])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 403);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body["error"],
+        "unknown target token: ask the relay's operator for a valid one"
+    );
+    // A token's target is not thereby allowed by `?target=`.
+    let (status, _) = relay
+        .try_ws(&format!("/ws?target={a}"), &[])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 403);
+    let (status, body) = relay
+        .try_ws("/ws?token=alpha&target=echo", &[])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 400, "{body}");
+    // The built-ins stay what they were.
+    let mut ws = relay.ws("/ws").await;
+    ws.send(Message::binary(b"hi".to_vec())).await.unwrap();
+    assert!(matches!(
+        tokio::time::timeout(WAIT, ws.next()).await.unwrap(),
+        Some(Ok(Message::Binary(b))) if &b[..] == b"hi"
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_target_that_refuses_the_connection_closes_the_bridge_with_1011() {
+    let dir = scratch("refused");
+    let file = dir.join("tokens");
+    std::fs::write(&file, format!("gone: {}\n", closed_port())).unwrap();
+    let relay = relay_with_tokens(&file, None).await;
+    let mut ws = relay.ws("/websockify?token=gone").await;
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), 1011);
+            assert_eq!(
+                frame.reason.as_str(),
+                "target unreachable: connection refused"
+            );
+        }
+        other => panic!("expected Close 1011, got {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_changed_token_file_is_read_again_without_a_restart() {
+    let (a, b) = (named_target("alpha").await, named_target("bravo").await);
+    let dir = scratch("reread");
+    std::fs::write(dir.join("one"), format!("desk: {a}\n")).unwrap();
+    let relay = relay_with_tokens(&dir, None).await;
+    let mut ws = relay.ws("/ws?token=desk").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+
+    // The token moves to another desktop, and a new file adds one: a directory means every
+    // file in it.
+    std::fs::write(dir.join("one"), format!("desk: {b}\n# moved\n")).unwrap();
+    std::fs::write(dir.join("two"), format!("other: {a}\n")).unwrap();
+    let mut ws = relay.ws("/ws?token=desk").await;
+    assert_eq!(greeting(&mut ws).await, "bravo\n");
+    let mut ws = relay.ws("/ws?token=other").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+
+    std::fs::remove_file(dir.join("two")).unwrap();
+    let (status, _) = relay.try_ws("/ws?token=other", &[]).await.err().unwrap();
+    assert_eq!(status, 403);
+    // A file broken while the relay runs: refused with 503, without the operator's details.
+    std::fs::write(dir.join("one"), "desk 127.0.0.1:1\n").unwrap();
+    let (status, body) = relay.try_ws("/ws?token=desk", &[]).await.err().unwrap();
+    assert_eq!(status, 503);
+    assert!(
+        !body.contains("line") && !body.contains("sockrelay-ws"),
+        "{body}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn with_target_tokens_the_auth_token_comes_as_auth_or_bearer() {
+    let a = named_target("alpha").await;
+    let dir = scratch("auth");
+    let file = dir.join("tokens");
+    std::fs::write(&file, format!("alpha: {a}\n")).unwrap();
+    let relay = relay_with_tokens(&file, Some("s3cret")).await;
+
+    // ?token= names the target; without the auth token the request is refused.
+    let (status, body) = relay
+        .try_ws("/websockify?token=alpha", &[])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 401);
+    assert!(body.contains("?auth="), "{body}");
+    // The auth token as ?token= is a target's name here, not the auth token.
+    let (status, _) = relay.try_ws("/ws?token=s3cret", &[]).await.err().unwrap();
+    assert_eq!(status, 401);
+
+    let mut ws = relay.ws("/websockify?token=alpha&auth=s3cret").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    let mut ws = relay
+        .try_ws("/ws?token=alpha", &[("authorization", "Bearer s3cret")])
+        .await
+        .unwrap();
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    let (status, _) = relay
+        .try_ws("/ws?token=alpha&auth=wrong", &[])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 401);
+    // /api/* has no target to name: ?token= is still the auth token there, and ?auth= too.
+    assert_eq!(
+        http_get(relay.http, "/api/targets?token=s3cret").await.0,
+        200
+    );
+    assert_eq!(
+        http_get(relay.http, "/api/targets?auth=s3cret").await.0,
+        200
+    );
+    assert_eq!(
+        http_get(relay.http, "/api/targets?token=alpha").await.0,
+        401
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_broken_token_file_stops_the_relay_at_startup() {
+    let dir = scratch("broken");
+    let file = dir.join("tokens");
+    std::fs::write(&file, "alpha 127.0.0.1:5900\n").unwrap();
+    let mut settings = sockrelay_tests::sockrelay::config::Settings::ephemeral();
+    settings.target_tokens = Some(file.clone());
+    let e = sockrelay_tests::sockrelay::Relay::bind(settings)
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("line 1"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `sockrelay websockify ARGS`, typed as a websockify user would, its HTTP address once it logs
+/// it, and its log lines so far.
+struct Websockify {
+    child: std::process::Child,
+    http: SocketAddr,
+    startup: Vec<String>,
+}
+
+impl Websockify {
+    fn spawn(args: &[&str]) -> Websockify {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(sockrelay_bin())
+            .arg("websockify")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let mut startup = Vec::new();
+        let http = loop {
+            let line = lines.next().expect("relay exited during startup").unwrap();
+            startup.push(line.clone());
+            if line.contains("ready: open") {
+                let addr = startup
+                    .iter()
+                    .find(|l| l.contains("service=\"http\""))
+                    .and_then(|l| l.split("addr=").nth(1))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|a| a.parse::<SocketAddr>().ok())
+                    .unwrap();
+                break addr;
+            }
+        };
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Websockify {
+            child,
+            http,
+            startup,
+        }
+    }
+
+    async fn ws(&self, path: &str) -> Ws {
+        let url = format!("ws://{}{path}", self.http);
+        tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+    }
+
+    /// Waits (bounded) for the process to exit by itself.
+    async fn exit_status(&mut self) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "still running");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Websockify {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn one_target_mode_sends_every_connection_to_it_and_opens_nothing_else() {
+    let a = named_target("alpha").await;
+    let relay = Websockify::spawn(&["127.0.0.1:0", &a.to_string()]);
+    let services: Vec<&String> = relay
+        .startup
+        .iter()
+        .filter(|l| l.contains("listening"))
+        .collect();
+    assert_eq!(services.len(), 1, "only the HTTP listener: {services:?}");
+    for path in ["/websockify", "/ws"] {
+        let mut ws = relay.ws(path).await;
+        assert_eq!(greeting(&mut ws).await, "alpha\n", "{path}");
+    }
+    // No built-in is reachable, and nothing but the target is allowed.
+    let body = http_get(relay.http, "/api/targets").await.1;
+    let targets: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(targets.as_array().unwrap().len(), 1, "{targets}");
+    assert_eq!(targets[0]["target"], a.to_string());
+    for refused in [
+        "/ws?target=echo",
+        "/ws?target=ack",
+        "/ws?target=127.0.0.1:1",
+    ] {
+        let url = format!("ws://{}{refused}", relay.http);
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), 403, "{refused}")
+            }
+            other => panic!("{refused}: {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_token_file_from_websockify_s_command_line() {
+    let a = named_target("alpha").await;
+    let dir = scratch("cli-tokens");
+    let file = dir.join("tokens");
+    std::fs::write(&file, format!("vnc: {a}\n")).unwrap();
+    let relay = Websockify::spawn(&[
+        "--token-plugin",
+        "TokenFile",
+        "--token-source",
+        file.to_str().unwrap(),
+        "127.0.0.1:0",
+    ]);
+    let mut ws = relay.ws("/websockify?token=vnc").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    // With tokens only, a request without one has nowhere to go.
+    let url = format!("ws://{}/websockify", relay.http);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn websockify_options_sockrelay_cannot_honour_are_refused_by_name() {
+    for (args, option) in [
+        (&["--daemon", "6080", "127.0.0.1:5900"][..], "--daemon"),
+        (
+            &["--record", "/tmp/x", "6080", "127.0.0.1:5900"][..],
+            "--record",
+        ),
+        (
+            &["--ssl-target", "6080", "127.0.0.1:5900"][..],
+            "--ssl-target",
+        ),
+        (
+            &["--auth-plugin", "BasicHTTPAuth", "6080", "127.0.0.1:5900"][..],
+            "--auth-plugin",
+        ),
+        (
+            &[
+                "--token-plugin",
+                "TokenRedis",
+                "--token-source",
+                "x",
+                "6080",
+            ][..],
+            "--token-plugin TokenRedis",
+        ),
+    ] {
+        let out = std::process::Command::new(sockrelay_bin())
+            .arg("websockify")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "sockrelay websockify: websockify option {option} is not supported: "
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn idle_timeout_exits_once_no_connection_is_open_as_websockify_does() {
+    let a = named_target("alpha").await;
+    let mut relay = Websockify::spawn(&["--idle-timeout", "1", "127.0.0.1:0", &a.to_string()]);
+    // An open bridge keeps it running past the timeout.
+    let mut ws = relay.ws("/websockify").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        relay.child.try_wait().unwrap().is_none(),
+        "exited with a bridge open"
+    );
+    ws.close(None).await.unwrap();
+    let status = relay.exit_status().await;
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A target that reads a PROXY protocol v2 header (if `expect_header`) and answers with the
+/// source address it names (`src=ADDR\n`), or with the first bytes it got (`raw=...\n`).
+async fn proxy_target(expect_header: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let answer = if expect_header {
+                    match read_proxy_v2(&mut stream).await {
+                        Ok(src) => format!("src={src}\n"),
+                        Err(e) => format!("bad header: {e}\n"),
+                    }
+                } else {
+                    let mut first = [0u8; 4];
+                    let _ = stream.read_exact(&mut first).await;
+                    format!("raw={}\n", String::from_utf8_lossy(&first))
+                };
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Parses a PROXY protocol v2 header (haproxy's proxy-protocol.txt, 2.2): the signature,
+/// version 2 and command PROXY, TCP over IPv4 or IPv6, and the source address and port.
+async fn read_proxy_v2(stream: &mut tokio::net::TcpStream) -> Result<SocketAddr, String> {
+    let mut head = [0u8; 16];
+    stream
+        .read_exact(&mut head)
+        .await
+        .map_err(|e| e.to_string())?;
+    if head[..12] != *b"\r\n\r\n\0\r\nQUIT\n" {
+        return Err(format!("no signature: {:?}", &head[..12]));
+    }
+    if head[12] != 0x21 {
+        return Err(format!("version/command {:#x}", head[12]));
+    }
+    let len = u16::from_be_bytes([head[14], head[15]]) as usize;
+    let mut body = vec![0u8; len];
+    stream
+        .read_exact(&mut body)
+        .await
+        .map_err(|e| e.to_string())?;
+    match (head[13], len) {
+        (0x11, 12) => {
+            let ip: [u8; 4] = body[0..4].try_into().unwrap();
+            let port = u16::from_be_bytes([body[8], body[9]]);
+            Ok(SocketAddr::from((ip, port)))
+        }
+        (0x21, 36) => {
+            let ip: [u8; 16] = body[0..16].try_into().unwrap();
+            let port = u16::from_be_bytes([body[32], body[33]]);
+            Ok(SocketAddr::from((ip, port)))
+        }
+        (family, len) => Err(format!("family {family:#x} with {len} bytes")),
+    }
+}
+
+fn local_addr(ws: &Ws) -> SocketAddr {
+    match ws.get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Plain(s) => s.local_addr().unwrap(),
+        _ => panic!("plain TCP expected"),
+    }
+}
+
+#[tokio::test]
+async fn a_target_that_opts_in_gets_a_proxy_v2_header_with_the_client_s_address_and_port() {
+    let (with, without) = (proxy_target(true).await, proxy_target(false).await);
+    let relay = TestRelay::with(|s| {
+        s.allow = vec![with.to_string(), without.to_string()];
+        s.proxy_protocol = vec![with.to_string()];
+    })
+    .await;
+    let mut ws = relay.ws(&format!("/ws?target={with}")).await;
+    let client = local_addr(&ws);
+    assert_eq!(greeting(&mut ws).await, format!("src={client}\n"));
+
+    // A target that did not opt in sees the client's bytes first, nothing else.
+    let mut ws = relay.ws(&format!("/ws?target={without}")).await;
+    ws.send(Message::binary(b"RFB ".to_vec())).await.unwrap();
+    assert_eq!(greeting(&mut ws).await, "raw=RFB \n");
+}
+
+#[tokio::test]
+async fn a_token_line_opts_its_target_in() {
+    let with = proxy_target(true).await;
+    let dir = scratch("proxy-token");
+    let file = dir.join("tokens");
+    std::fs::write(&file, format!("desk: {with} proxy-protocol\n")).unwrap();
+    let relay = relay_with_tokens(&file, None).await;
+    let mut ws = relay.ws("/websockify?token=desk").await;
+    let client = local_addr(&ws);
+    assert_eq!(greeting(&mut ws).await, format!("src={client}\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_from_trusted_proxies_only() {
+    let with = proxy_target(true).await;
+    let forged = [("x-forwarded-for", "203.0.113.9")];
+
+    // No trusted proxy, or one elsewhere: a forged header changes nothing.
+    for trusted in [vec![], vec!["10.0.0.0/8".to_owned()]] {
+        let relay = TestRelay::with(|s| {
+            s.allow = vec![with.to_string()];
+            s.proxy_protocol = vec![with.to_string()];
+            s.trusted_proxy = trusted;
+        })
+        .await;
+        let mut ws = relay
+            .try_ws(&format!("/ws?target={with}"), &forged)
+            .await
+            .unwrap();
+        let client = local_addr(&ws);
+        assert_eq!(greeting(&mut ws).await, format!("src={client}\n"));
+    }
+
+    // From a trusted proxy (this test's loopback), the header names the client.
+    let relay = TestRelay::with(|s| {
+        s.allow = vec![with.to_string()];
+        s.proxy_protocol = vec![with.to_string()];
+        s.trusted_proxy = vec!["127.0.0.1/32".to_owned()];
+    })
+    .await;
+    let mut ws = relay
+        .try_ws(&format!("/ws?target={with}"), &forged)
+        .await
+        .unwrap();
+    assert_eq!(greeting(&mut ws).await, "src=203.0.113.9:0\n");
+    let forwarded = [("forwarded", "for=198.51.100.1, for=\"[2001:db8::7]:4711\"")];
+    let mut ws = relay
+        .try_ws(&format!("/ws?target={with}"), &forwarded)
+        .await
+        .unwrap();
+    assert_eq!(greeting(&mut ws).await, "src=[2001:db8::7]:4711\n");
+}
+
+#[tokio::test]
+async fn unix_target_and_heartbeat_from_websockify_s_command_line() {
+    let dir = scratch("unix");
+    let path = dir.join("vnc.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = stream.write_all(b"unix\n").await;
+                // Open until the relay closes it.
+                let _ = stream.read_to_end(&mut Vec::new()).await;
+            });
+        }
+    });
+    let relay = Websockify::spawn(&[
+        "--heartbeat",
+        "1",
+        "--unix-target",
+        path.to_str().unwrap(),
+        "127.0.0.1:0",
+    ]);
+    let mut ws = relay.ws("/websockify").await;
+    assert_eq!(greeting(&mut ws).await, "unix\n");
+    // --heartbeat 1: a Ping within a few seconds.
+    let ping = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Ping(_))) => return true,
+                Some(Ok(_)) => {}
+                _ => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(ping, Ok(true));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn web_serves_a_directory_and_nothing_outside_it() {
+    let dir = scratch("web");
+    let web = dir.join("novnc");
+    std::fs::create_dir_all(web.join("core")).unwrap();
+    std::fs::write(web.join("vnc.html"), "<!doctype html><title>vnc</title>").unwrap();
+    std::fs::write(web.join("core/rfb.js"), "export default class RFB {}").unwrap();
+    std::fs::write(web.join(".htpasswd"), "admin:secret").unwrap();
+    std::fs::write(dir.join("secret.txt"), "outside").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret.txt"), web.join("link.txt")).unwrap();
+    let relay = TestRelay::with(|s| s.web = Some(web.clone())).await;
+
+    let page = sockrelay_tests::raw::exchange(
+        relay.http,
+        format!("GET /vnc.html HTTP/1.1\r\nHost: {}\r\n\r\n", relay.http),
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval' 'unsafe-inline';"),
+        "{csp}"
+    );
+    assert!(csp.contains("img-src 'self' data: blob:;"), "{csp}");
+    assert!(
+        csp.contains(&format!(
+            "connect-src 'self' ws://{0} wss://{0};",
+            relay.http
+        )),
+        "{csp}"
+    );
+    let (status, body) = http_get(relay.http, "/core/rfb.js").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "export default class RFB {}")
+    );
+
+    for path in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/core/%2E%2E/%2e%2e/secret.txt",
+        "/.htpasswd",
+        "/link.txt",
+        "//etc/passwd",
+    ] {
+        let (status, body) = http_get(relay.http, path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(
+            !body.contains("outside") && !body.contains("admin"),
+            "{path}: {body}"
+        );
+    }
+    // The relay's own pages are still there, under their own (strict) policy.
+    let icon = sockrelay_tests::raw::exchange(
+        relay.http,
+        format!("GET /favicon.ico HTTP/1.1\r\nHost: {}\r\n\r\n", relay.http),
+    )
+    .await;
+    assert_eq!(icon.status, 200);
+    let csp = icon.header("content-security-policy").unwrap();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The status of a WebSocket handshake to `url` with an `Origin`.
+async fn status_with_origin(url: &str, origin: &str) -> u16 {
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .unwrap()
+    {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn websockify_mode_keeps_the_origin_rule_and_origin_widens_it() {
+    let a = named_target("alpha").await;
+    let relay = Websockify::spawn(&["127.0.0.1:0", &a.to_string()]);
+    let url = format!("ws://{}/websockify", relay.http);
+    assert_eq!(
+        status_with_origin(&url, &format!("http://{}", relay.http)).await,
+        101
+    );
+    assert_eq!(
+        status_with_origin(&url, "https://vnc.example.org").await,
+        403
+    );
+    drop(relay);
+
+    let relay = Websockify::spawn(&[
+        "--origin",
+        "https://vnc.example.org",
+        "127.0.0.1:0",
+        &a.to_string(),
+    ]);
+    let url = format!("ws://{}/websockify", relay.http);
+    assert_eq!(
+        status_with_origin(&url, "https://vnc.example.org").await,
+        101
+    );
+    assert_eq!(status_with_origin(&url, "https://evil.example").await, 403);
+}
+
+#[tokio::test]
+async fn the_log_line_names_the_client_a_trusted_proxy_forwarded() {
+    let a = named_target("alpha").await;
+    let relay = sockrelay_tests::RelayProcess::spawn(&[
+        "--allow",
+        &a.to_string(),
+        "--trusted-proxy",
+        "127.0.0.1/32",
+    ]);
+    let url = format!("ws://{}/ws?target={a}", relay.http);
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", "192.0.2.44".parse().unwrap());
+    let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    ws.close(None).await.unwrap();
+    let line = relay.wait_for_log(&["bridge closed"], WAIT).unwrap();
+    assert!(line.contains("peer=192.0.2.44:0"), "{line}");
+}
