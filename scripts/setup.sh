@@ -3,11 +3,12 @@
 # root, rustup's stable toolchain, node 20 and python3; does nothing (in a second or two) for
 # what is already there. Safe to run again and again: `make test` runs it first.
 #
-#   apt          chromium, chromium-driver (browser tests), nginx-light (scale-out test); Debian's rustc-web, cargo-web,
+#   apt          chromium, chromium-driver (browser tests), nginx-light (scale-out test),
+#                tigervnc-standalone-server and x11-xserver-utils (Xvnc and xsetroot: the noVNC test); Debian's rustc-web, cargo-web,
 #                rust-web-src and lld only when rustup's wasm32 target cannot be had
 #   rustup       the wasm32-unknown-unknown target and rust-src (std rebuilt for size)
 #   cargo        wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock
-#   npm          `npm ci`: wasm-opt (binaryen), terser, playwright-core, ipaddr.js
+#   npm          `npm ci`: wasm-opt (binaryen), terser, playwright-core, ipaddr.js, @novnc/novnc
 #
 # Environment: SOCKRELAY_WASM_ROUTE=rustup|debian forces the wasm toolchain route.
 set -euo pipefail
@@ -20,6 +21,9 @@ command -v python3 >/dev/null || die "python3 not found"
 
 say "apt: chromium, chromium-driver, nginx-light (scale-out test), iproute2 (ss: sockets' TCP state)"
 apt_ensure chromium chromium-driver nginx-light iproute2
+
+say "apt: tigervnc-standalone-server, x11-xserver-utils (a real VNC server for the noVNC test)"
+apt_ensure tigervnc-standalone-server x11-xserver-utils
 
 say "wasm32 toolchain"
 wasm_route
