@@ -9,14 +9,14 @@ use std::future::poll_fn;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_websockets::{Error as WsError, Message};
 
 use super::ending::{classify_ws_error, target_failed, Ending};
-use super::{Client, Shared};
+use super::Shared;
 use crate::metrics::{Direction, Metrics};
 
 /// Client messages already received are written to the target together, up to this many bytes.
@@ -86,81 +86,6 @@ where
         }
         shared.up.fetch_add(len as u64, Relaxed);
         metrics.bytes(Direction::ClientToTarget, len);
-    }
-}
-
-/// The client's WebSocket, read only while the answers to its Pings can be written. The codec
-/// queues a Pong for every Ping it reads; a client that sends Pings and never reads would grow
-/// that queue without bound. So after a Ping the next read waits until the codec's queue (the
-/// Pong, and whatever was queued before it) has gone into the socket: such a client is simply
-/// no longer read, as a client that does not read its data is not.
-pub(super) struct PingsAnswered<W> {
-    ws: W,
-    /// A Ping was read: flush before reading on.
-    flush_first: bool,
-}
-
-impl<W> PingsAnswered<W> {
-    pub(super) fn new(ws: W) -> Self {
-        PingsAnswered {
-            ws,
-            flush_first: false,
-        }
-    }
-}
-
-impl<W: Client> Stream for PingsAnswered<W> {
-    type Item = Result<Message, WsError>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if this.flush_first {
-            match this.ws.poll_flush_unpin(cx) {
-                Poll::Ready(Ok(())) => this.flush_first = false,
-                Poll::Ready(Err(e)) => {
-                    this.flush_first = false;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        let item = std::task::ready!(this.ws.poll_next_unpin(cx));
-        if let Some(Ok(message)) = &item {
-            this.flush_first = message.is_ping();
-        }
-        Poll::Ready(item)
-    }
-}
-
-impl<W: Client> Sink<Message> for PingsAnswered<W> {
-    type Error = WsError;
-
-    fn poll_ready(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Result<(), WsError>> {
-        self.get_mut().ws.poll_ready_unpin(cx)
-    }
-
-    fn start_send(self: std::pin::Pin<&mut Self>, item: Message) -> Result<(), WsError> {
-        self.get_mut().ws.start_send_unpin(item)
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Result<(), WsError>> {
-        self.get_mut().ws.poll_flush_unpin(cx)
-    }
-
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Result<(), WsError>> {
-        self.get_mut().ws.poll_close_unpin(cx)
     }
 }
 

@@ -26,9 +26,9 @@ use tokio_util::bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_websockets::{Error as WsError, Message};
 
-use super::client_to_target::{PingsAnswered, Step};
+use super::client_to_target::Step;
 use super::ending::{self, classify_ws_error, Ending};
-use super::heartbeat::{Heartbeat, Pinged};
+use super::heartbeat::{Beat, Heartbeat, Pinged};
 use super::idle::{idle, Activity};
 use super::{Client, Limits, Report, Shared};
 use crate::metrics::{Direction, Metrics};
@@ -61,19 +61,18 @@ pub async fn run<W: Client>(
         _ => MAX_DATAGRAM_V4,
     };
     let pinged = Pinged::default();
-    let mut ws = Heartbeat::new(PingsAnswered::new(ws), &pinged, activity);
+    let mut ws = Heartbeat::new(ws, &pinged, activity);
     let shared = Shared::default();
     let ending = {
         let (mut sink, mut stream) = (&mut ws).split();
         let up = client_to_target(&mut stream, &socket, max, &shared, activity, metrics);
         let down = target_to_client(&socket, &mut sink, &shared, activity, metrics);
-        let idle = idle(limits.idle_timeout, activity, None, &shared);
-        let beat = pinged.watch(activity, limits.ping_interval, limits.ping_timeout);
+        let beat = Beat::new(&pinged, activity, limits.ping_interval, limits.ping_timeout);
+        let idle = idle(limits.idle_timeout, activity, None, &shared, beat);
         tokio::select! {
             ending = up => ending,
             ending = down => ending,
             ending = idle => ending,
-            ending = beat => ending,
             () = cancel.cancelled() => Ending::Shutdown,
         }
     };

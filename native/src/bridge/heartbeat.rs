@@ -5,11 +5,12 @@
 //! (nginx's `proxy_read_timeout` is 60 s by default) and find peers that are gone without a
 //! FIN or RST (a laptop closed, a network dropped).
 //!
-//! Two parts, in the bridge's one task: [`Pinged::watch`] keeps time (it sleeps, so it runs on a
-//! paused clock in tests) and decides, and [`Heartbeat`], a layer over the client's WebSocket,
-//! sends the Pings it asks for (the sending half of the socket belongs to the downstream pump,
-//! so the Ping goes out when the upstream pump next polls the stream, which it does while it
-//! waits for the client: the timekeeper wakes it) and notes every frame the client sends.
+//! Two parts, in the bridge's one task: [`Beat`] keeps time on the idle watch's timer (so it runs
+//! on a paused clock in tests) and decides, and [`Heartbeat`], a layer over the client's
+//! WebSocket, sends the Pings it asks for and notes every frame the client sends. The sending
+//! half of the socket belongs to the downstream pump, so the Ping goes out when the upstream
+//! pump next polls the stream, which it does while it waits for the client: the timekeeper
+//! wakes the task for that, and `select!` polls every branch of the bridge on a wake-up.
 //!
 //! The heartbeat is not traffic: the bytes of the relay's Pings and of the Pongs that answer
 //! them are discounted from the bridge's [`Activity`], so `--idle-timeout` still closes a bridge
@@ -20,7 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::Instant;
 use tokio_util::bytes::Bytes;
@@ -30,67 +30,104 @@ use super::ending::Ending;
 use super::idle::Activity;
 use super::Client;
 
-/// What the timekeeper and the WebSocket layer of one heartbeat share.
+/// What the timekeeper and the WebSocket layer of one heartbeat share. Only the bridge's task
+/// writes (plain loads and stores, no read-modify-write); atomics because its future is Send.
 #[derive(Debug, Default)]
 pub(super) struct Pinged {
     /// A Ping is to be sent.
     due: AtomicBool,
     /// Frames read from the client, of any kind.
     frames: AtomicU64,
-    /// The task's waker as the WebSocket layer last saw it: woken when a Ping is due, so the
-    /// stream is polled again even where a `select!` polls only the branch that was woken.
-    stream: AtomicWaker,
 }
 
-impl Pinged {
-    /// Asks for a Ping every `interval` (never when it is zero) and ends as
-    /// [`Ending::PingTimeout`] once `timeout` has passed since a Ping with nothing heard from
-    /// the client and nothing moved on the bridge (a client whose frames are not being read,
-    /// because a slow target holds the upstream pump, is not judged). Never ends otherwise.
-    pub(super) async fn watch(
-        &self,
-        activity: &Activity,
+/// The heartbeat's timekeeping, run by the bridge's idle watch on its one timer (a second timer
+/// would be polled on every wake-up of the bridge, that is on every message): when the next
+/// Ping is due, and the deadline of the oldest unanswered one.
+pub(super) struct Beat<'a> {
+    pinged: &'a Pinged,
+    activity: &'a Activity,
+    /// Zero: no heartbeat.
+    interval: Duration,
+    timeout: Duration,
+    next_ping: Instant,
+    /// The deadline of the oldest unanswered Ping, and what had been heard when it went.
+    waiting: Option<(Instant, (u64, u64))>,
+}
+
+impl<'a> Beat<'a> {
+    /// A Ping every `interval` (none when it is zero); a client that sends nothing for
+    /// `timeout` after a Ping, while nothing else moves on the bridge either, has timed out (a
+    /// client whose messages wait for a slow target is not judged: the target's progress
+    /// counts).
+    pub(super) fn new(
+        pinged: &'a Pinged,
+        activity: &'a Activity,
         interval: Duration,
         timeout: Duration,
-    ) -> Ending {
-        if interval.is_zero() {
-            return std::future::pending().await;
+    ) -> Self {
+        Beat {
+            pinged,
+            activity,
+            interval,
+            timeout,
+            next_ping: Instant::now() + interval,
+            waiting: None,
         }
-        let heard = || (self.frames.load(Relaxed), activity.count());
-        let mut next_ping = Instant::now() + interval;
-        // The deadline of the oldest unanswered Ping, and what had been heard when it went.
-        let mut waiting: Option<(Instant, (u64, u64))> = None;
-        loop {
-            let wake = waiting.map_or(next_ping, |(deadline, _)| deadline.min(next_ping));
-            tokio::time::sleep_until(wake).await;
-            let now = Instant::now();
-            if let Some((deadline, seen)) = waiting {
-                if heard() != seen {
-                    waiting = None;
-                } else if now >= deadline {
-                    return Ending::PingTimeout;
-                }
-            }
-            if now >= next_ping {
-                self.due.store(true, Relaxed);
-                if waiting.is_none() {
-                    waiting = Some((now + timeout, heard()));
-                }
-                next_ping = now + interval;
-                self.stream.wake();
+    }
+
+    /// When [`Beat::check`] must run next; `None` without a heartbeat.
+    pub(super) fn next_wake(&self) -> Option<Instant> {
+        if self.interval.is_zero() {
+            return None;
+        }
+        let deadline = self.waiting.map(|(deadline, _)| deadline);
+        Some(deadline.map_or(self.next_ping, |d| d.min(self.next_ping)))
+    }
+
+    /// At `now`: [`Ending::PingTimeout`] if the client has been silent for the timeout after a
+    /// Ping; otherwise whether a Ping was asked for (the caller then wakes the task, so the
+    /// upstream pump's poll of the stream sends it).
+    pub(super) fn check(&mut self, now: Instant) -> Result<bool, Ending> {
+        if self.interval.is_zero() {
+            return Ok(false);
+        }
+        let heard = (self.pinged.frames.load(Relaxed), self.activity.count());
+        if let Some((deadline, seen)) = self.waiting {
+            if heard != seen {
+                self.waiting = None;
+            } else if now >= deadline {
+                return Err(Ending::PingTimeout);
             }
         }
+        if now < self.next_ping {
+            return Ok(false);
+        }
+        self.pinged.due.store(true, Relaxed);
+        if self.waiting.is_none() {
+            self.waiting = Some((now + self.timeout, heard));
+        }
+        self.next_ping = now + self.interval;
+        Ok(true)
     }
 }
 
-/// The client's WebSocket with the heartbeat's Pings sent into it, and its frames noted.
+/// The client's WebSocket as the bridge reads it: the heartbeat's Pings sent into it and every
+/// frame noted, and the client's own Pings answered before it is read on. One layer for both:
+/// each layer is a call more per message.
+///
+/// The codec queues a Pong for every Ping it reads; a client that sends Pings and never reads
+/// would grow that queue without bound. So after a client's Ping the next read waits until the
+/// codec's queue (the Pong, and whatever was queued before it) has gone into the socket: such a
+/// client is simply no longer read, as a client that does not read its data is not.
 pub(super) struct Heartbeat<'a, W> {
     ws: W,
     pinged: &'a Pinged,
     activity: &'a Activity,
-    /// A Ping was queued and is not yet written out.
+    /// The client sent a Ping: flush its Pong before reading on.
+    flush_first: bool,
+    /// A Ping of ours was queued and is not yet written out.
     flushing: bool,
-    /// A Ping was sent and no Pong has come since.
+    /// A Ping of ours was sent and no Pong has come since.
     unanswered: bool,
 }
 
@@ -100,6 +137,7 @@ impl<'a, W> Heartbeat<'a, W> {
             ws,
             pinged,
             activity,
+            flush_first: false,
             flushing: false,
             unanswered: false,
         }
@@ -110,6 +148,9 @@ impl<W: Client> Heartbeat<'_, W> {
     /// Queues the Ping asked for, if the codec takes it now, and writes it out; the writes it
     /// takes are discounted from the activity.
     fn poll_ping(&mut self, cx: &mut Context<'_>) -> Result<(), WsError> {
+        if !self.flushing && !self.pinged.due.load(Relaxed) {
+            return Ok(());
+        }
         if self.pinged.due.load(Relaxed) {
             match self.ws.poll_ready_unpin(cx) {
                 Poll::Ready(Ok(())) => {
@@ -145,14 +186,25 @@ impl<W: Client> Stream for Heartbeat<'_, W> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        this.pinged.stream.register(cx.waker());
         if let Err(e) = this.poll_ping(cx) {
             return Poll::Ready(Some(Err(e)));
+        }
+        if this.flush_first {
+            match this.ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => this.flush_first = false,
+                Poll::Ready(Err(e)) => {
+                    this.flush_first = false;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
         let before = this.activity.moves();
         let item = std::task::ready!(this.ws.poll_next_unpin(cx));
         if let Some(Ok(message)) = &item {
-            this.pinged.frames.fetch_add(1, Relaxed);
+            let frames = &this.pinged.frames;
+            frames.store(frames.load(Relaxed).wrapping_add(1), Relaxed);
+            this.flush_first = message.is_ping();
             if message.is_pong() && this.unanswered {
                 // The read that brought the answer to our Ping is the heartbeat's.
                 this.unanswered = false;

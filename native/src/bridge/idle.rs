@@ -20,7 +20,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use tokio::time::Instant;
+
 use super::ending::Ending;
+use super::heartbeat::Beat;
 use super::Shared;
 use crate::splice::Splicer;
 
@@ -153,14 +156,16 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 }
 
 /// Ends as [`Ending::Idle`] once no byte has moved on either socket for `timeout` (plus at most
-/// a quarter of it); never ends otherwise. `activity` counts the client's socket and the
-/// target's, `splicer` the spliced frames. Also gives back the splicer's pipe while the target
-/// is quiet.
+/// a quarter of it), or as [`Ending::PingTimeout`] when `beat` says so; never ends otherwise.
+/// `activity` counts the client's socket and the target's, `splicer` the spliced frames. Also
+/// gives back the splicer's pipe while the target is quiet. The heartbeat's timekeeping shares
+/// this future's one timer.
 pub(super) async fn idle(
     timeout: Duration,
     activity: &Activity,
     splicer: Option<&Splicer>,
     shared: &Shared,
+    mut beat: Beat<'_>,
 ) -> Ending {
     // Idle once IDLE_CHECKS checks in a row, a fraction of the timeout apart, saw no byte move
     // on either socket. Moves are counted, not timed: a clock read per read or write would cost
@@ -173,26 +178,39 @@ pub(super) async fn idle(
     let mut seen = progress();
     let mut quiet = 0;
     let mut seen_down = shared.down.load(Relaxed);
+    let mut next_check = Instant::now() + period;
     loop {
-        tokio::time::sleep(period).await;
-        // A target quiet for a whole check period gives its pipe back (2 descriptors and the
-        // pipe's share of the kernel's per-user limit), even while the client still sends; the
-        // next bulk read makes a new one.
-        let down = shared.down.load(Relaxed);
-        if down == seen_down {
-            if let Some(splicer) = splicer {
-                splicer.release_pipe();
+        let wake = beat.next_wake().map_or(next_check, |b| b.min(next_check));
+        tokio::time::sleep_until(wake).await;
+        let now = Instant::now();
+        if now >= next_check {
+            next_check = now + period;
+            // A target quiet for a whole check period gives its pipe back (2 descriptors and
+            // the pipe's share of the kernel's per-user limit), even while the client still
+            // sends; the next bulk read makes a new one.
+            let down = shared.down.load(Relaxed);
+            if down == seen_down {
+                if let Some(splicer) = splicer {
+                    splicer.release_pipe();
+                }
+            }
+            seen_down = down;
+            let moved = progress();
+            if moved == seen {
+                quiet += 1;
+                if quiet == IDLE_CHECKS {
+                    return Ending::Idle;
+                }
+            } else {
+                (seen, quiet) = (moved, 0);
             }
         }
-        seen_down = down;
-        let now = progress();
-        if now == seen {
-            quiet += 1;
-            if quiet == IDLE_CHECKS {
-                return Ending::Idle;
-            }
-        } else {
-            (seen, quiet) = (now, 0);
+        match beat.check(now) {
+            Err(ending) => return ending,
+            // Wakes the task again at once: the pumps are polled, and the upstream one's poll
+            // of the stream sends the Ping.
+            Ok(true) => tokio::task::yield_now().await,
+            Ok(false) => {}
         }
     }
 }

@@ -55,7 +55,7 @@ use tracing::{debug, info};
 use crate::config::Settings;
 use crate::metrics::{Direction, ErrorKind, Metrics};
 use crate::splice::Splicer;
-use client_to_target::{client_to_target, PingsAnswered, Step};
+use client_to_target::{client_to_target, Step};
 use ending::{close_client, close_message, codes, short_io_error, CLOSE_GRACE};
 pub use ending::{Ending, Report};
 use heartbeat::{Beat, Heartbeat, Pinged};
@@ -382,7 +382,7 @@ where
     T: Target,
 {
     let pinged = Pinged::default();
-    let mut ws = Heartbeat::new(PingsAnswered::new(ws), &pinged, activity);
+    let mut ws = Heartbeat::new(ws, &pinged, activity);
     let (mut target_read, target_write) = target.into_halves();
     // Partial writes count as activity: a large message to a slow target is not idle.
     let mut target_write = activity.watch(target_write);
