@@ -211,45 +211,39 @@ fn error(path: &Path, e: impl std::fmt::Display) -> TokenFileError {
     }
 }
 
-/// The files `source` stands for, with what tells whether they changed.
+/// The files `source` stands for, with what tells whether they changed: one `stat` per file.
 fn stamps(source: &Path) -> Result<Vec<Stamp>, TokenFileError> {
-    let meta = std::fs::metadata(source).map_err(|e| error(source, e))?;
-    let mut paths = if meta.is_dir() {
-        let mut paths = Vec::new();
-        for entry in std::fs::read_dir(source).map_err(|e| error(source, e))? {
-            let entry = entry.map_err(|e| error(source, e))?;
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let path = entry.path();
-            // Symbolic links are followed: a directory of links to files is common.
-            if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-                paths.push(path);
-            }
-            if paths.len() > MAX_FILES {
-                return Err(error(
-                    source,
-                    format!("more than {MAX_FILES} token files in the directory"),
-                ));
-            }
-        }
-        paths
-    } else {
-        vec![source.to_owned()]
+    let stamp = |path: PathBuf, meta: &std::fs::Metadata| Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode: inode(meta),
+        path,
     };
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let meta = std::fs::metadata(&path).map_err(|e| error(&path, e))?;
-            Ok(Stamp {
-                modified: meta.modified().ok(),
-                len: meta.len(),
-                inode: inode(&meta),
-                path,
-            })
-        })
-        .collect()
+    let meta = std::fs::metadata(source).map_err(|e| error(source, e))?;
+    if !meta.is_dir() {
+        return Ok(vec![stamp(source.to_owned(), &meta)]);
+    }
+    let mut stamps = Vec::new();
+    for entry in std::fs::read_dir(source).map_err(|e| error(source, e))? {
+        let entry = entry.map_err(|e| error(source, e))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Symbolic links are followed: a directory of links to files is common.
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => stamps.push(stamp(path, &meta)),
+            _ => continue,
+        }
+        if stamps.len() > MAX_FILES {
+            return Err(error(
+                source,
+                format!("more than {MAX_FILES} token files in the directory"),
+            ));
+        }
+    }
+    stamps.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(stamps)
 }
 
 #[cfg(unix)]
@@ -399,8 +393,8 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[2].spec.to_string(), "unix:/run/vnc.sock");
         assert_eq!(lines[3].spec, lines[2].spec);
-        let lines = parse("a:b: 127.0.0.1:1\n").unwrap();
-        assert_eq!(lines[0].token, "a:b");
+        let colon = parse("a:b: 127.0.0.1:1\n").unwrap();
+        assert_eq!(colon[0].token, "a:b");
         assert_eq!(lines[0].token, "vnc1");
         assert_eq!(lines[0].spec.to_string(), "127.0.0.1:5901");
         assert!(!lines[0].proxy_protocol);
