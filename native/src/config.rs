@@ -224,7 +224,7 @@ settings! {
 
     /// Seconds between the WebSocket Pings the relay sends on every bridge, so that proxies
     /// which cut silent connections keep it and a vanished client is found; 0 sends none.
-    /// Pings, and the Pongs that answer them, do not count as traffic for --idle-timeout
+    /// Pings, and the Pongs that answer them, are not traffic for the idle timeout
     #[arg(value_name = "SECS")]
     ping_interval: Option<u64> => ping_interval: Duration = Secs(30);
 
