@@ -114,3 +114,27 @@ async fn with_the_heartbeat_on_an_idle_bridge_still_closes_at_the_idle_timeout()
     assert_eq!(close.reason, "idle timeout");
     assert!(pings >= 1, "{pings} Pings");
 }
+
+#[tokio::test]
+async fn a_silent_client_of_a_udp_bridge_is_closed_too() {
+    let relay = TestRelay::with(beating(1, 1)).await;
+    let mut client = TcpStream::connect(relay.http).await.unwrap();
+    let request = upgrade(&relay.http.to_string(), "/ws?target=udp-echo", "");
+    client.write_all(request.as_bytes()).await.unwrap();
+    // Nothing read or written from now on; the relay ends the bridge after the Ping's timeout
+    // and the Close's grace, then closes the connection.
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, client.read_to_end(&mut raw))
+        .await
+        .expect("the silent client was never closed")
+        .unwrap();
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let close = [&[0x88, 14, 0x03, 0xe9][..], b"ping timeout"].concat();
+    assert!(raw[head_end..].ends_with(&close), "{:?}", &raw[head_end..]);
+    relay.wait_bridges_closed().await;
+    let metrics = relay.metrics.encode();
+    assert!(
+        metrics.contains("sockrelay_bridge_errors_total{kind=\"ping_timeout\"} 1"),
+        "{metrics}"
+    );
+}
