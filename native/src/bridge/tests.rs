@@ -1407,3 +1407,92 @@ async fn data_from_the_client_counts_as_an_answer() {
     assert!(!task.is_finished());
     task.abort();
 }
+
+/// A UDP bridge between an in-memory WebSocket pair and a real UDP socket on loopback, which
+/// the test holds as the target.
+async fn datagram_harness(
+    limits: Limits,
+) -> (
+    WebSocketStream<tokio::io::DuplexStream>,
+    tokio::net::UdpSocket,
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<Report>,
+) {
+    let target = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let relay_side = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    relay_side
+        .connect(target.local_addr().unwrap())
+        .await
+        .unwrap();
+    let relay_addr = relay_side.local_addr().unwrap();
+    let (client_io, server_io) = duplex(256 * 1024);
+    let activity = Activity::default();
+    let server = limits.codec().serve(activity.watch(server_io));
+    let task = tokio::spawn(async move {
+        let metrics = Metrics::new();
+        datagram::run(
+            server,
+            relay_side,
+            &activity,
+            &limits,
+            &CancellationToken::new(),
+            &metrics,
+        )
+        .await
+    });
+    let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+    (client, target, relay_addr, task)
+}
+
+#[tokio::test]
+async fn each_message_is_one_datagram_and_each_datagram_one_message() {
+    let (mut client, target, relay, task) = datagram_harness(limits()).await;
+    let sizes = [0usize, 1, 1400, 65_507];
+    for &size in &sizes {
+        client
+            .send(Message::binary(vec![size as u8; size]))
+            .await
+            .unwrap();
+    }
+    client.send(Message::text("héllo")).await.unwrap();
+    let mut buf = vec![0u8; 70_000];
+    for &size in &sizes {
+        let (n, from) = target.recv_from(&mut buf).await.unwrap();
+        assert_eq!((n, from), (size, relay));
+        assert!(buf[..n].iter().all(|&b| b == size as u8));
+    }
+    let (n, _) = target.recv_from(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], "héllo".as_bytes());
+    // Back: datagrams, not a byte stream, whatever their sizes; the empty one too.
+    for &size in sizes.iter().rev() {
+        target.send_to(&vec![7u8; size], relay).await.unwrap();
+    }
+    for &size in sizes.iter().rev() {
+        match client.next().await.unwrap().unwrap() {
+            Message::Binary(b) => assert_eq!(b.len(), size),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // One byte more than a datagram can hold over IPv4 closes 1009, and nothing is sent.
+    client
+        .send(Message::binary(vec![0u8; 65_508]))
+        .await
+        .unwrap();
+    match client.next().await.unwrap().unwrap() {
+        Message::Close(Some(f)) => {
+            assert_eq!(u16::from(f.code), 1009);
+            assert_eq!(f.reason, "datagram too big: max 65507 bytes");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let report = task.await.unwrap();
+    assert!(matches!(report.ending, Ending::DatagramTooBig(65_507)));
+    assert_eq!(
+        report.client_to_target,
+        (sizes.iter().sum::<usize>() + "héllo".len()) as u64
+    );
+    assert!(
+        target.try_recv_from(&mut buf).is_err(),
+        "nothing more was sent"
+    );
+}
