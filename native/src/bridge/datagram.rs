@@ -69,11 +69,11 @@ pub async fn run<W: Client>(
         let down = target_to_client(&socket, &mut sink, &shared, activity, metrics);
         let beat = Beat::new(&pinged, activity, limits.ping_interval, limits.ping_timeout);
         let idle = idle(limits.idle_timeout, activity, None, &shared, beat);
+        let watch = super::watch(idle, cancel);
         tokio::select! {
             ending = up => ending,
             ending = down => ending,
-            ending = idle => ending,
-            () = cancel.cancelled() => Ending::Shutdown,
+            ending = watch => ending,
         }
     };
     // A UDP target has nothing to shut down or reset: the socket is closed when it drops.

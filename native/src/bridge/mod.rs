@@ -38,6 +38,7 @@ pub mod target;
 mod target_to_client;
 #[cfg(test)]
 mod tests;
+mod woken;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -363,6 +364,21 @@ impl Shared {
     }
 }
 
+/// The idle watch (with the heartbeat's timekeeping) and the relay's shutdown, as one future
+/// that the bridge's `select!` polls only when a timer or the shutdown wakes it, not on every
+/// message (see [`woken`]).
+fn watch<'a>(
+    idle: impl std::future::Future<Output = Ending> + Send + 'a,
+    cancel: &'a CancellationToken,
+) -> woken::Woken<impl std::future::Future<Output = Ending> + Send + 'a> {
+    woken::Woken::new(async move {
+        tokio::select! {
+            ending = idle => ending,
+            () = cancel.cancelled() => Ending::Shutdown,
+        }
+    })
+}
+
 /// Runs the bridge until either side ends, the idle timeout passes, or `cancel` fires. With a
 /// `splicer` (the client is a plain TCP connection, see [`crate::splice`]), bulk data from a
 /// TCP target goes to the client in spliced frames. `activity` counts the bytes moving on the
@@ -408,12 +424,12 @@ where
             &shared,
             beat,
         );
+        let watch = watch(idle, cancel);
         tokio::pin!(up);
         let ending = tokio::select! {
             ending = &mut up => ending,
             ending = down => ending,
-            ending = idle => ending,
-            () = cancel.cancelled() => Ending::Shutdown,
+            ending = watch => ending,
         };
         if let Ending::TargetClosed = ending {
             // The target has only shut down its sending side, perhaps: what the client sends
