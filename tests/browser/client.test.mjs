@@ -43,7 +43,7 @@ test("on load it connects to echo; the targets come from the relay; disconnect a
   const page = await openClient();
   assert.match(await page.locator("#status").textContent(), /^Connected to echo \(127\.0\.0\.1:\d+\)$/);
   const options = await page.locator("#target option").allTextContents();
-  assert.deepEqual(options.map((o) => o.split(" — ")[0]), ["echo", "ack", upper.address, "Other (HOST:PORT)…"]);
+  assert.deepEqual(options.map((o) => o.split(" — ")[0]), ["echo", "ack", "udp-echo", upper.address, "Other (HOST:PORT)…"]);
   await page.locator("#log li.info .data", { hasText: /^Connected to echo .* via ws:\/\/127\.0\.0\.1:\d+\/ws\?target=echo$/ }).waitFor();
 
   await page.getByRole("button", { name: "Disconnect" }).click();
@@ -67,7 +67,7 @@ test("a page opened with ?token= passes it to /ws and to the relay's API", async
     await page.locator("#status[data-state=open]").waitFor({ timeout: 15_000 });
     // The target list came from /api/targets, and a typed target passes /api/check.
     const options = await page.locator("#target option").allTextContents();
-    assert.deepEqual(options.map((o) => o.split(" — ")[0]), ["echo", "ack", upper.address, "Other (HOST:PORT)…"]);
+    assert.deepEqual(options.map((o) => o.split(" — ")[0]), ["echo", "ack", "udp-echo", upper.address, "Other (HOST:PORT)…"]);
     await page.locator("#target").selectOption("");
     await page.locator("#custom-target").fill(upper.address);
     await page.getByRole("button", { name: "Connect", exact: true }).click();
