@@ -84,14 +84,7 @@ pub async fn run<W: Client>(
         limits.max_message,
     )
     .await;
-    if let Some(kind) = ending.error_kind() {
-        metrics.error(kind);
-    }
-    Report {
-        client_to_target: shared.up.load(Relaxed),
-        target_to_client: shared.down.load(Relaxed),
-        ending,
-    }
+    super::report(ending, &shared, metrics)
 }
 
 /// Sends each client message as one datagram until the client's Close, its end, or a failure.

@@ -89,6 +89,39 @@ pub struct Order<D> {
     pub proxy_header: Option<Vec<u8>>,
 }
 
+impl<D> Order<D> {
+    /// The destination, and the rest of the order to give a narrower one with [`Order::to`].
+    fn take_target(self) -> (D, Order<()>) {
+        let Order {
+            peer,
+            target,
+            permit,
+            proxy_header,
+        } = self;
+        (
+            target,
+            Order {
+                peer,
+                target: (),
+                permit,
+                proxy_header,
+            },
+        )
+    }
+}
+
+impl Order<()> {
+    /// The order for `target`.
+    fn to<T>(self, target: T) -> Order<T> {
+        Order {
+            peer: self.peer,
+            target,
+            permit: self.permit,
+            proxy_header: self.proxy_header,
+        }
+    }
+}
+
 /// What every bridge of a relay shares.
 #[derive(Debug, Clone)]
 pub struct Env {
@@ -162,40 +195,30 @@ async fn bridge<I>(io: I, splicer: Option<Splicer>, order: Order<Dest>, env: &En
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    let Order {
-        peer,
-        target,
-        permit,
-        proxy_header,
-    } = order;
-    match target {
-        Dest::Tcp(target) => {
-            let order = Order {
-                peer,
-                target,
-                permit,
-                proxy_header,
-            };
-            bridge_stream(io, splicer, order, env).await
-        }
-        Dest::Unix(target) => {
-            let order = Order {
-                peer,
-                target,
-                permit,
-                proxy_header,
-            };
-            bridge_stream(io, splicer, order, env).await
-        }
+    let (dest, order) = order.take_target();
+    match dest {
+        Dest::Tcp(target) => bridge_stream(io, splicer, order.to(target), env).await,
+        Dest::Unix(target) => bridge_stream(io, splicer, order.to(target), env).await,
         Dest::Udp(target) => {
+            // A PROXY header is for stream targets only (admission refuses it for UDP).
             let order = Order {
-                peer,
-                target,
-                permit,
                 proxy_header: None,
+                ..order.to(target)
             };
             bridge_datagrams(io, order, env).await
         }
+    }
+}
+
+/// How a bridge ended, with the bytes it moved; an ending that is an error is counted.
+fn report(ending: Ending, shared: &Shared, metrics: &Metrics) -> Report {
+    if let Some(kind) = ending.error_kind() {
+        metrics.error(kind);
+    }
+    Report {
+        client_to_target: shared.up.load(Relaxed),
+        target_to_client: shared.down.load(Relaxed),
+        ending,
     }
 }
 
@@ -458,12 +481,5 @@ where
             metrics.spliced(late as usize);
         }
     }
-    if let Some(kind) = ending.error_kind() {
-        metrics.error(kind);
-    }
-    Report {
-        client_to_target: shared.up.load(Relaxed),
-        target_to_client: shared.down.load(Relaxed),
-        ending,
-    }
+    report(ending, &shared, metrics)
 }
