@@ -479,6 +479,11 @@ impl Resolve for SystemResolver {
     }
 }
 
+/// The addresses of `spec` as the system resolves them (an address is itself), never none.
+pub(super) async fn resolve_with_system(spec: &TargetSpec) -> std::io::Result<Vec<SocketAddr>> {
+    resolve(&SystemResolver, spec).await
+}
+
 async fn resolve<R: Resolve>(resolver: &R, spec: &TargetSpec) -> std::io::Result<Vec<SocketAddr>> {
     match &spec.host {
         Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, spec.port)]),

@@ -30,7 +30,7 @@ use std::time::SystemTime;
 
 use tokio::sync::Mutex;
 
-use super::target::{Host, Spec, TargetSpec};
+use super::target::{Host, Spec};
 use crate::bridge::target::{Dest, TcpAddr, UdpAddr, UnixAddr};
 
 /// The most files of a token directory that are read; more is a configuration error.
@@ -342,11 +342,11 @@ pub fn parse(text: &str) -> Result<Vec<Line>, (usize, String)> {
 
 async fn resolve(spec: &Spec) -> std::io::Result<Vec<SocketAddr>> {
     match spec {
-        Spec::Tcp(net) => resolve_net(net).await,
+        Spec::Tcp(net) => super::target::resolve_with_system(net).await,
         Spec::Udp(net) => {
             // As for `--allow`: a name never reaches a broadcast or multicast address.
             let named = matches!(net.host, Host::Name(_));
-            let kept: Vec<SocketAddr> = resolve_net(net)
+            let kept: Vec<SocketAddr> = super::target::resolve_with_system(net)
                 .await?
                 .into_iter()
                 .filter(|a| !(named && super::target::is_broadcast_or_multicast(a.ip())))
@@ -359,24 +359,6 @@ async fn resolve(spec: &Spec) -> std::io::Result<Vec<SocketAddr>> {
             Ok(kept)
         }
         Spec::Unix(_) => Ok(Vec::new()),
-    }
-}
-
-async fn resolve_net(spec: &TargetSpec) -> std::io::Result<Vec<SocketAddr>> {
-    match &spec.host {
-        Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, spec.port)]),
-        Host::Name(name) => {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), spec.port))
-                .await?
-                .collect();
-            if addrs.is_empty() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no addresses",
-                ));
-            }
-            Ok(addrs)
-        }
     }
 }
 
