@@ -226,7 +226,7 @@ settings! {
     /// which cut silent connections keep it and a vanished client is found; 0 sends none.
     /// Pings, and the Pongs that answer them, are not traffic for the idle timeout
     #[arg(value_name = "SECS")]
-    ping_interval: Option<u64> => ping_interval: Duration = Secs(30);
+    ping_interval: Option<u64> => ping_interval: Duration = Secs(30), check within_a_year;
 
     /// Seconds a client may stay silent after a Ping (no Pong, no other frame, and no byte
     /// moving on its bridge) before the bridge is closed with 1001 "ping timeout" and its
@@ -403,6 +403,21 @@ fn at_least(min: usize, unit: &'static str) -> impl Fn(&usize) -> Result<(), Str
 fn a_second(d: &Duration) -> Result<(), String> {
     if d.is_zero() {
         return Err("must be at least 1 second".into());
+    }
+    within_a_year(d)
+}
+
+/// The longest time a setting may give: deadlines are the time now plus a setting, and a
+/// larger one would overflow the clock (`--heartbeat 10000000000000000000`, meant as "never",
+/// made every bridge panic).
+const A_YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn within_a_year(d: &Duration) -> Result<(), String> {
+    if *d > A_YEAR {
+        return Err(format!(
+            "must be at most {} seconds (a year)",
+            A_YEAR.as_secs()
+        ));
     }
     Ok(())
 }
@@ -714,6 +729,37 @@ mod tests {
         };
         let e = Settings::resolve(&args).unwrap_err().to_string();
         assert!(e.contains("idle-timeout"), "{e}");
+    }
+
+    #[test]
+    fn times_past_a_year_are_refused() {
+        for args in [
+            ServeArgs {
+                ping_interval: Some(u64::MAX),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                ping_timeout: Some(10_000_000_000),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                idle_timeout: Some(u64::MAX),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                handshake_timeout: Some(u64::MAX),
+                ..ServeArgs::default()
+            },
+        ] {
+            let e = Settings::resolve(&args).unwrap_err().to_string();
+            assert!(e.contains("at most 31536000 seconds"), "{e}");
+        }
+        let args = ServeArgs {
+            ping_interval: Some(0),
+            idle_timeout: Some(365 * 24 * 3600),
+            ..ServeArgs::default()
+        };
+        assert!(Settings::resolve(&args).is_ok());
     }
 
     #[test]
