@@ -235,7 +235,11 @@ impl fmt::Display for Spec {
 pub fn is_broadcast_or_multicast(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => ip.is_broadcast() || ip.is_multicast(),
-        IpAddr::V6(ip) => ip.is_multicast(),
+        // An IPv4-mapped address (::ffff:239.1.2.3) is sent as IPv4 by a dual-stack socket.
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => v4.is_broadcast() || v4.is_multicast(),
+            None => ip.is_multicast(),
+        },
     }
 }
 
@@ -944,5 +948,21 @@ mod tests {
             vec![local(7000)]
         );
         assert!(dns.asked().is_empty());
+    }
+
+    #[test]
+    fn broadcast_and_multicast_include_their_ipv4_mapped_forms() {
+        for ip in [
+            "255.255.255.255",
+            "239.1.2.3",
+            "ff02::1",
+            "::ffff:239.1.2.3",
+            "::ffff:255.255.255.255",
+        ] {
+            assert!(is_broadcast_or_multicast(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["127.0.0.1", "::1", "::ffff:127.0.0.1", "2001:db8::1"] {
+            assert!(!is_broadcast_or_multicast(ip.parse().unwrap()), "{ip}");
+        }
     }
 }
