@@ -87,10 +87,15 @@ impl WebDir {
         Some(response)
     }
 
-    /// `path` with its links resolved, if it exists and is under the root.
+    /// `path` with its links resolved, if it exists and is under the root, and no part of it
+    /// below the root is a dotfile (a link `cfg -> .git` must not serve `.git/config`).
     async fn resolve(&self, path: &Path) -> Option<PathBuf> {
         let resolved = tokio::fs::canonicalize(path).await.ok()?;
-        resolved.starts_with(&self.root).then_some(resolved)
+        let below = resolved.strip_prefix(&self.root).ok()?;
+        let hidden = below
+            .components()
+            .any(|part| part.as_os_str().as_encoded_bytes().starts_with(b"."));
+        (!hidden).then_some(resolved)
     }
 }
 
@@ -258,6 +263,22 @@ mod tests {
         assert!(dir.serve("/escape.txt", &h).await.is_none());
         // A link that stays inside is fine, and a directory serves its index.html.
         assert_eq!(dir.serve("/", &h).await.unwrap().status(), StatusCode::OK);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Regression: the dotfile rule looked at the request's path only, so a link inside the
+    /// directory to a dotfile or into a dot-directory served it.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_link_to_a_dotfile_inside_is_not_followed() {
+        let (base, dir) = temp_tree("dotlink");
+        std::fs::create_dir(base.join("web/.git")).unwrap();
+        std::fs::write(base.join("web/.git/config"), "secret").unwrap();
+        std::os::unix::fs::symlink(base.join("web/.git"), base.join("web/cfg")).unwrap();
+        std::os::unix::fs::symlink(base.join("web/.secret"), base.join("web/shown.txt")).unwrap();
+        let h = HeaderMap::new();
+        assert!(dir.serve("/cfg/config", &h).await.is_none());
+        assert!(dir.serve("/shown.txt", &h).await.is_none());
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
