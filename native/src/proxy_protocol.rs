@@ -146,14 +146,17 @@ impl ProxyPolicy {
     /// The client of a request that arrived from `peer`. Only a trusted proxy's headers count:
     /// from anyone else they are ignored, since anyone can write them. The addresses they list
     /// are read from the right (the hop nearest the relay), skipping trusted proxies; the first
-    /// other one is the client. `Forwarded` (RFC 7239) wins over `X-Forwarded-For`. A hop that
-    /// is not an address (`unknown`, an obfuscated name) ends the walk at the proxy after it.
-    /// The port is the one `Forwarded` gives, or 0 where the headers give none.
+    /// other one is the client. `X-Forwarded-For` wins over `Forwarded` (RFC 7239): it is the one
+    /// proxies write by default (nginx's `$proxy_add_x_forwarded_for`, HAProxy's `option
+    /// forwardfor`), and such a proxy passes a client's own `Forwarded` through untouched, so
+    /// reading that first would let any client name itself. A hop that is not an address
+    /// (`unknown`, an obfuscated name) ends the walk at the proxy after it. The port is the one
+    /// `Forwarded` gives, or 0 where the headers give none.
     pub fn client_of(&self, peer: SocketAddr, headers: &HeaderMap) -> SocketAddr {
         if !self.trusts(peer.ip()) {
             return peer;
         }
-        let hops = forwarded_hops(headers).or_else(|| x_forwarded_for_hops(headers));
+        let hops = x_forwarded_for_hops(headers).or_else(|| forwarded_hops(headers));
         let Some(hops) = hops else {
             return peer;
         };
@@ -366,6 +369,13 @@ mod tests {
             ),
             ("x-forwarded-for", "198.51.100.1"),
         ]);
+        // Regression: Forwarded won, and nginx (deploy/nginx.conf) appends to X-Forwarded-For
+        // but passes a client's Forwarded through: any client could name itself.
+        assert_eq!(policy.client_of(peer, &h), addr("198.51.100.1:0"));
+        let h = headers(&[(
+            "forwarded",
+            r#"for=1.1.1.1, for="[2001:db8::7]:4711";proto=https"#,
+        )]);
         assert_eq!(policy.client_of(peer, &h), addr("[2001:db8::7]:4711"));
         let h = headers(&[("forwarded", "for=198.51.100.2:8080")]);
         assert_eq!(policy.client_of(peer, &h), addr("198.51.100.2:8080"));
