@@ -78,9 +78,14 @@ fn run(cli: Cli) -> Result<(), Fatal> {
         None => serve(&cli.serve, Extras::default()),
         Some(Command::Serve(args)) => serve(&args, Extras::default()),
         Some(Command::Websockify(args)) => {
-            let (serve_args, extras) = args
+            let (mut serve_args, extras) = args
                 .to_serve()
                 .map_err(|e| Fatal::Usage(format!("sockrelay websockify: {e}")))?;
+            // SOCKRELAY_TOKEN guards this mode too: a service whose command changes from
+            // `serve` to `websockify` must not lose its token without a word.
+            if serve_args.token.is_none() {
+                serve_args.token.clone_from(&cli.serve.token);
+            }
             serve(&serve_args, extras)
         }
         Some(Command::Client { target }) => client(&target),

@@ -262,11 +262,16 @@ struct Websockify {
 
 impl Websockify {
     fn spawn(args: &[&str]) -> Websockify {
+        Self::spawn_with_env(args, &[])
+    }
+
+    fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Websockify {
         use std::io::BufRead;
         let mut child = std::process::Command::new(sockrelay_bin())
             .arg("websockify")
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -322,6 +327,29 @@ impl Drop for Websockify {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Regression: SOCKRELAY_TOKEN (a service's EnvironmentFile) was read by `serve` only, so a
+/// unit whose command became `sockrelay websockify ...` opened its bridges and API to anyone.
+#[tokio::test]
+async fn sockrelay_token_from_the_environment_guards_websockify_mode_too() {
+    let a = named_target("alpha").await;
+    let relay = Websockify::spawn_with_env(
+        &["127.0.0.1:0", &a.to_string()],
+        &[("SOCKRELAY_TOKEN", "s3cret")],
+    );
+    assert_eq!(http_get(relay.http, "/api/targets").await.0, 401);
+    assert_eq!(
+        http_get(relay.http, "/api/targets?token=s3cret").await.0,
+        200
+    );
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/websockify", relay.http)).await;
+    assert!(
+        matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
+        "{refused:?}"
+    );
+    let mut ws = relay.ws("/websockify?token=s3cret").await;
+    assert_eq!(greeting(&mut ws).await.trim_end(), "alpha");
 }
 
 #[tokio::test]
