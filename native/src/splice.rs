@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::bytes::{Buf, Bytes};
 
@@ -61,6 +62,29 @@ pub const MAX_PIPES: usize = 1024;
 /// Pipes that exist now.
 static PIPES: AtomicUsize = AtomicUsize::new(0);
 
+/// Room before a copied frame's payload in the scratch buffer, for its header.
+const HEADROOM: usize = 10;
+
+/// The largest payload a copied frame takes from the scratch buffer.
+const SCRATCH_PAYLOAD: usize = crate::readsize::ReadSize::MAX;
+
+thread_local! {
+    /// Where copied frames are read and sent from: one buffer per runtime thread, not one per
+    /// bridge. A frame goes out in the same poll as its read, so no bridge holds it across an
+    /// await (what the socket does not take is copied out, see [`Splicer::poll_copy_in`]).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0; HEADROOM + SCRATCH_PAYLOAD]);
+}
+
+/// What [`Splicer::poll_copy_in`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyIn {
+    /// A frame of this many payload bytes was started: finish it with [`Splicer::poll_frame`].
+    Frame(usize),
+    /// The target's end of the stream.
+    Eof,
+}
+
 /// What [`Splicer::poll_splice_in`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpliceIn {
@@ -73,12 +97,14 @@ pub enum SpliceIn {
     Copy,
 }
 
-/// The client's TCP stream, shared by the codec and the spliced frames.
+/// The sending side of the client's TCP stream, shared by the codec and the bridge's own
+/// frames (the codec reads without it: see [`ClientIo`]).
 #[derive(Debug)]
 struct Shared {
-    stream: TcpStream,
-    /// Bytes the HTTP server read past the upgrade request: the client's first frames.
-    prefix: Bytes,
+    stream: OwnedWriteHalf,
+    /// The codec has written to the socket since its queue was last seen empty (see
+    /// [`Splicer::codec_wrote`]).
+    codec_wrote: bool,
     /// Created for the first spliced frame; 2 file descriptors while it exists.
     pipe: Option<Pipe>,
     /// A spliced frame not yet fully written.
@@ -106,7 +132,8 @@ impl Drop for Pipe {
     }
 }
 
-/// The unwritten rest of a spliced frame: its header, then `payload` bytes from the pipe.
+/// The unwritten rest of a frame: a spliced one's header, then `payload` bytes from the pipe;
+/// or the rest of a copied one (header and payload) in `held`.
 #[derive(Debug)]
 struct Frame {
     header: [u8; 10],
@@ -114,8 +141,10 @@ struct Frame {
     header_sent: u8,
     /// Payload bytes still in the pipe.
     payload: usize,
-    /// The whole payload's length.
+    /// The whole payload's length, when spliced (counted in `frames` and `bytes` once written).
     len: usize,
+    /// Bytes of a copied frame that the socket did not take at once.
+    held: Bytes,
 }
 
 impl Frame {
@@ -145,6 +174,19 @@ impl Frame {
             header_sent: 0,
             payload: len,
             len,
+            held: Bytes::new(),
+        }
+    }
+
+    /// The rest of a copied frame.
+    fn held(rest: &[u8]) -> Frame {
+        Frame {
+            header: [0; 10],
+            header_len: 0,
+            header_sent: 0,
+            payload: 0,
+            len: 0,
+            held: Bytes::copy_from_slice(rest),
         }
     }
 }
@@ -154,9 +196,15 @@ impl Frame {
 pub struct Splicer(Arc<Mutex<Shared>>);
 
 /// The client's socket as the WebSocket codec sees it: reads (the upgrade's leftover bytes
-/// first), and writes that wait for a spliced frame in progress to end.
+/// first), and writes that wait for a frame of the bridge's in progress to end. Reads take no
+/// lock: the codec is the socket's only reader.
 #[derive(Debug)]
-pub struct ClientIo(Arc<Mutex<Shared>>);
+pub struct ClientIo {
+    read: OwnedReadHalf,
+    /// Bytes the HTTP server read past the upgrade request: the client's first frames.
+    prefix: Bytes,
+    shared: Arc<Mutex<Shared>>,
+}
 
 /// Shares `stream` (an upgraded connection, with the bytes read past its request in `prefix`)
 /// between a codec ([`ClientIo`]) and the bridge's spliced frames ([`Splicer`]). SIGPIPE must
@@ -169,9 +217,10 @@ pub fn share(stream: TcpStream, prefix: Bytes) -> (ClientIo, Splicer) {
     } else {
         prefix
     };
+    let (read, write) = stream.into_split();
     let shared = Arc::new(Mutex::new(Shared {
-        stream,
-        prefix,
+        stream: write,
+        codec_wrote: false,
         pipe: None,
         frame: None,
         frames: 0,
@@ -179,7 +228,12 @@ pub fn share(stream: TcpStream, prefix: Bytes) -> (ClientIo, Splicer) {
         moved: 0,
         backoff: 0,
     }));
-    (ClientIo(shared.clone()), Splicer(shared))
+    let io = ClientIo {
+        read,
+        prefix,
+        shared: shared.clone(),
+    };
+    (io, Splicer(shared))
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -196,7 +250,18 @@ impl Shared {
         let Some(frame) = &mut self.frame else {
             return Poll::Ready(Ok(()));
         };
-        let stream = &self.stream;
+        let stream: &TcpStream = self.stream.as_ref();
+        while !frame.held.is_empty() {
+            let n = ready!(poll_io(stream, Interest::WRITABLE, cx, || {
+                rustix::net::send(stream, &frame.held, rustix::net::SendFlags::NOSIGNAL)
+            }))?;
+            frame.held.advance(n);
+            self.moved += 1;
+        }
+        if frame.len == 0 {
+            self.frame = None;
+            return Poll::Ready(Ok(()));
+        }
         while frame.header_sent < frame.header_len {
             let rest = &frame.header[usize::from(frame.header_sent)..usize::from(frame.header_len)];
             // MSG_MORE: the header waits for the payload and leaves in the same segment.
@@ -287,6 +352,76 @@ impl Splicer {
             shared.frame = Some(Frame::binary(n));
         }
         Poll::Ready(Ok(moved))
+    }
+
+    /// Moves what the target has, up to `max` bytes, to the client in one binary frame, copied
+    /// through this thread's scratch buffer: an idle bridge holds no buffer, and the frame's
+    /// header and payload leave in one `send`. Waits until the client's socket takes data
+    /// before reading the target, so the bytes read normally go out at once; what the socket
+    /// does not take is kept and written by [`Splicer::poll_frame`], which the caller must
+    /// finish before the next frame. The caller must have seen the codec idle in the same poll
+    /// ([`Splicer::codec_wrote`]).
+    pub fn poll_copy_in(
+        &self,
+        target: &TcpStream,
+        max: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<CopyIn>> {
+        let mut guard = lock(&self.0);
+        // Fields borrowed apart: the stream is sent on while the counts change.
+        let shared = &mut *guard;
+        if shared.frame.is_some() {
+            return Poll::Ready(Err(io::Error::other("a frame is still being written")));
+        }
+        let client: &TcpStream = shared.stream.as_ref();
+        // An error here is the client's: the send below reports it.
+        if let Poll::Pending = client.poll_write_ready(cx) {
+            return Poll::Pending;
+        }
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let max = max.min(SCRATCH_PAYLOAD);
+            let n = ready!(poll_io(target, Interest::READABLE, cx, || {
+                let buf = &mut scratch[HEADROOM..HEADROOM + max];
+                rustix::net::recv(target, buf, rustix::net::RecvFlags::empty()).map(|(_, n)| n)
+            }))?;
+            if n == 0 {
+                return Poll::Ready(Ok(CopyIn::Eof));
+            }
+            let header = Frame::binary(n);
+            let header = &header.header[..usize::from(header.header_len)];
+            let start = HEADROOM - header.len();
+            scratch[start..HEADROOM].copy_from_slice(header);
+            let frame = &scratch[start..HEADROOM + n];
+            let flags = rustix::net::SendFlags::NOSIGNAL;
+            let sent = match client.try_io(Interest::WRITABLE, || {
+                rustix::net::send(client, frame, flags).map_err(io::Error::from)
+            }) {
+                Ok(sent) => sent,
+                // Would block, or failed: `poll_frame` waits, or reports the client's error.
+                Err(_) => 0,
+            };
+            if sent > 0 {
+                shared.moved += 1;
+            }
+            if sent < frame.len() {
+                shared.frame = Some(Frame::held(&frame[sent..]));
+            }
+            Poll::Ready(Ok(CopyIn::Frame(n)))
+        })
+    }
+
+    /// Whether the codec has written to the client since [`Splicer::codec_idle`] was last
+    /// called: until it has, the codec cannot be in the middle of a frame (one it has queued
+    /// and not begun to write may go after the bridge's frames, whole), and the bridge may
+    /// start one of its own without flushing the codec first.
+    pub fn codec_wrote(&self) -> bool {
+        lock(&self.0).codec_wrote
+    }
+
+    /// Records that the codec's queue was just seen empty (its flush finished).
+    pub fn codec_idle(&self) {
+        lock(&self.0).codec_wrote = false;
     }
 
     /// Writes the rest of the spliced frame in progress; ready at once if there is none.
@@ -405,18 +540,27 @@ impl AsyncRead for ClientIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut shared = lock(&self.0);
-        if !shared.prefix.is_empty() {
-            let n = shared.prefix.len().min(buf.remaining());
-            buf.put_slice(&shared.prefix[..n]);
-            shared.prefix.advance(n);
-            if shared.prefix.is_empty() {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+            if this.prefix.is_empty() {
                 // Gives hyper's read buffer back (see `share`).
-                shared.prefix = Bytes::new();
+                this.prefix = Bytes::new();
             }
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut shared.stream).poll_read(cx, buf)
+        Pin::new(&mut this.read).poll_read(cx, buf)
+    }
+}
+
+impl ClientIo {
+    /// The shared sending side, noted as written to by the codec.
+    fn writing(&self) -> MutexGuard<'_, Shared> {
+        let mut shared = lock(&self.shared);
+        shared.codec_wrote = true;
+        shared
     }
 }
 
@@ -426,7 +570,7 @@ impl AsyncWrite for ClientIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut shared = lock(&self.0);
+        let mut shared = self.writing();
         ready!(shared.poll_frame(cx))?;
         Pin::new(&mut shared.stream).poll_write(cx, buf)
     }
@@ -436,7 +580,7 @@ impl AsyncWrite for ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let mut shared = lock(&self.0);
+        let mut shared = self.writing();
         ready!(shared.poll_frame(cx))?;
         Pin::new(&mut shared.stream).poll_write_vectored(cx, bufs)
     }
@@ -446,11 +590,11 @@ impl AsyncWrite for ClientIo {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        lock(&self.0).poll_frame(cx)
+        lock(&self.shared).poll_frame(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut shared = lock(&self.0);
+        let mut shared = self.writing();
         ready!(shared.poll_frame(cx))?;
         Pin::new(&mut shared.stream).poll_shutdown(cx)
     }

@@ -20,6 +20,13 @@ pub enum SpliceIn {
     Copy,
 }
 
+/// What [`Splicer::poll_copy_in`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyIn {
+    Frame(usize),
+    Eof,
+}
+
 /// Cannot exist here: a bridge's `Option<Splicer>` is always `None`.
 #[derive(Debug, Clone)]
 pub enum Splicer {}
@@ -35,6 +42,23 @@ impl Splicer {
     }
 
     pub fn poll_frame(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match *self {}
+    }
+
+    pub fn poll_copy_in(
+        &self,
+        _target: &TcpStream,
+        _max: usize,
+        _cx: &mut Context<'_>,
+    ) -> Poll<io::Result<CopyIn>> {
+        match *self {}
+    }
+
+    pub fn codec_wrote(&self) -> bool {
+        match *self {}
+    }
+
+    pub fn codec_idle(&self) {
         match *self {}
     }
 

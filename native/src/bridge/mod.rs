@@ -32,6 +32,7 @@
 mod client_to_target;
 pub mod datagram;
 pub mod ending;
+mod halves;
 mod heartbeat;
 pub mod idle;
 pub mod target;
@@ -45,7 +46,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{Sink, Stream, StreamExt};
+use futures_util::{Sink, Stream};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
@@ -421,14 +422,14 @@ where
     T: Target,
 {
     let pinged = Pinged::default();
-    let mut ws = Heartbeat::new(ws, &pinged, activity);
+    let ws = std::sync::Mutex::new(Heartbeat::new(ws, &pinged, activity));
     let (mut target_read, target_write) = target.into_halves();
     // Partial writes count as activity: a large message to a slow target is not idle.
     let mut target_write = activity.watch(target_write);
     let shared = Shared::default();
 
     let ending = {
-        let (mut sink, mut stream) = (&mut ws).split();
+        let (mut stream, mut sink) = halves::halves(&ws);
         let up = client_to_target(&mut stream, &mut target_write, &shared, metrics, cancel);
         let down = target_to_client::<T, _>(
             &mut target_read,
@@ -464,6 +465,9 @@ where
         ending
     };
 
+    let mut ws = ws
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     // The client's stream was cut short: the target hears of it at once, as a reset.
     let mut target_halves = if ending.cuts_client_short() {
         T::abort(target_read, target_write.into_inner());

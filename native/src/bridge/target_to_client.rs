@@ -23,7 +23,7 @@ use super::idle::Activity;
 use super::{Shared, Target};
 use crate::metrics::{Direction, Metrics};
 use crate::readsize::ReadSize;
-use crate::splice::{SpliceIn, Splicer};
+use crate::splice::{CopyIn, SpliceIn, Splicer};
 
 /// First read size from the target, and what a bridge with small traffic keeps.
 pub(super) const TARGET_READ_MIN: usize = ReadSize::MIN;
@@ -61,7 +61,22 @@ where
     loop {
         let socket = T::socket(target);
         let n = match (splicer, socket) {
-            (Some(client), Some(socket)) if buf.splices() && !copy_next => {
+            (Some(client), Some(socket)) if !buf.splices() || copy_next => {
+                copy_next = false;
+                let frame = copied_frame(client, socket, buf.size.get(), sink, shared, cancel);
+                match frame.await {
+                    Spliced::Frame(n) => {
+                        buf.record_copied(n);
+                        n
+                    }
+                    Spliced::Eof => 0,
+                    Spliced::ClientDone => break,
+                    Spliced::Failed(ending) => return ending,
+                    // Not an outcome of a copied frame.
+                    Spliced::Copy => continue,
+                }
+            }
+            (Some(client), Some(socket)) => {
                 piped = true;
                 let frame = spliced_frame(client, socket, sink, &shared.client_done, cancel);
                 match frame.await {
@@ -167,13 +182,7 @@ where
         if client_done.load(Relaxed) {
             return Poll::Ready(Err(Spliced::ClientDone));
         }
-        // The codec's queue must be empty when the frame starts; checked in the same poll, so
-        // nothing can be queued in between.
-        match sink.poll_flush_unpin(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(Spliced::Failed(classify_ws_error(e)))),
-            Poll::Pending => return Poll::Pending,
-        }
+        std::task::ready!(poll_codec_idle(splicer, sink, cx))?;
         splicer
             .poll_splice_in(socket, crate::splice::MAX_FRAME, cx)
             .map_err(|e| Spliced::Failed(target_failed(e, cancel)))
@@ -187,6 +196,60 @@ where
         },
         Err(spliced) => spliced,
     }
+}
+
+/// Moves the target's next bytes (at most `max`) to the client in one frame copied through the
+/// runtime thread's scratch buffer (see [`Splicer::poll_copy_in`]), after what the codec has
+/// written.
+pub(super) async fn copied_frame<S>(
+    splicer: &Splicer,
+    socket: &TcpStream,
+    max: usize,
+    sink: &mut S,
+    shared: &Shared,
+    cancel: &CancellationToken,
+) -> Spliced
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    let read = poll_fn(|cx| {
+        if shared.client_done.load(Relaxed) {
+            return Poll::Ready(Err(Spliced::ClientDone));
+        }
+        std::task::ready!(poll_codec_idle(splicer, sink, cx))?;
+        splicer
+            .poll_copy_in(socket, max, cx)
+            .map_err(|e| Spliced::Failed(target_failed(e, cancel)))
+    });
+    match read.await {
+        Ok(CopyIn::Eof) => Spliced::Eof,
+        Ok(CopyIn::Frame(n)) => match poll_fn(|cx| splicer.poll_frame(cx)).await {
+            Ok(()) => Spliced::Frame(n),
+            Err(e) => Spliced::Failed(classify_ws_error(WsError::Io(e))),
+        },
+        Err(spliced) => spliced,
+    }
+}
+
+/// Ready once the codec cannot be in the middle of a frame on the client's socket, so a frame
+/// of the bridge's own may start: at once unless the codec has written since it was last seen
+/// idle, else once its flush finishes. The caller starts its frame in the same poll, so
+/// nothing of the codec's can begin in between.
+fn poll_codec_idle<S>(
+    splicer: &Splicer,
+    sink: &mut S,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<Result<(), Spliced>>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    if splicer.codec_wrote() {
+        match std::task::ready!(sink.poll_flush_unpin(cx)) {
+            Ok(()) => splicer.codec_idle(),
+            Err(e) => return Poll::Ready(Err(Spliced::Failed(classify_ws_error(e)))),
+        }
+    }
+    Poll::Ready(Ok(()))
 }
 
 /// The buffer target bytes are read into, sized by [`ReadSize`]: bulk transfers use few large
@@ -228,6 +291,12 @@ impl TargetBuf {
     /// enough that saving their copies outweighs a spliced frame's extra syscall.
     pub(super) fn splices(&self) -> bool {
         self.is_bulk() && self.last >= SPLICE_MIN
+    }
+
+    /// Records a copied frame of `n` bytes, which took no buffer of the bridge's.
+    pub(super) fn record_copied(&mut self, n: usize) {
+        self.size.record(n);
+        self.last = n;
     }
 
     /// Records a spliced frame of `n` bytes, which took no buffer (the one from before goes).

@@ -5,7 +5,7 @@ use super::*;
 use std::io;
 use std::task::Poll;
 
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::bytes::Bytes;
@@ -13,7 +13,7 @@ use tokio_util::bytes::Bytes;
 use super::client_to_target::COALESCE_MAX;
 use super::ending::close_message;
 use super::target_to_client::{
-    spliced_frame, Spliced, TargetBuf, TARGET_READ_MAX, TARGET_READ_MIN,
+    copied_frame, spliced_frame, Spliced, TargetBuf, TARGET_READ_MAX, TARGET_READ_MIN,
 };
 use crate::readsize::ReadSize;
 use tokio::io::duplex;
@@ -1100,69 +1100,146 @@ fn server_frames(mut bytes: &[u8]) -> Vec<(u8, usize)> {
     frames
 }
 
+/// A sink that cannot flush until opened: with a write through the client's socket, it stands
+/// for a codec with a frame half written.
 #[cfg(target_os = "linux")]
-#[tokio::test]
-async fn no_frame_is_spliced_while_the_codec_has_bytes_queued() {
-    // A sink that cannot flush yet stands for a codec with a frame half written.
-    #[derive(Default)]
-    struct Stuck {
-        open: AtomicBool,
-        waker: std::sync::Mutex<Option<std::task::Waker>>,
-    }
-    struct StuckSink(std::sync::Arc<Stuck>);
-    // The relay's own message type (the tests' `Message` is the client's).
-    type RelayMessage = tokio_websockets::Message;
-    impl Sink<RelayMessage> for StuckSink {
-        type Error = WsError;
-        fn poll_ready(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> Poll<Result<(), WsError>> {
-            Poll::Ready(Ok(()))
-        }
-        fn start_send(self: std::pin::Pin<&mut Self>, _: RelayMessage) -> Result<(), WsError> {
-            Ok(())
-        }
-        fn poll_flush(
-            self: std::pin::Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-        ) -> Poll<Result<(), WsError>> {
-            if self.0.open.load(Relaxed) {
-                return Poll::Ready(Ok(()));
-            }
-            *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
-            Poll::Pending
-        }
-        fn poll_close(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> Poll<Result<(), WsError>> {
-            Poll::Ready(Ok(()))
+#[derive(Default)]
+struct Stuck {
+    open: AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+#[cfg(target_os = "linux")]
+struct StuckSink(std::sync::Arc<Stuck>);
+
+#[cfg(target_os = "linux")]
+impl Stuck {
+    fn open(&self) {
+        self.open.store(true, Relaxed);
+        if let Some(waker) = self.waker.lock().unwrap().take() {
+            waker.wake();
         }
     }
+}
+
+// The relay's own message type (the tests' `Message` is the client's).
+#[cfg(target_os = "linux")]
+impl Sink<tokio_websockets::Message> for StuckSink {
+    type Error = WsError;
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        Poll::Ready(Ok(()))
+    }
+    fn start_send(
+        self: std::pin::Pin<&mut Self>,
+        _: tokio_websockets::Message,
+    ) -> Result<(), WsError> {
+        Ok(())
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        if self.0.open.load(Relaxed) {
+            return Poll::Ready(Ok(()));
+        }
+        *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A frame of the bridge's own, spliced or copied, waits while the codec has a frame half
+/// written (it wrote a byte and its flush has not finished), and goes once it has.
+#[cfg(target_os = "linux")]
+async fn own_frame_waits_for_the_codec(spliced: bool) {
     within(async {
         let (_client_far, client_near) = tcp_pair(None).await;
         let (mut target_far, target_near) = tcp_pair(None).await;
-        let (_io, splicer) = crate::splice::share(client_near, Bytes::new());
+        let (mut io, splicer) = crate::splice::share(client_near, Bytes::new());
+        // The first byte of a frame of the codec's.
+        io.write_all(&[0x82]).await.unwrap();
         target_far.write_all(&[1u8; 100_000]).await.unwrap();
         let stuck = std::sync::Arc::new(Stuck::default());
         let mut sink = StuckSink(stuck.clone());
-        let done = AtomicBool::new(false);
+        let shared = Shared::default();
         let cancel = CancellationToken::new();
-        let frame = spliced_frame(&splicer, &target_near, &mut sink, &done, &cancel);
+        let frame = async {
+            if spliced {
+                spliced_frame(
+                    &splicer,
+                    &target_near,
+                    &mut sink,
+                    &shared.client_done,
+                    &cancel,
+                )
+                .await
+            } else {
+                copied_frame(&splicer, &target_near, 2048, &mut sink, &shared, &cancel).await
+            }
+        };
         tokio::pin!(frame);
         let waited = tokio::time::timeout(Duration::from_millis(100), &mut frame).await;
-        assert!(waited.is_err(), "a frame went out past a queued one");
+        assert!(waited.is_err(), "a frame went out past a half-written one");
         assert!(!splicer.is_writing() && splicer.frames() == 0);
-        stuck.open.store(true, Relaxed);
-        if let Some(waker) = stuck.waker.lock().unwrap().take() {
-            waker.wake();
-        }
+        stuck.open();
         match frame.await {
             Spliced::Frame(n) => assert!(n > 0),
             _ => panic!("no frame once the codec's queue was flushed"),
         }
-        assert_eq!(splicer.frames(), 1);
+        assert_eq!(splicer.frames(), u64::from(spliced));
+        assert!(!splicer.codec_wrote());
+    })
+    .await
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn no_frame_is_spliced_while_the_codec_has_a_frame_half_written() {
+    own_frame_waits_for_the_codec(true).await;
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn no_frame_is_copied_while_the_codec_has_a_frame_half_written() {
+    own_frame_waits_for_the_codec(false).await;
+}
+
+/// A copied frame does not flush the codec when it has written nothing (no call into the codec
+/// per message), and arrives as one binary frame with exactly the target's bytes.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_copied_frame_goes_out_without_the_codec_when_it_has_written_nothing() {
+    within(async {
+        let (mut client_far, client_near) = tcp_pair(None).await;
+        let (mut target_far, target_near) = tcp_pair(None).await;
+        let (_io, splicer) = crate::splice::share(client_near, Bytes::new());
+        let payload: Vec<u8> = (0..200u8).collect();
+        target_far.write_all(&payload).await.unwrap();
+        // Never flushes: a frame that asked it would never go.
+        let mut sink = StuckSink(std::sync::Arc::new(Stuck::default()));
+        let shared = Shared::default();
+        let cancel = CancellationToken::new();
+        match copied_frame(&splicer, &target_near, 2048, &mut sink, &shared, &cancel).await {
+            Spliced::Frame(n) => assert_eq!(n, 200),
+            _ => panic!("no frame"),
+        }
+        let mut got = [0u8; 204];
+        client_far.read_exact(&mut got).await.unwrap();
+        assert_eq!(got[..4], [0x82, 126, 0, 200]);
+        assert_eq!(got[4..], payload[..]);
+        assert_eq!(
+            splicer.frames(),
+            0,
+            "copied frames are not counted as spliced"
+        );
     })
     .await
 }
