@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The benchmark harness (`make bench`): sockrelay's echo against a bare tokio echo, and sockrelay's
 # /ws bridge against websocat and websockify bridging to the same bare echo, and against a bare
-# tokio TCP forwarder (the floor: the practical limit for a bridge); then sockrelay's
-# memory with many idle bridges and with 50 busy ones. Prints a table with ratios and writes a
-# report and an SVG plot. See BENCHMARKS.md.
+# tokio TCP forwarder (the floor: the practical limit for a bridge); bulk again with each bridge
+# sharing its CPU with a copying echo (a one-box install); sockrelay's UDP bridge against
+# websocat's `udp:` to the same bare UDP echo; then sockrelay's memory with many idle bridges
+# and with 50 busy ones. Prints a table with ratios and writes a report and an SVG plot. See
+# BENCHMARKS.md.
 #
 #   scripts/bench.sh                 full run (about 6-10 minutes)
 #   scripts/bench.sh --quick         smoke run (about 1-2 minutes)
@@ -31,6 +33,8 @@ BASELINE_BIN=
 LABEL=
 CC=
 WORKLOADS="64B_x_50:64:50:1 64B_x_1:64:1:1 64KiB_x_8:64K:8:4 64B_x_50_pipelined:64:50:16"
+SHARED_WORKLOADS="64KiB_x_8_shared_CPU:64K:8:4"
+UDP_WORKLOADS="udp_64B_x_50:64:50:8 udp_1400B_x_50:1400:50:8"
 
 usage() {
     cat <<EOF
@@ -42,8 +46,14 @@ usage: scripts/bench.sh [options]
   --attempts N       measure a cell up to N times while other processes take more than 15% of
                      the pinned server CPU, keeping the least disturbed (default $ATTEMPTS)
   --idle N           idle bridges for the memory run (default $IDLE; capped by the fd hard limit)
-  --only WHAT        all | echo | ws | memory (default all)
+  --only WHAT        all | echo | ws | shared | udp | memory (default all)
   --workloads LIST   NAME:SIZE:CONNS:INFLIGHT ... (default "$WORKLOADS")
+  --shared-workloads LIST
+                     the same for the bridges sharing their CPU with a copying echo target
+                     (default "$SHARED_WORKLOADS")
+  --udp-workloads LIST
+                     the same for the bridges to a UDP echo, one message per datagram
+                     (default "$UDP_WORKLOADS")
   --sockrelay BIN    measure this sockrelay binary instead of building target/release/sockrelay
   --baseline BIN     also measure this (older) sockrelay binary, as "before", in the same run
   --label TEXT       a note for the report title (e.g. "before")
@@ -68,6 +78,8 @@ while [[ $# -gt 0 ]]; do
         --idle) IDLE=$2; shift ;;
         --only) ONLY=$2; shift ;;
         --workloads) WORKLOADS=$2; shift ;;
+        --shared-workloads) SHARED_WORKLOADS=$2; shift ;;
+        --udp-workloads) UDP_WORKLOADS=$2; shift ;;
         --sockrelay) SOCKRELAY_BIN=$(cd "$CALLER_PWD" && realpath "$2"); shift ;;
         --baseline) BASELINE_BIN=$(cd "$CALLER_PWD" && realpath "$2"); shift ;;
         --label) LABEL=$2; shift ;;
@@ -81,6 +93,13 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
+case $ONLY in
+    all|echo|ws|shared|udp|memory) ;;
+    *) echo "bench.sh: --only takes all, echo, ws, shared, udp or memory, not $ONLY" >&2; exit 2 ;;
+esac
+
+# want PART: whether this run measures PART (echo, ws, shared, udp, memory).
+want() { [[ $ONLY == all || $ONLY == "$1" ]]; }
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -209,9 +228,10 @@ stop() {
 }
 
 
-read -r P_BARE P_BARE2 P_HTTP P_ECHO P_ACK P_WSC P_WSF P_HTTP2 P_ECHO2 P_ACK2 P_HTTP3 P_ECHO3 P_ACK3 P_PROXY < <(python3 -c '
+read -r P_BARE P_BARE2 P_HTTP P_ECHO P_ACK P_WSC P_WSF P_HTTP2 P_ECHO2 P_ACK2 P_HTTP3 P_ECHO3 P_ACK3 P_PROXY \
+    P_SHARED P_WSS P_PROXYS P_WSU P_UDP < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(14)]
+socks = [socket.socket() for _ in range(18)] + [socket.socket(type=socket.SOCK_DGRAM)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
 for s in socks: s.close()')
@@ -224,25 +244,26 @@ start bare-echo "${ENV[@]}" "$BARE" "${SPLICE[@]}" "127.0.0.1:$P_BARE"
 BARE_PID=$LAST_PID
 wait_port "$P_BARE" "logs in $RUN"
 
-# start_relay HTTP ECHO ACK [BIN]: a sockrelay that may bridge to the bare echo.
+# start_relay HTTP ECHO ACK [BIN]: a sockrelay that may bridge to the bare echo, the copying echo
+# that shares its CPU, and the bare UDP echo.
 start_relay() {
     local bin=${4:-$SOCKRELAY_BIN}
     start "sockrelay-$1" "${SUT[@]}" "$bin" --http "127.0.0.1:$1" --echo "127.0.0.1:$2" \
-        --ack "127.0.0.1:$3" --allow "127.0.0.1:$P_BARE" --max-conns $((IDLE + 100)) \
-        --idle-timeout 3600
+        --ack "127.0.0.1:$3" --allow "127.0.0.1:$P_BARE" --allow "127.0.0.1:$P_SHARED" \
+        --allow "udp:127.0.0.1:$P_UDP" --max-conns $((IDLE + 100)) --idle-timeout 3600
     wait_port "$1" "logs in $RUN"
 }
 
 SYSTEMS=()
 declare -A TARGET_OF MODE_OF PID_OF
-if [[ $ONLY == all || $ONLY == echo || $ONLY == ws ]]; then
+if [[ $ONLY != memory ]]; then
     start_relay "$P_HTTP" "$P_ECHO" "$P_ACK"
     RELAY_PID=$LAST_PID
-    if [[ -n $BASELINE_BIN ]]; then
+    if [[ -n $BASELINE_BIN ]] && { want echo || want ws; }; then
         start_relay "$P_HTTP3" "$P_ECHO3" "$P_ACK3" "$BASELINE_BIN"
         BASE_PID=$LAST_PID
     fi
-    if [[ $ONLY != ws ]]; then
+    if want echo; then
         # The bare echo runs where the system under test runs when it is the one measured.
         start bare-echo-sut "${SUT[@]}" "$BARE" "127.0.0.1:$P_BARE2"
         SYSTEMS+=(bare-echo sockrelay-echo)
@@ -255,7 +276,7 @@ if [[ $ONLY == all || $ONLY == echo || $ONLY == ws ]]; then
             MODE_OF[sockrelay-echo-before]=tcp PID_OF[sockrelay-echo-before]=$BASE_PID
         fi
     fi
-    if [[ $ONLY != echo ]]; then
+    if want ws; then
         # The floor: the same two sockets and the same reads and writes as a bridge, no framing.
         start bare-proxy "${SUT[@]}" "$PROXY" "127.0.0.1:$P_PROXY" "127.0.0.1:$P_BARE"
         SYSTEMS+=(bare-proxy)
@@ -287,29 +308,97 @@ fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 FAILED=0
 
-# ---------------------------------------------------------------- throughput and latency
-if ((${#SYSTEMS[@]} > 0)); then
-    read -ra WL <<<"$WORKLOADS"
-    N=${#SYSTEMS[@]}
-    log "systems: ${SYSTEMS[*]}; $ROUNDS round(s) x ${#WL[@]} workloads x ${DURATION}s; $PINNING"
-    for w in "${WL[@]}"; do
+# measure WORKLOADS SYSTEM...: each workload of the list for ROUNDS rounds, each system's target,
+# mode and server process from TARGET_OF, MODE_OF and PID_OF, and the array LOAD_EXTRA passed
+# to every run of the load generator.
+LOAD_EXTRA=()
+measure() {
+    local list=$1 w name size conns inflight r k sys
+    shift
+    local systems=("$@") wl
+    local n=${#systems[@]}
+    read -ra wl <<<"$list"
+    log "systems: ${systems[*]}; $ROUNDS round(s) x ${#wl[@]} workloads x ${DURATION}s; $PINNING"
+    for w in "${wl[@]}"; do
         IFS=: read -r name size conns inflight <<<"$w"
         name=${name//_/ }
         for ((r = 1; r <= ROUNDS; r++)); do
-            for ((k = 0; k < N; k++)); do
+            for ((k = 0; k < n; k++)); do
                 # Rotate the order each round so no system always runs first or last.
-                sys=${SYSTEMS[$(((k + r - 1) % N))]}
+                sys=${systems[$(((k + r - 1) % n))]}
                 if ! "${ENV[@]}" "$LOADGEN" "${MODE_OF[$sys]}" "${TARGET_OF[$sys]}" \
                     --conns "$conns" --size "$size" --inflight "$inflight" \
                     --duration "$DURATION" --warmup "$WARMUP" --pid "${PID_OF[$sys]}" "${WATCH[@]}" \
-                    --system "$sys" --workload "$name" --round "$r" --json "$RESULTS" \
-                    2>>"$RUN/loadgen-errors.log" | sed "s/^/[$name r$r] /"; then
+                    "${LOAD_EXTRA[@]}" --system "$sys" --workload "$name" --round "$r" \
+                    --json "$RESULTS" 2>>"$RUN/loadgen-errors.log" | sed "s/^/[$name r$r] /"; then
                     log "$sys failed on $name (see $RUN/loadgen-errors.log)"
                     FAILED=1
                 fi
             done
         done
     done
+}
+
+# ---------------------------------------------------------------- throughput and latency
+if ((${#SYSTEMS[@]} > 0)); then
+    measure "$WORKLOADS" "${SYSTEMS[@]}"
+fi
+
+# ---------------------------------------------------------------- bulk on a shared CPU
+# As on a one-box install: the bridge and its target (a plain copying echo, no splicing) take
+# turns on one CPU (the system under test's), the load generator runs on the other. The target's
+# CPU is reported apart (`--target-pid`) and is not counted as other processes' load.
+if want shared; then
+    start bare-echo-shared "${SUT[@]}" "$BARE" "127.0.0.1:$P_SHARED"
+    SHARED_PID=$LAST_PID
+    wait_port "$P_SHARED" "logs in $RUN"
+    # The floor again, beside the same target.
+    start bare-proxy-shared "${SUT[@]}" "$PROXY" "127.0.0.1:$P_PROXYS" "127.0.0.1:$P_SHARED"
+    PROXYS_PID=$LAST_PID
+    wait_port "$P_PROXYS" "logs in $RUN"
+    SHARED_SYSTEMS=(bare-proxy sockrelay-ws)
+    TARGET_OF[bare-proxy]="127.0.0.1:$P_PROXYS" MODE_OF[bare-proxy]=tcp PID_OF[bare-proxy]=$PROXYS_PID
+    TARGET_OF[sockrelay-ws]="ws://127.0.0.1:$P_HTTP/ws?target=127.0.0.1:$P_SHARED"
+    MODE_OF[sockrelay-ws]=ws PID_OF[sockrelay-ws]=$RELAY_PID
+    if [[ -n $WEBSOCAT ]]; then
+        start websocat-shared "${SUT[@]}" "$WEBSOCAT" --binary -q "ws-l:127.0.0.1:$P_WSS" "tcp:127.0.0.1:$P_SHARED"
+        WSS_PID=$LAST_PID
+        SHARED_SYSTEMS+=(websocat)
+        TARGET_OF[websocat]="ws://127.0.0.1:$P_WSS/" MODE_OF[websocat]=ws PID_OF[websocat]=$WSS_PID
+        wait_port "$P_WSS" "logs in $RUN"
+    fi
+    LOAD_EXTRA=(--target-pid "$SHARED_PID")
+    measure "$SHARED_WORKLOADS" "${SHARED_SYSTEMS[@]}"
+    LOAD_EXTRA=()
+    [[ -n ${WSS_PID:-} ]] && stop "$WSS_PID"
+    stop "$PROXYS_PID"
+    stop "$SHARED_PID"
+fi
+
+# ---------------------------------------------------------------- UDP
+# The bridges to one bare UDP echo (beside the load generator, as the TCP bridges' echo is):
+# one message one datagram each way. Lost datagrams are counted, not waited for (loadgen udp).
+if want udp; then
+    start bare-udp-echo "${ENV[@]}" "$BARE" --udp "127.0.0.1:$P_UDP"
+    UDP_PID=$LAST_PID
+    for _ in $(seq 100); do
+        grep -q listening "$RUN/bare-udp-echo.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    grep -q listening "$RUN/bare-udp-echo.log" || die "the UDP echo did not start (see $RUN/bare-udp-echo.log)"
+    UDP_SYSTEMS=(sockrelay-ws)
+    TARGET_OF[sockrelay-ws]="ws://127.0.0.1:$P_HTTP/ws?target=udp:127.0.0.1:$P_UDP"
+    MODE_OF[sockrelay-ws]=udp PID_OF[sockrelay-ws]=$RELAY_PID
+    if [[ -n $WEBSOCAT ]]; then
+        start websocat-udp "${SUT[@]}" "$WEBSOCAT" --binary -q "ws-l:127.0.0.1:$P_WSU" "udp:127.0.0.1:$P_UDP"
+        WSU_PID=$LAST_PID
+        UDP_SYSTEMS+=(websocat)
+        TARGET_OF[websocat]="ws://127.0.0.1:$P_WSU/" MODE_OF[websocat]=udp PID_OF[websocat]=$WSU_PID
+        wait_port "$P_WSU" "logs in $RUN"
+    fi
+    measure "$UDP_WORKLOADS" "${UDP_SYSTEMS[@]}"
+    [[ -n ${WSU_PID:-} ]] && stop "$WSU_PID"
+    stop "$UDP_PID"
 fi
 
 # ---------------------------------------------------------------- memory
@@ -336,7 +425,7 @@ memory() {
     stop "$MEM_PID"
 }
 
-if [[ $ONLY == all || $ONLY == memory ]]; then
+if want memory; then
     [[ -n ${RELAY_PID:-} ]] && stop "$RELAY_PID"
     [[ -n ${BASE_PID:-} ]] && stop "$BASE_PID"
     [[ -n $BASELINE_BIN ]] && memory sockrelay-ws-before "$BASELINE_BIN"

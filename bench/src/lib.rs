@@ -15,7 +15,7 @@ pub struct Record {
     pub system: String,
     /// The workload name, e.g. `64B x 50`.
     pub workload: String,
-    /// `tcp` or `ws`.
+    /// `tcp`, `ws` or `udp` (WebSocket messages bridged to UDP datagrams).
     pub mode: String,
     pub round: u32,
     pub conns: usize,
@@ -45,6 +45,15 @@ pub struct Record {
     pub load_cpu_pct: Option<f64>,
     /// Measurement attempts made (more than 1 when `--attempts` retried a disturbed window).
     pub attempts: Option<u32>,
+    /// CPU used by the target (the echo the bridges connect to) during the window, in % of one
+    /// CPU (when `--target-pid`): the shared-CPU workloads pin it beside the server.
+    pub target_cpu_pct: Option<f64>,
+    /// UDP run: datagrams sent over the whole run (warm-up and drain included).
+    pub sent: Option<u64>,
+    /// UDP run: datagrams whose echo did not come back within the loss timeout.
+    pub lost: Option<u64>,
+    /// UDP run: echoes that came back after their datagram was counted lost (still lost).
+    pub late: Option<u64>,
     /// Idle run: bridges held open at the measurement.
     pub idle_bridges: Option<usize>,
     /// Idle run: RSS before any bridge and with all bridges open, KiB.
@@ -121,6 +130,109 @@ impl Verifier {
             }
         }
         Ok(())
+    }
+}
+
+/// The bookkeeping of a load over a bridge to a UDP echo, where datagrams may be lost: which
+/// datagrams are awaited, which were given up, and the checks of each echo.
+pub mod datagrams {
+    use std::collections::{HashSet, VecDeque};
+    use std::time::Instant;
+
+    use super::SHIFTS;
+
+    /// The bytes at the start of each datagram that hold its sequence number (little-endian).
+    pub const SEQ: usize = 8;
+
+    /// Appends datagram `seq` of `size` bytes: the sequence number, then the connection's
+    /// `pattern` (see [`super::pattern`]) from `seq % 251`, so that each echo is matched and
+    /// checked on its own, whatever came back before it.
+    pub fn append(out: &mut Vec<u8>, pattern: &[u8], seq: u64, size: usize) {
+        let off = (seq % SHIFTS as u64) as usize;
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.extend_from_slice(&pattern[off..off + size - SEQ]);
+    }
+
+    /// One connection's datagrams on their way.
+    #[derive(Debug, Default)]
+    pub struct Ledger {
+        /// Sequence numbers and send times of the datagrams whose echo is awaited, oldest first.
+        awaited: VecDeque<(u64, Instant)>,
+        /// Datagrams counted lost, so that a late echo is told apart from a stray one.
+        given_up: HashSet<u64>,
+        /// Datagrams counted lost.
+        pub lost: u64,
+        /// Echoes that came back after their datagram was counted lost.
+        pub late: u64,
+    }
+
+    impl Ledger {
+        /// Datagram `seq` was sent at `at` (in sending order).
+        pub fn sent(&mut self, seq: u64, at: Instant) {
+            self.awaited.push_back((seq, at));
+        }
+
+        /// Datagrams awaited.
+        pub fn awaited(&self) -> usize {
+            self.awaited.len()
+        }
+
+        /// Checks one echo of `size` bytes against `pattern`: the send time of its datagram
+        /// when it was awaited, `None` when it came back after being counted lost (counted
+        /// late), or what is wrong with it.
+        pub fn echoed(
+            &mut self,
+            echo: &[u8],
+            pattern: &[u8],
+            size: usize,
+        ) -> Result<Option<Instant>, String> {
+            if echo.len() != size {
+                return Err(format!("an echo of {} bytes, not {size}", echo.len()));
+            }
+            let mut n = [0u8; SEQ];
+            n.copy_from_slice(&echo[..SEQ]);
+            let seq = u64::from_le_bytes(n);
+            let off = (seq % SHIFTS as u64) as usize;
+            if echo[SEQ..] != pattern[off..off + size - SEQ] {
+                return Err(format!(
+                    "the echo of datagram {seq} differs from what was sent"
+                ));
+            }
+            // On loopback echoes come back in order: the first one awaited, as a rule.
+            if let Some(i) = self.awaited.iter().position(|&(s, _)| s == seq) {
+                return Ok(self.awaited.remove(i).map(|(_, at)| at));
+            }
+            if self.given_up.remove(&seq) {
+                self.late += 1;
+                return Ok(None);
+            }
+            Err(format!("an echo of datagram {seq}, which was not awaited"))
+        }
+
+        /// Counts as lost every awaited datagram sent before `before`; returns how many.
+        pub fn expire(&mut self, before: Instant) -> usize {
+            let mut n = 0;
+            while let Some(&(seq, at)) = self.awaited.front() {
+                if at >= before {
+                    break;
+                }
+                self.awaited.pop_front();
+                self.given_up.insert(seq);
+                n += 1;
+            }
+            self.lost += n as u64;
+            n
+        }
+
+        /// Counts every awaited datagram as lost; returns how many.
+        pub fn give_up(&mut self) -> usize {
+            let n = self.awaited.len();
+            for (seq, _) in self.awaited.drain(..) {
+                self.given_up.insert(seq);
+            }
+            self.lost += n as u64;
+            n
+        }
     }
 }
 
@@ -309,6 +421,47 @@ mod tests {
         // A lost message is caught too.
         let mut v = Verifier::new(p, size);
         assert!(v.feed(&stream[size..], || ()).is_err());
+    }
+
+    #[test]
+    fn a_lost_datagram_is_counted_once_and_its_late_echo_told_apart() {
+        use super::datagrams::{append, Ledger};
+        use std::time::{Duration, Instant};
+        let size = 64;
+        let p: std::sync::Arc<[u8]> = pattern(5, size).into();
+        let t0 = Instant::now();
+        let mut ledger = Ledger::default();
+        let mut sent = Vec::new();
+        for seq in 0..4u64 {
+            ledger.sent(seq, t0 + Duration::from_millis(seq));
+            let mut d = Vec::new();
+            append(&mut d, &p, seq, size);
+            assert_eq!(d.len(), size);
+            sent.push(d);
+        }
+        // Echoes match their datagram, in any order.
+        assert_eq!(
+            ledger.echoed(&sent[1], &p, size).unwrap(),
+            Some(t0 + Duration::from_millis(1))
+        );
+        assert_eq!(ledger.echoed(&sent[0], &p, size).unwrap(), Some(t0));
+        // Datagram 2 is given up once its time has passed, not before; 3 is still awaited.
+        assert_eq!(ledger.expire(t0 + Duration::from_millis(2)), 0);
+        assert_eq!(ledger.expire(t0 + Duration::from_millis(3)), 1);
+        assert_eq!(ledger.expire(t0 + Duration::from_millis(3)), 0);
+        assert_eq!((ledger.lost, ledger.awaited()), (1, 1));
+        // Its late echo counts as late, once; a second copy is an error, as is a repeat.
+        assert_eq!(ledger.echoed(&sent[2], &p, size).unwrap(), None);
+        assert_eq!((ledger.lost, ledger.late), (1, 1));
+        assert!(ledger.echoed(&sent[2], &p, size).is_err());
+        assert!(ledger.echoed(&sent[0], &p, size).is_err());
+        // A changed byte or a wrong length is an error, and leaves 3 awaited.
+        let mut bad = sent[3].clone();
+        bad[40] ^= 1;
+        assert!(ledger.echoed(&bad, &p, size).is_err());
+        assert!(ledger.echoed(&sent[3][..32], &p, size).is_err());
+        assert_eq!(ledger.give_up(), 1);
+        assert_eq!((ledger.lost, ledger.late, ledger.awaited()), (2, 1, 0));
     }
 
     #[test]

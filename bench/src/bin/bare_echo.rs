@@ -7,6 +7,11 @@
 //! The benchmark uses it as the target the bridges connect to, because that target shares its
 //! CPU with the load generator: the cheaper it is, the later that CPU, rather than the bridge
 //! measured, runs out (BENCHMARKS.md). As the reference echo it stays a plain read and write.
+//!
+//! `--udp` echoes UDP datagrams instead: each one back to its sender, as it came. It is the
+//! target of the UDP bridges the benchmark measures; a plain blocking loop of one receive and one
+//! send per datagram (no event loop to pay for, on the CPU it shares with the load generator),
+//! with a receive buffer large enough for every datagram the load generator keeps in flight.
 
 use std::net::SocketAddr;
 
@@ -17,14 +22,15 @@ use tokio::net::TcpStream;
 /// Read size: as large as a socket's typical receive queue, so bulk data moves in few syscalls.
 const BUF: usize = 64 * 1024;
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let usage = "usage: bare-echo [--splice] [HOST:PORT]";
+fn main() -> Result<()> {
+    let usage = "usage: bare-echo [--splice | --udp] [HOST:PORT]";
     let mut splice = false;
+    let mut udp = false;
     let mut addr: SocketAddr = "127.0.0.1:0".parse()?;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--splice" => splice = true,
+            "--udp" => udp = true,
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -32,13 +38,42 @@ async fn main() -> Result<()> {
             other => addr = other.parse().context(usage)?,
         }
     }
-    if splice {
-        #[cfg(target_os = "linux")]
-        return sockrelay_bench::serve("bare-echo", addr, spliced::echo).await;
-        #[cfg(not(target_os = "linux"))]
-        anyhow::bail!("--splice needs Linux");
+    if udp {
+        return udp_echo(addr);
     }
-    sockrelay_bench::serve("bare-echo", addr, echo).await
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        if splice {
+            #[cfg(target_os = "linux")]
+            return sockrelay_bench::serve("bare-echo", addr, spliced::echo).await;
+            #[cfg(not(target_os = "linux"))]
+            anyhow::bail!("--splice needs Linux");
+        }
+        sockrelay_bench::serve("bare-echo", addr, echo).await
+    })
+}
+
+/// The receive buffer asked for: 50 bridges x 16 datagrams of 1,400 B in flight take about
+/// 2 MiB of socket memory (a datagram is charged its buffer's true size, not its payload).
+/// The kernel caps it at `net.core.rmem_max`.
+const UDP_RCVBUF: usize = 4 << 20;
+
+/// Echoes every datagram to its sender until killed.
+fn udp_echo(addr: SocketAddr) -> Result<()> {
+    let socket = std::net::UdpSocket::bind(addr).with_context(|| format!("bind udp {addr}"))?;
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, UDP_RCVBUF) {
+        eprintln!("bare-echo: SO_RCVBUF: {e} (keeping the default)");
+    }
+    println!("listening on udp {}", socket.local_addr()?);
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        // A failed receive or send costs that datagram only: UDP's own loss, which the load
+        // generator counts. (An unconnected socket gets no ICMP errors from Linux.)
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let _ = socket.send_to(&buf[..n], from);
+    }
 }
 
 async fn echo(mut stream: TcpStream) -> std::io::Result<()> {

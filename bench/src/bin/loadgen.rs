@@ -6,6 +6,11 @@
 //! (HDR histogram) over `--duration` seconds after `--warmup`. Frame boundaries on the way back do
 //! not matter: a bridge may split or join the echo, only the bytes count.
 //!
+//! `loadgen udp URL` loads a WebSocket bridge to a UDP echo: each message is one datagram, and
+//! carries its sequence number, so its echo is matched and checked on its own. Datagrams may be
+//! lost: one whose echo has not come back within `--loss-timeout` is counted lost and frees its
+//! slot in the window, so a loss costs the run that slot for a while, never the run itself.
+//!
 //! `loadgen idle URL --conns N --pid PID` opens N bridges, sends one message through each, holds
 //! them all open and reports the server's RSS per bridge.
 //!
@@ -24,6 +29,7 @@ use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use sockrelay_bench::datagrams::{self, Ledger, SEQ};
 use sockrelay_bench::{
     cpu_busy_ticks, parse_size, pattern, rss_kib, tree_cpu_ticks, ws, Record, Verifier, SHIFTS,
 };
@@ -39,7 +45,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 #[derive(Parser, Debug)]
 #[command(
     name = "loadgen",
-    about = "Verifying echo load generator for TCP echo servers and WebSocket-to-TCP bridges"
+    about = "Verifying echo load generator for TCP echo servers and WebSocket bridges to TCP \
+             and UDP echoes"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,6 +69,17 @@ enum Mode {
         url: String,
         #[command(flatten)]
         load: Load,
+    },
+    /// Load a WebSocket bridge to a UDP echo, one message per datagram, e.g.
+    /// `loadgen udp ws://127.0.0.1:8080/ws?target=udp:127.0.0.1:7`. Messages are at least 8
+    /// bytes (a sequence number, then the pattern); lost datagrams are counted, not waited for.
+    Udp {
+        url: String,
+        #[command(flatten)]
+        load: Load,
+        /// Milliseconds after which a datagram whose echo has not come back counts as lost.
+        #[arg(long, default_value_t = 1000)]
+        loss_timeout: u64,
     },
     /// Open many bridges, send one message through each, hold them, report the server's RSS.
     Idle {
@@ -103,6 +121,10 @@ struct Load {
     /// Server process id: report its CPU use (with children) and peak RSS during the window.
     #[arg(long)]
     pid: Option<u32>,
+    /// The target's process id (the echo the server connects to), when it runs on the server's
+    /// CPU: its CPU use is reported on its own and is not counted as other processes' load.
+    #[arg(long)]
+    target_pid: Option<u32>,
     /// The CPU the server is pinned to: with `--pid`, report how much other processes ran there.
     #[arg(long)]
     sut_cpu: Option<usize>,
@@ -168,6 +190,17 @@ fn main() -> Result<()> {
         match cli.mode {
             Mode::Tcp { addr, load } => run_load(Target::Tcp(addr), load).await,
             Mode::Ws { url, load } => run_load(Target::Ws(url), load).await,
+            Mode::Udp {
+                url,
+                load,
+                loss_timeout,
+            } => {
+                if load.size < SEQ {
+                    bail!("udp: --size must be at least {SEQ} bytes (the sequence number)");
+                }
+                let loss = Duration::from_millis(loss_timeout.max(1));
+                run_load(Target::Udp(url, loss), load).await
+            }
             Mode::Idle {
                 url,
                 conns,
@@ -184,6 +217,8 @@ fn main() -> Result<()> {
 enum Target {
     Tcp(String),
     Ws(String),
+    /// A bridge to a UDP echo, and the loss timeout.
+    Udp(String, Duration),
 }
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -208,7 +243,10 @@ fn ws_config(size: usize) -> WebSocketConfig {
 
 async fn connect(target: &Target, size: usize, client: WsClient) -> Result<Conn> {
     match target {
-        Target::Ws(url) if client == WsClient::Fast => {
+        // The UDP runs always use the hand-made client: they need no general one.
+        Target::Ws(url) | Target::Udp(url, _)
+            if client == WsClient::Fast || matches!(target, Target::Udp(..)) =>
+        {
             let (host, path) = ws::split_url(url).map_err(anyhow::Error::msg)?;
             let mut s = TcpStream::connect(host)
                 .await
@@ -244,7 +282,7 @@ async fn connect(target: &Target, size: usize, client: WsClient) -> Result<Conn>
             s.set_nodelay(true)?;
             Ok(Conn::Tcp(s))
         }
-        Target::Ws(url) => {
+        Target::Ws(url) | Target::Udp(url, _) => {
             let (ws, _) =
                 tokio_tungstenite::connect_async_with_config(url, Some(ws_config(size)), true)
                     .await
@@ -276,6 +314,16 @@ struct Window {
 struct ConnResult {
     hist: Histogram<u64>,
     error: Option<String>,
+    /// UDP runs only: what happened to the datagrams.
+    datagrams: Datagrams,
+}
+
+/// What happened to a UDP run's datagrams (zero for the other runs).
+#[derive(Debug, Default, Clone, Copy)]
+struct Datagrams {
+    sent: u64,
+    lost: u64,
+    late: u64,
 }
 
 fn new_hist() -> Histogram<u64> {
@@ -345,23 +393,34 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
         let pat: Arc<[u8]> = pattern(id as u64, size).into();
         let shared = shared.clone();
         let inflight = load.inflight;
+        let loss = match target {
+            Target::Udp(_, loss) => Some(*loss),
+            _ => None,
+        };
         tasks.spawn(async move {
-            let r = match conn {
-                Conn::Tcp(s) => run_stream(s, false, Vec::new(), pat, size, inflight, shared).await,
-                Conn::Ws(ws) => run_ws(*ws, pat, size, inflight, shared).await,
-                Conn::FastWs(s, early) => {
+            let r = match (conn, loss) {
+                (Conn::FastWs(s, early), Some(loss)) => {
+                    run_datagrams(s, early, pat, size, inflight, loss, shared).await
+                }
+                (Conn::Tcp(s), _) => {
+                    run_stream(s, false, Vec::new(), pat, size, inflight, shared).await
+                }
+                (Conn::Ws(ws), _) => run_ws(*ws, pat, size, inflight, shared).await,
+                (Conn::FastWs(s, early), None) => {
                     run_stream(s, true, early, pat, size, inflight, shared).await
                 }
             };
             r.unwrap_or_else(|e| ConnResult {
                 hist: new_hist(),
                 error: Some(format!("{e:#}")),
+                datagrams: Datagrams::default(),
             })
         });
     }
 
     sleep_until(start + warmup).await;
     let cpu0 = load.pid.and_then(tree_cpu_ticks);
+    let target0 = load.target_pid.and_then(tree_cpu_ticks);
     let busy0 = load.sut_cpu.and_then(cpu_busy_ticks);
     let load0 = cpus_busy_ticks(&load.load_cpu);
     let t0 = Instant::now();
@@ -382,17 +441,22 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
     shared.phase.store(STOP, Ordering::SeqCst);
     let seconds = t0.elapsed().as_secs_f64();
     let cpu1 = load.pid.and_then(tree_cpu_ticks);
+    let target1 = load.target_pid.and_then(tree_cpu_ticks);
     let busy1 = load.sut_cpu.and_then(cpu_busy_ticks);
     let load1 = cpus_busy_ticks(&load.load_cpu);
 
     let mut hist = new_hist();
     let mut errors = Vec::new();
+    let mut datagrams = Datagrams::default();
     while let Some(r) = tasks.join_next().await {
         let r = r.context("connection task panicked")?;
         hist.add(&r.hist).context("merge histograms")?;
         if let Some(e) = r.error {
             errors.push(e);
         }
+        datagrams.sent += r.datagrams.sent;
+        datagrams.lost += r.datagrams.lost;
+        datagrams.late += r.datagrams.late;
     }
     let msgs = hist.len();
     let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
@@ -402,9 +466,17 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
         }
         _ => None,
     };
+    let target_ticks = match (target0, target1) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    let target_cpu_pct =
+        target_ticks.map(|t| t as f64 / sockrelay_bench::TICKS_PER_SECOND / seconds * 100.0);
     let foreign_cpu_pct = match (cpu0, cpu1, busy0, busy1) {
         (Some(a), Some(b), Some(c), Some(d)) => {
-            let other = (d.saturating_sub(c)).saturating_sub(b.saturating_sub(a));
+            let other = (d.saturating_sub(c))
+                .saturating_sub(b.saturating_sub(a))
+                .saturating_sub(target_ticks.unwrap_or(0));
             Some(other as f64 / sockrelay_bench::TICKS_PER_SECOND / seconds * 100.0)
         }
         _ => None,
@@ -419,7 +491,9 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
     let (mode, where_) = match target {
         Target::Tcp(a) => ("tcp", a.clone()),
         Target::Ws(u) => ("ws", u.clone()),
+        Target::Udp(u, _) => ("udp", u.clone()),
     };
+    let udp = matches!(target, Target::Udp(..));
     let record = Record {
         kind: "throughput".into(),
         system: load.out.system.clone(),
@@ -441,12 +515,16 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
         server_rss_kib: rss_max,
         foreign_cpu_pct,
         load_cpu_pct,
+        target_cpu_pct,
+        sent: udp.then_some(datagrams.sent),
+        lost: udp.then_some(datagrams.lost),
+        late: udp.then_some(datagrams.late),
         ..Record::default()
     };
     println!(
         "{mode} {where_} {sys}{conns} conns x {size} B x {inflight} in flight: {mps:.0} msgs/s, \
-         {mib:.1} MiB/s, p50 {p50:.1} us, p99 {p99:.1} us, p99.9 {p999:.1} us{cpu}{rss}{other}\
-         {load_cpu}",
+         {mib:.1} MiB/s, p50 {p50:.1} us, p99 {p99:.1} us, p99.9 {p999:.1} us{cpu}{target}{rss}\
+         {other}{load_cpu}{lost}",
         sys = if record.system.is_empty() {
             String::new()
         } else {
@@ -460,6 +538,7 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
         p99 = record.p99_us,
         p999 = record.p999_us,
         cpu = server_cpu_pct.map_or(String::new(), |c| format!(", server CPU {c:.0}%")),
+        target = target_cpu_pct.map_or(String::new(), |c| format!(", target CPU {c:.0}%")),
         rss = rss_max.map_or(String::new(), |r| format!(", server RSS {r} KiB")),
         other = foreign_cpu_pct.map_or(String::new(), |f| format!(
             ", other processes {f:.0}% of the server's CPU"
@@ -467,6 +546,14 @@ async fn measure(target: &Target, load: &Load) -> Result<(Record, Vec<String>)> 
         load_cpu = load_cpu_pct.map_or(String::new(), |l| format!(
             ", load generator's CPU {l:.0}% busy"
         )),
+        lost = if udp {
+            format!(
+                "; {} of {} datagrams lost ({} of them came back late)",
+                datagrams.lost, datagrams.sent, datagrams.late
+            )
+        } else {
+            String::new()
+        },
     );
     Ok((record, errors))
 }
@@ -521,7 +608,11 @@ async fn finish(
             verifier.seq, verifier.pos
         ));
     }
-    Ok(ConnResult { hist, error })
+    Ok(ConnResult {
+        hist,
+        error,
+        datagrams: Datagrams::default(),
+    })
 }
 
 /// Reads until EOF, handing each read to `feed`, which returns whether to go on (or the error
@@ -750,6 +841,194 @@ async fn run_ws(
     }
     window.permits.close();
     finish(writer, &verifier, error, hist).await
+}
+
+/// One UDP connection's window: its datagrams on their way, and the permits for the free slots.
+struct Pending {
+    ledger: Mutex<Ledger>,
+    permits: Semaphore,
+}
+
+impl Pending {
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A connection over a WebSocket bridge to a UDP echo (`early`: the bytes read past the
+/// handshake), one message per datagram (see [`sockrelay_bench::datagrams`]). Each batch goes
+/// out in one write. The echoes come back as binary messages of `size` bytes; they are cut
+/// from the frames' payload at that size (a bridge that split or joined datagrams fails the
+/// check). An echo not back within `loss` counts as lost and frees its slot.
+async fn run_datagrams(
+    stream: TcpStream,
+    early: Vec<u8>,
+    pat: Arc<[u8]>,
+    size: usize,
+    inflight: usize,
+    loss: Duration,
+    shared: Arc<Shared>,
+) -> Result<ConnResult> {
+    let (mut rd, mut wr) = stream.into_split();
+    let window = Arc::new(Pending {
+        ledger: Mutex::new(Ledger::default()),
+        permits: Semaphore::new(inflight),
+    });
+    let mut writer = {
+        let (window, shared, pat) = (window.clone(), shared.clone(), pat.clone());
+        tokio::spawn(async move {
+            let header = ws::client_header(size);
+            let mut batch = Vec::with_capacity(inflight * (header.len() + size));
+            let mut seq = 0u64;
+            loop {
+                let Ok(first) = window.permits.acquire().await else {
+                    break;
+                };
+                first.forget();
+                let mut n = 1u64;
+                while let Ok(p) = window.permits.try_acquire() {
+                    p.forget();
+                    n += 1;
+                }
+                if shared.phase.load(Ordering::Relaxed) == STOP {
+                    window.permits.add_permits(n as usize);
+                    break;
+                }
+                batch.clear();
+                {
+                    let now = std::time::Instant::now();
+                    let mut ledger = window.ledger();
+                    for s in seq..seq + n {
+                        ledger.sent(s, now);
+                        batch.extend_from_slice(&header);
+                        datagrams::append(&mut batch, &pat, s, size);
+                    }
+                }
+                seq += n;
+                wr.write_all(&batch).await?;
+            }
+            // Every slot back: each echo came back or was counted lost (bounded by `loss`).
+            let _ = tokio::time::timeout_at(
+                shared.give_up,
+                window.permits.acquire_many(inflight as u32),
+            )
+            .await;
+            // A Close (code 1000, masked with the zero key).
+            wr.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).await?;
+            wr.shutdown().await?;
+            anyhow::Ok(seq)
+        })
+    };
+
+    let mut hist = new_hist();
+    let mut echo = Vec::with_capacity(size);
+    let mut frames = ws::FrameReader::default();
+    let mut on_echo = |d: &[u8]| -> Result<(), String> {
+        if let Some(sent) = window.ledger().echoed(d, &pat, size)? {
+            if shared.phase.load(Ordering::Relaxed) == MEASURE {
+                hist.saturating_record(sent.elapsed().as_nanos() as u64);
+            }
+            window.permits.add_permits(1);
+        }
+        Ok(())
+    };
+    let mut feed = |bytes: &[u8]| {
+        frames.feed(bytes, |mut p| {
+            while !p.is_empty() {
+                let take = (size - echo.len()).min(p.len());
+                echo.extend_from_slice(&p[..take]);
+                p = &p[take..];
+                if echo.len() == size {
+                    on_echo(&echo)?;
+                    echo.clear();
+                }
+            }
+            Ok(())
+        })
+    };
+
+    let mut buf = vec![0u8; (size + 14).clamp(16 * 1024, 256 * 1024)];
+    let give_up = sleep_until(shared.give_up);
+    tokio::pin!(give_up);
+    let mut sweep = tokio::time::interval(loss / 4);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut error = None;
+    // The writer's result once it has sent its Close, and until when the server's Close or end
+    // is then awaited: a bridge to UDP need not answer it (websocat's does not), and with the
+    // echoes all in or counted lost, nothing is left to measure.
+    let mut written = None;
+    let linger = sleep_until(shared.give_up);
+    tokio::pin!(linger);
+    let mut got = feed(&early);
+    loop {
+        match got {
+            Ok(ws::Event::More) => {}
+            Ok(ws::Event::Closed) => break,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+        let n = tokio::select! {
+            biased;
+            r = rd.read(&mut buf) => match r {
+                Ok(n) => n,
+                Err(e) => {
+                    error = Some(format!("read: {e}"));
+                    break;
+                }
+            },
+            _ = sweep.tick() => {
+                if let Some(before) = std::time::Instant::now().checked_sub(loss) {
+                    let n = window.ledger().expire(before);
+                    window.permits.add_permits(n);
+                }
+                got = Ok(ws::Event::More);
+                continue;
+            }
+            r = &mut writer, if written.is_none() => {
+                written = Some(r);
+                linger.as_mut().reset(Instant::now() + loss);
+                got = Ok(ws::Event::More);
+                continue;
+            }
+            () = &mut linger, if written.is_some() => break,
+            () = &mut give_up => {
+                error = Some("did not close in time".into());
+                break;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        got = feed(&buf[..n]);
+    }
+    if error.is_none() && shared.phase.load(Ordering::Relaxed) != STOP {
+        error = Some("the bridge closed during the run".into());
+    }
+    // What is still awaited now will not come back.
+    let (lost, late) = {
+        let mut ledger = window.ledger();
+        ledger.give_up();
+        (ledger.lost, ledger.late)
+    };
+    window.permits.close();
+    let written = match written {
+        Some(r) => r,
+        None => writer.await,
+    };
+    let mut sent = 0;
+    match written.context("writer panicked")? {
+        Ok(n) => sent = n,
+        Err(e) => {
+            error.get_or_insert(format!("write: {e:#}"));
+        }
+    }
+    Ok(ConnResult {
+        hist,
+        error,
+        datagrams: Datagrams { sent, lost, late },
+    })
 }
 
 /// Opens one bridge, sends one small message, checks the echo, and returns the open bridge.

@@ -86,6 +86,8 @@ fn cpu_per_msg(c: &Cell) -> f64 {
 
 #[derive(Debug, Clone, Default)]
 struct Cell {
+    /// `tcp`, `ws` or `udp` (see [`Record::mode`]).
+    mode: String,
     rounds: usize,
     conns: usize,
     size: usize,
@@ -101,6 +103,27 @@ struct Cell {
     foreign: Option<f64>,
     /// Median busy % of the load generator's CPU.
     load: Option<f64>,
+    /// Median CPU % of the echo target, when it shares the server's CPU.
+    target_cpu: Option<f64>,
+    /// UDP runs: datagrams sent, lost and late over all rounds.
+    sent: u64,
+    lost: u64,
+    late: u64,
+}
+
+impl Cell {
+    /// A workload whose echo target shares the server's CPU (its CPU was measured).
+    fn shared(&self) -> bool {
+        self.target_cpu.is_some()
+    }
+
+    /// The server's and the target's CPU time per message together, µs.
+    fn cpu_per_msg_with_target(&self) -> f64 {
+        match (self.cpu, self.target_cpu) {
+            (Some(a), Some(b)) => (a + b) / 100.0 / self.msgs_per_s * 1e6,
+            _ => f64::NAN,
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -125,8 +148,11 @@ fn reduce(records: &[&Record]) -> Cell {
     let cpus: Vec<f64> = records.iter().filter_map(|r| r.server_cpu_pct).collect();
     let foreign: Vec<f64> = records.iter().filter_map(|r| r.foreign_cpu_pct).collect();
     let load: Vec<f64> = records.iter().filter_map(|r| r.load_cpu_pct).collect();
+    let target: Vec<f64> = records.iter().filter_map(|r| r.target_cpu_pct).collect();
     let first = records[0];
+    let sum = |f: fn(&Record) -> Option<u64>| records.iter().filter_map(|r| f(r)).sum();
     Cell {
+        mode: first.mode.clone(),
         rounds: records.len(),
         conns: first.conns,
         size: first.size,
@@ -145,6 +171,10 @@ fn reduce(records: &[&Record]) -> Cell {
         rss_kib: records.iter().filter_map(|r| r.server_rss_kib).max(),
         foreign: (!foreign.is_empty()).then(|| median(foreign)),
         load: (!load.is_empty()).then(|| median(load)),
+        target_cpu: (!target.is_empty()).then(|| median(target)),
+        sent: sum(|r| r.sent),
+        lost: sum(|r| r.lost),
+        late: sum(|r| r.late),
     }
 }
 
@@ -261,7 +291,9 @@ fn main() -> Result<()> {
         .iter()
         .filter(|r| r.workload == BUSY && r.server_rss_kib.is_some())
         .collect();
-    writeln!(md, "\n**Memory (sockrelay)**\n")?;
+    if !idle.is_empty() || !busy.is_empty() {
+        writeln!(md, "\n**Memory (sockrelay)**\n")?;
+    }
     for r in &idle {
         let who = label(&r.system);
         writeln!(
@@ -286,6 +318,66 @@ fn main() -> Result<()> {
         )?;
     }
 
+    let udp: Vec<&String> = order
+        .iter()
+        .filter(|w| {
+            SYSTEMS
+                .iter()
+                .any(|(s, _, _)| cell(w, s).is_some_and(|c| c.mode == "udp"))
+        })
+        .collect();
+    if !udp.is_empty() {
+        writeln!(
+            md,
+            "\n**UDP** (datagrams whose echo was not back within the loss timeout, over every \
+             round, warm-up included; late: came back after it)\n"
+        )?;
+        for w in &udp {
+            for (sys, label, _) in SYSTEMS {
+                let Some(c) = cell(w, sys) else { continue };
+                writeln!(
+                    md,
+                    "- `{w}`, {label}: {} of {} datagrams lost ({:.3}%), {} of them late",
+                    c.lost,
+                    c.sent,
+                    c.lost as f64 * 100.0 / (c.sent.max(1)) as f64,
+                    c.late
+                )?;
+            }
+        }
+    }
+    let shared: Vec<&String> = order
+        .iter()
+        .filter(|w| {
+            SYSTEMS
+                .iter()
+                .any(|(s, _, _)| cell(w, s).is_some_and(Cell::shared))
+        })
+        .collect();
+    if !shared.is_empty() {
+        writeln!(
+            md,
+            "\n**Shared CPU** (the bridge and a copying echo target pinned to the same CPU, as on a \
+             one-box install; `server CPU` above is the bridge's alone)\n"
+        )?;
+        for w in &shared {
+            for (sys, label, _) in SYSTEMS {
+                let Some(c) = cell(w, sys) else { continue };
+                let (Some(mine), Some(target)) = (c.cpu, c.target_cpu) else {
+                    continue;
+                };
+                writeln!(
+                    md,
+                    "- `{w}`, {label}: {:.1} MiB/s; bridge CPU {mine:.0}%, echo target CPU \
+                     {target:.0}%, together {:.0}%: {:.1} µs per message",
+                    c.mib_per_s,
+                    mine + target,
+                    c.cpu_per_msg_with_target()
+                )?;
+            }
+        }
+    }
+
     // Goals.
     writeln!(md, "\n**Goals**\n")?;
     // `notes`: what else explains the figure (the floor's ratio, CPU per message, the load
@@ -307,15 +399,17 @@ fn main() -> Result<()> {
     };
     let ratio =
         |w: &str, a: &str, b: &str, f: fn(&Cell) -> f64| Some(f(cell(w, a)?) / f(cell(w, b)?));
+    // The UDP and shared-CPU workloads have goals of their own.
+    let plain = |c: &Cell| c.mode != "udp" && !c.shared();
     let small = order.iter().find(|w| {
         cell(w, "bare-echo")
             .or(cell(w, "sockrelay-ws"))
-            .is_some_and(|c| c.size == 64 && c.conns == 50)
+            .is_some_and(|c| plain(c) && c.size == 64 && c.conns == 50)
     });
     let bulk = order.iter().find(|w| {
         cell(w, "sockrelay-ws")
             .or(cell(w, "websocat"))
-            .is_some_and(|c| c.size == 64 * 1024 && c.conns == 8)
+            .is_some_and(|c| plain(c) && c.size == 64 * 1024 && c.conns == 8)
     });
     let msgs: fn(&Cell) -> f64 = |c| c.msgs_per_s;
     let mib: fn(&Cell) -> f64 = |c| c.mib_per_s;
@@ -405,7 +499,36 @@ fn main() -> Result<()> {
             goal(name, r, want, r.map(|r| r >= least), &notes);
         }
     }
+    for w in &udp {
+        let r = ratio(w, "sockrelay-ws", "websocat", msgs);
+        let mut notes = String::new();
+        let per_msg = |s: &str| cell(w, s).filter(|c| c.cpu.is_some()).map(cpu_per_msg);
+        if let (Some(mine), Some(theirs)) = (per_msg("sockrelay-ws"), per_msg("websocat")) {
+            notes += &format!(
+                "; per datagram, websocat uses {:.2}x sockrelay /ws's CPU",
+                theirs / mine
+            );
+        }
+        if let Some(load) = cell(w, "sockrelay-ws").and_then(|c| c.load) {
+            if load >= LOAD_BOUND {
+                notes += &format!(
+                    "; the load generator's CPU was {load:.0}% busy: there the harness, not the \
+                     systems, set the throughput"
+                );
+            }
+        }
+        goal(
+            &format!("/ws / websocat over UDP, datagrams/s, {w}"),
+            r,
+            ">= 2",
+            r.map(|r| r >= 2.0),
+            &notes,
+        );
+    }
     for w in &order {
+        if cell(w, "sockrelay-ws").is_some_and(|c| c.mode == "udp" || c.shared()) {
+            continue;
+        }
         let r = ratio(w, "sockrelay-ws", "websocat", |c| c.p99);
         if r.is_some() {
             goal(
@@ -426,6 +549,33 @@ fn main() -> Result<()> {
             kib.map(|k| k <= 16.0),
             "",
         );
+    }
+    for w in &shared {
+        if let Some(r) = ratio(w, "sockrelay-ws", "bare-proxy", mib) {
+            writeln!(
+                md,
+                "- /ws / floor, MiB/s, {w} (bridge and echo target on one CPU): {r:.2} (no goal \
+                 of its own)"
+            )?;
+        }
+        let r = ratio(w, "sockrelay-ws", "websocat", mib);
+        if r.is_some() {
+            let per_msg = |s: &str| cell(w, s).map(Cell::cpu_per_msg_with_target);
+            let notes = match (per_msg("sockrelay-ws"), per_msg("websocat")) {
+                (Some(mine), Some(theirs)) if mine.is_finite() && theirs.is_finite() => format!(
+                    "; per message, websocat and its target use {:.2}x the CPU of sockrelay and \
+                     its target",
+                    theirs / mine
+                ),
+                _ => String::new(),
+            };
+            let value = r.map_or("-".to_owned(), |r| format!("{r:.2}"));
+            writeln!(
+                md,
+                "- /ws / websocat, MiB/s, {w} (bridge and echo target on one CPU): {value} \
+                 (no goal of its own: reported beside the >= 4 above){notes}"
+            )?;
+        }
     }
 
     print!("{md}");
