@@ -156,6 +156,26 @@ async fn a_target_that_refuses_the_connection_closes_the_bridge_with_1011() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// What the relay answers on `path` once it has seen a change of its token files (it looks at
+/// most once a second): the first answer that `seen` accepts, asked again until WAIT passes.
+async fn once_seen(
+    relay: &TestRelay,
+    path: &str,
+    seen: impl Fn(&Result<String, (u16, String)>) -> bool,
+) -> Result<String, (u16, String)> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answer = match relay.try_ws(path, &[]).await {
+            Ok(mut ws) => Ok(greeting(&mut ws).await),
+            Err(refused) => Err(refused),
+        };
+        if seen(&answer) || tokio::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_changed_token_file_is_read_again_without_a_restart() {
     let (a, b) = (named_target("alpha").await, named_target("bravo").await);
@@ -169,22 +189,27 @@ async fn a_changed_token_file_is_read_again_without_a_restart() {
     // file in it.
     std::fs::write(dir.join("one"), format!("desk: {b}\n# moved\n")).unwrap();
     std::fs::write(dir.join("two"), format!("other: {a}\n")).unwrap();
-    let mut ws = relay.ws("/ws?token=desk").await;
-    assert_eq!(greeting(&mut ws).await, "bravo\n");
+    let moved = once_seen(&relay, "/ws?token=desk", |r| r.as_deref() == Ok("bravo\n")).await;
+    assert_eq!(moved.unwrap(), "bravo\n");
     let mut ws = relay.ws("/ws?token=other").await;
     assert_eq!(greeting(&mut ws).await, "alpha\n");
 
     std::fs::remove_file(dir.join("two")).unwrap();
-    let (status, _) = relay.try_ws("/ws?token=other", &[]).await.err().unwrap();
-    assert_eq!(status, 403);
-    // A file broken while the relay runs: refused with 503, without the operator's details.
-    std::fs::write(dir.join("one"), "desk 127.0.0.1:1\n").unwrap();
-    let (status, body) = relay.try_ws("/ws?token=desk", &[]).await.err().unwrap();
+    let gone = once_seen(&relay, "/ws?token=other", Result::is_err).await;
+    assert_eq!(gone.err().unwrap().0, 403);
+    // A file that cannot be read while the relay runs: its token is refused with 503, without
+    // the operator's details, and the other files' tokens still work.
+    std::fs::write(dir.join("two"), format!("other: {a}\n")).unwrap();
+    std::fs::write(dir.join("one"), b"desk: 127.0.0.1:1\n\xff\n").unwrap();
+    let broken = once_seen(&relay, "/ws?token=desk", Result::is_err).await;
+    let (status, body) = broken.err().unwrap();
     assert_eq!(status, 503);
     assert!(
-        !body.contains("line") && !body.contains("sockrelay-ws"),
+        !body.contains("UTF") && !body.contains("sockrelay-ws"),
         "{body}"
     );
+    let mut ws = relay.ws("/ws?token=other").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -238,17 +263,97 @@ async fn with_target_tokens_the_auth_token_comes_as_auth_or_bearer() {
 }
 
 #[tokio::test]
-async fn a_broken_token_file_stops_the_relay_at_startup() {
+async fn a_token_source_that_cannot_be_read_stops_the_relay_at_startup_and_a_bad_line_does_not() {
     let dir = scratch("broken");
     let file = dir.join("tokens");
-    std::fs::write(&file, "alpha 127.0.0.1:5900\n").unwrap();
     let mut settings = sockrelay_tests::sockrelay::config::Settings::ephemeral();
     settings.target_tokens = Some(file.clone());
     let e = sockrelay_tests::sockrelay::Relay::bind(settings)
         .await
         .err()
         .unwrap();
-    assert!(e.to_string().contains("line 1"), "{e}");
+    assert!(e.to_string().contains("--target-tokens"), "{e}");
+    // websockify skips a line it cannot parse, and serves the others.
+    let a = named_target("alpha").await;
+    std::fs::write(&file, format!("alpha 127.0.0.1:5900\nalpha: {a}\n")).unwrap();
+    let relay = relay_with_tokens(&file, None).await;
+    let mut ws = relay.ws("/ws?token=alpha").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Regression: the first definition of a token won. websockify's plugin fills a dictionary
+/// line by line, file by file in name order, so its last one does.
+#[tokio::test]
+async fn the_last_definition_of_a_token_wins_as_in_websockify() {
+    let (a, b, c) = (
+        named_target("alpha").await,
+        named_target("bravo").await,
+        named_target("charlie").await,
+    );
+    let dir = scratch("last-wins");
+    std::fs::write(dir.join("1-old"), format!("desk: {a}\nlab: {a}\n")).unwrap();
+    std::fs::write(dir.join("2-new"), format!("desk: {b}\n")).unwrap();
+    std::fs::write(dir.join("3-same"), format!("lab: {b}\nlab: {c}\n")).unwrap();
+    let relay = relay_with_tokens(&dir, None).await;
+    for (token, target) in [("desk", "bravo\n"), ("lab", "charlie\n")] {
+        let mut ws = relay.ws(&format!("/websockify?token={token}")).await;
+        assert_eq!(greeting(&mut ws).await, target, "{token}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Regression: the names in the files were resolved when they were read, and one that did not
+/// resolve failed every token (at startup, the relay did not start). It fails its own token
+/// now, with 503, and the name is resolved when its token is asked for.
+#[tokio::test]
+async fn a_name_that_does_not_resolve_fails_its_own_token_only() {
+    let a = named_target("alpha").await;
+    let dir = scratch("unresolved");
+    let file = dir.join("tokens");
+    // `.invalid` never resolves (RFC 6761).
+    std::fs::write(&file, format!("gone: nowhere.invalid:5900\nalpha: {a}\n")).unwrap();
+    let relay = relay_with_tokens(&file, None).await;
+    let mut ws = relay.ws("/ws?token=alpha").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    let (status, body) = relay
+        .try_ws("/websockify?token=gone", &[])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("does not resolve") && !body.contains("nowhere"),
+        "{body}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Regression: up to 1,024 files of 1 MiB were read, 1 GiB in all. The relay reads 8 MiB of
+/// token files at most: the file that would go past it, and those after it, are not read,
+/// and their tokens (and any token not found) are refused with 503 rather than 403.
+#[tokio::test]
+async fn token_files_past_8_mib_in_all_are_not_read() {
+    let a = named_target("alpha").await;
+    let dir = scratch("total");
+    // Nine files of 1,000,000 bytes: eight fit in 8 MiB, the ninth does not.
+    for n in 0..9 {
+        let mut text = format!("t{n}: {a}\n");
+        text.push_str(&"#".repeat(999_999 - text.len()));
+        text.push('\n');
+        std::fs::write(dir.join(format!("f{n}")), text).unwrap();
+    }
+    let relay = relay_with_tokens(&dir, None).await;
+    let mut ws = relay.ws("/ws?token=t7").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    for token in ["t8", "nope"] {
+        let (status, _) = relay
+            .try_ws(&format!("/ws?token={token}"), &[])
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(status, 503, "{token}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -237,7 +237,8 @@ async fn choose_target(rules: Rules<'_>, query: &Query) -> Result<(Dest, bool), 
         (None, Some((tokens, token))) => match tokens.lookup(token).await {
             Ok(t) => Ok((t.dest(), t.proxy_protocol)),
             Err(e @ LookupError::Unknown) => Err(refuse(e.to_string())),
-            Err(e @ LookupError::File(_)) => Err(Refusal::new(
+            // The token file cannot be read, or the token's name does not resolve now.
+            Err(e) => Err(Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 RefusalReason::Target,
                 e.to_string(),

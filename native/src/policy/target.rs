@@ -484,7 +484,7 @@ impl Resolve for SystemResolver {
 }
 
 /// The addresses of `spec` as the system resolves them (an address is itself), never none.
-pub(super) async fn resolve_with_system(spec: &TargetSpec) -> std::io::Result<Vec<SocketAddr>> {
+pub(crate) async fn resolve_with_system(spec: &TargetSpec) -> std::io::Result<Vec<SocketAddr>> {
     resolve(&SystemResolver, spec).await
 }
 
