@@ -356,14 +356,15 @@ impl Splicer {
 
     /// Moves what the target has, up to `max` bytes, to the client in one binary frame, copied
     /// through this thread's scratch buffer: an idle bridge holds no buffer, and the frame's
-    /// header and payload leave in one `send`. Waits until the client's socket takes data
-    /// before reading the target, so the bytes read normally go out at once; what the socket
-    /// does not take is kept and written by [`Splicer::poll_frame`], which the caller must
-    /// finish before the next frame. The caller must have seen the codec idle in the same poll
-    /// ([`Splicer::codec_wrote`]).
-    pub fn poll_copy_in(
+    /// header and payload leave in one `send`. The read goes through tokio's `poll_read`, which
+    /// takes a short read as the socket drained (no second `recv` to learn it); what the
+    /// client's socket does not take at once (it is full: rare outside bulk transfers, which
+    /// splice) is kept, at most `max` bytes, and written by [`Splicer::poll_frame`], which the
+    /// caller must finish before the next frame. The caller must have seen the codec idle in
+    /// the same poll ([`Splicer::codec_wrote`]).
+    pub fn poll_copy_in<R: AsyncRead + Unpin>(
         &self,
-        target: &TcpStream,
+        target: &mut R,
         max: usize,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<CopyIn>> {
@@ -373,18 +374,12 @@ impl Splicer {
         if shared.frame.is_some() {
             return Poll::Ready(Err(io::Error::other("a frame is still being written")));
         }
-        let client: &TcpStream = shared.stream.as_ref();
-        // An error here is the client's: the send below reports it.
-        if let Poll::Pending = client.poll_write_ready(cx) {
-            return Poll::Pending;
-        }
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             let max = max.min(SCRATCH_PAYLOAD);
-            let n = ready!(poll_io(target, Interest::READABLE, cx, || {
-                let buf = &mut scratch[HEADROOM..HEADROOM + max];
-                rustix::net::recv(target, buf, rustix::net::RecvFlags::empty()).map(|(_, n)| n)
-            }))?;
+            let mut read = ReadBuf::new(&mut scratch[HEADROOM..HEADROOM + max]);
+            ready!(Pin::new(target).poll_read(cx, &mut read))?;
+            let n = read.filled().len();
             if n == 0 {
                 return Poll::Ready(Ok(CopyIn::Eof));
             }
@@ -393,14 +388,14 @@ impl Splicer {
             let start = HEADROOM - header.len();
             scratch[start..HEADROOM].copy_from_slice(header);
             let frame = &scratch[start..HEADROOM + n];
+            let client: &TcpStream = shared.stream.as_ref();
             let flags = rustix::net::SendFlags::NOSIGNAL;
-            let sent = match client.try_io(Interest::WRITABLE, || {
-                rustix::net::send(client, frame, flags).map_err(io::Error::from)
-            }) {
-                Ok(sent) => sent,
-                // Would block, or failed: `poll_frame` waits, or reports the client's error.
-                Err(_) => 0,
-            };
+            // Would block, or failed: `poll_frame` waits, or reports the client's error.
+            let sent = client
+                .try_io(Interest::WRITABLE, || {
+                    rustix::net::send(client, frame, flags).map_err(io::Error::from)
+                })
+                .unwrap_or(0);
             if sent > 0 {
                 shared.moved += 1;
             }

@@ -45,9 +45,9 @@ impl Splicer {
         match *self {}
     }
 
-    pub fn poll_copy_in(
+    pub fn poll_copy_in<R>(
         &self,
-        _target: &TcpStream,
+        _target: &mut R,
         _max: usize,
         _cx: &mut Context<'_>,
     ) -> Poll<io::Result<CopyIn>> {

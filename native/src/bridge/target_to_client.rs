@@ -61,9 +61,9 @@ where
     loop {
         let socket = T::socket(target);
         let n = match (splicer, socket) {
-            (Some(client), Some(socket)) if !buf.splices() || copy_next => {
+            (Some(client), Some(_)) if !buf.splices() || copy_next => {
                 copy_next = false;
-                let frame = copied_frame(client, socket, buf.size.get(), sink, shared, cancel);
+                let frame = copied_frame(client, target, buf.size.get(), sink, shared, cancel);
                 match frame.await {
                     Spliced::Frame(n) => {
                         buf.record_copied(n);
@@ -201,15 +201,16 @@ where
 /// Moves the target's next bytes (at most `max`) to the client in one frame copied through the
 /// runtime thread's scratch buffer (see [`Splicer::poll_copy_in`]), after what the codec has
 /// written.
-pub(super) async fn copied_frame<S>(
+pub(super) async fn copied_frame<R, S>(
     splicer: &Splicer,
-    socket: &TcpStream,
+    target: &mut R,
     max: usize,
     sink: &mut S,
     shared: &Shared,
     cancel: &CancellationToken,
 ) -> Spliced
 where
+    R: AsyncRead + Unpin,
     S: Sink<Message, Error = WsError> + Unpin,
 {
     let read = poll_fn(|cx| {
@@ -218,7 +219,7 @@ where
         }
         std::task::ready!(poll_codec_idle(splicer, sink, cx))?;
         splicer
-            .poll_copy_in(socket, max, cx)
+            .poll_copy_in(target, max, cx)
             .map_err(|e| Spliced::Failed(target_failed(e, cancel)))
     });
     match read.await {

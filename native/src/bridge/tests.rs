@@ -1162,7 +1162,7 @@ impl Sink<tokio_websockets::Message> for StuckSink {
 async fn own_frame_waits_for_the_codec(spliced: bool) {
     within(async {
         let (_client_far, client_near) = tcp_pair(None).await;
-        let (mut target_far, target_near) = tcp_pair(None).await;
+        let (mut target_far, mut target_near) = tcp_pair(None).await;
         let (mut io, splicer) = crate::splice::share(client_near, Bytes::new());
         // The first byte of a frame of the codec's.
         io.write_all(&[0x82]).await.unwrap();
@@ -1182,7 +1182,15 @@ async fn own_frame_waits_for_the_codec(spliced: bool) {
                 )
                 .await
             } else {
-                copied_frame(&splicer, &target_near, 2048, &mut sink, &shared, &cancel).await
+                copied_frame(
+                    &splicer,
+                    &mut target_near,
+                    2048,
+                    &mut sink,
+                    &shared,
+                    &cancel,
+                )
+                .await
             }
         };
         tokio::pin!(frame);
@@ -1219,7 +1227,7 @@ async fn no_frame_is_copied_while_the_codec_has_a_frame_half_written() {
 async fn a_copied_frame_goes_out_without_the_codec_when_it_has_written_nothing() {
     within(async {
         let (mut client_far, client_near) = tcp_pair(None).await;
-        let (mut target_far, target_near) = tcp_pair(None).await;
+        let (mut target_far, mut target_near) = tcp_pair(None).await;
         let (_io, splicer) = crate::splice::share(client_near, Bytes::new());
         let payload: Vec<u8> = (0..200u8).collect();
         target_far.write_all(&payload).await.unwrap();
@@ -1227,7 +1235,16 @@ async fn a_copied_frame_goes_out_without_the_codec_when_it_has_written_nothing()
         let mut sink = StuckSink(std::sync::Arc::new(Stuck::default()));
         let shared = Shared::default();
         let cancel = CancellationToken::new();
-        match copied_frame(&splicer, &target_near, 2048, &mut sink, &shared, &cancel).await {
+        match copied_frame(
+            &splicer,
+            &mut target_near,
+            2048,
+            &mut sink,
+            &shared,
+            &cancel,
+        )
+        .await
+        {
             Spliced::Frame(n) => assert_eq!(n, 200),
             _ => panic!("no frame"),
         }
@@ -1240,6 +1257,65 @@ async fn a_copied_frame_goes_out_without_the_codec_when_it_has_written_nothing()
             0,
             "copied frames are not counted as spliced"
         );
+    })
+    .await
+}
+
+/// Copied frames into a client socket that is full: what the socket does not take of a frame
+/// is kept and goes before the next frame once the client reads, so the client gets every frame
+/// whole and every byte in order.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn copied_frames_into_a_full_client_socket_arrive_whole_and_in_order() {
+    within(async {
+        let (mut client_far, client_near) = tcp_pair(Some(4096)).await;
+        socket2::SockRef::from(&client_near)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        let (mut target_far, mut target_near) = tcp_pair(None).await;
+        let (io, splicer) = crate::splice::share(client_near, Bytes::new());
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            target_far.write_all(&sent).await.unwrap();
+            target_far.shutdown().await.unwrap();
+            target_far
+        });
+        // The client reads nothing for a while: its socket fills and frames are cut.
+        let reader = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut all = Vec::new();
+            client_far.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        let mut sink = StuckSink(std::sync::Arc::new(Stuck::default()));
+        let shared = Shared::default();
+        let cancel = CancellationToken::new();
+        let mut frames = 0;
+        loop {
+            match copied_frame(
+                &splicer,
+                &mut target_near,
+                2048,
+                &mut sink,
+                &shared,
+                &cancel,
+            )
+            .await
+            {
+                Spliced::Frame(n) => assert!(n > 0 && n <= 2048),
+                Spliced::Eof => break,
+                _ => panic!("a copied frame failed"),
+            }
+            frames += 1;
+        }
+        drop((io, splicer));
+        let raw = reader.await.unwrap();
+        let _target = writer.await.unwrap();
+        let parsed = server_frames(&raw);
+        assert_eq!(parsed.len(), frames);
+        assert!(parsed.iter().all(|&(op, len)| op == 0x2 && len <= 2048));
+        assert!(unframe(&raw) == data, "the bytes differ from the target's");
     })
     .await
 }
