@@ -4,7 +4,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { startRelay, launchBrowser, screenshot, screenshotOf, tcpServer, unlabelledControls } from "./lib.mjs";
+import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+import { startRelay, launchBrowser, screenshot, screenshotOf, tcpServer, unlabelledControls, ROOT } from "./lib.mjs";
 
 let relay;
 let browser;
@@ -56,6 +59,14 @@ test("on load it connects to echo; the targets come from the relay; disconnect a
   await page.getByRole("button", { name: "Connect", exact: true }).click();
   await page.locator("#status[data-state=open]").waitFor();
   assert.equal(await page.locator("#log li.info .data", { hasText: /^Connected to echo/ }).count(), 2);
+});
+
+test("client.js + client_bg.wasm fit the 60,000 B gzipped budget", () => {
+  // wasm/build.sh fails over it too; each file is served, and compressed, on its own.
+  const size = (name) => gzipSync(readFileSync(join(ROOT, "web", "pkg", name)), { level: 9 }).length;
+  const total = size("client.js") + size("client_bg.wasm");
+  console.log(`client.js + client_bg.wasm: ${total} B gzipped`);
+  assert.ok(total <= 60_000, `${total} B gzipped is over the 60,000 B budget`);
 });
 
 test("a page opened with ?token= passes it to /ws and to the relay's API", async () => {

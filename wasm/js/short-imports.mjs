@@ -2,10 +2,10 @@
 //
 // Renames the imports wasm-bindgen generated for DIR/NAME_bg.wasm, in the wasm and in the glue
 // DIR/NAME.js, from names such as `__wbg_instanceof_Uint8Array_d7aeb0dcb3108fea` to `_0`, `_1`,
-// ...: run by wasm/build.sh on the converter right after wasm-bindgen. The hashes keep the
+// ...: run by wasm/build.sh on each module right after wasm-bindgen. The hashes keep the
 // names of different crates apart until wasm-bindgen has linked them; after that the two files
-// only need to agree, and the long names cost about 1.1 KB of the converter's 20 KB gzipped
-// budget (hex does not compress, and each name is in both files).
+// only need to agree, and the long names cost about 1.1 KB of the converter's 16 KB gzipped
+// budget and 4.6 KB of the client's (hex does not compress, and each name is in both files).
 //
 // Only the import section's names change; every other byte of the wasm is copied as it is.
 // Each name must be one key of the glue's imports object, or nothing is written.

@@ -26,10 +26,17 @@ impl fmt::Display for HexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => f.write_str("no bytes: type pairs of hex digits, e.g. 48 65 6c 6c 6f"),
-            Self::BadDigit { found, position } => write!(
-                f,
-                "{found:?} at position {position} is not a hex digit (0-9, a-f)"
-            ),
+            Self::BadDigit { found, position } => {
+                match found {
+                    '\'' => f.write_str("\"'\"")?,
+                    c if c.is_ascii_graphic() => write!(f, "'{c}'")?,
+                    // Invisible, look-alike and control characters alike, plain to see and
+                    // harmless in a terminal. Not `{:?}`: char's Debug links Unicode's
+                    // printable tables, 2.8 KB of the client's gzipped size.
+                    c => write!(f, "U+{:04X}", u32::from(*c))?,
+                }
+                write!(f, " at position {position} is not a hex digit (0-9, a-f)")
+            }
             Self::OddDigits { group, position } => write!(
                 f,
                 "\"{group}\" at position {position} has an odd number of hex digits: \
@@ -157,6 +164,19 @@ mod tests {
             parse_hex("zz").unwrap_err().to_string(),
             "'z' at position 1 is not a hex digit (0-9, a-f)"
         );
+        // What is not printable ASCII is named by its code point.
+        for (input, named) in [
+            ("41\u{200b}42", "U+200B at position 3"),
+            ("\u{e9}", "U+00E9 at position 1"),
+            ("41\u{1b}[2J", "U+001B at position 3"),
+            ("\u{1f600}", "U+1F600 at position 1"),
+            ("'41'", "\"'\" at position 1"),
+        ] {
+            assert_eq!(
+                parse_hex(input).unwrap_err().to_string(),
+                format!("{named} is not a hex digit (0-9, a-f)")
+            );
+        }
         assert!(parse_hex("abc")
             .unwrap_err()
             .to_string()
