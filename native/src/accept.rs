@@ -31,7 +31,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::http::{AppState, Peer, MAX_HEADER_BYTES};
+use crate::http::{AppState, Local, Peer, MAX_HEADER_BYTES};
 
 /// How long open HTTP connections get to finish their request at shutdown.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
@@ -116,13 +116,14 @@ async fn serve_stream(
         },
         () = state.cancel.cancelled() => return,
     }
+    let local = stream.local_addr().ok();
     // Boxed: the task of a connection still waiting above stays small.
     match tls {
-        None => Box::pin(serve_connection(stream, peer, router, state, place)).await,
+        None => Box::pin(serve_connection(stream, peer, local, router, state, place)).await,
         Some(acceptor) => {
             match tokio::time::timeout_at(deadline, Box::pin(acceptor.accept(stream))).await {
                 Ok(Ok(stream)) => {
-                    Box::pin(serve_connection(stream, peer, router, state, place)).await;
+                    Box::pin(serve_connection(stream, peer, local, router, state, place)).await;
                 }
                 Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
@@ -227,10 +228,11 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
 
 /// Serves HTTP/1.1 (and WebSocket upgrades) on one accepted connection until it ends, becomes
 /// a bridge, or the relay shuts down; `place` follows it between waiting for a head and being
-/// answered.
+/// answered. `local` is the connection's own address, where it has one.
 pub async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
+    local: Option<SocketAddr>,
     router: Router,
     state: &AppState,
     place: &Arc<Place>,
@@ -245,6 +247,9 @@ pub async fn serve_connection<I>(
         let answering = Answering(place.clone());
         metrics.http_request();
         request.extensions_mut().insert(Peer(peer));
+        if let Some(local) = local {
+            request.extensions_mut().insert(Local(local));
+        }
         let response = hyper::service::Service::call(&service, request);
         async move {
             let response = response.await?;

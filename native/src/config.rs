@@ -161,8 +161,9 @@ settings! {
     target_tokens: Option<PathBuf> => target_tokens: Option<PathBuf> = Unset;
 
     /// Send a PROXY protocol v2 header (the client's address and port) to this target before
-    /// the client's bytes (repeatable; spelled as the target is allowed). Token-file targets
-    /// ask for it with `proxy-protocol` after the target
+    /// the client's bytes (repeatable): every bridge that reaches its addresses or socket gets
+    /// it, however the request named it. Token-file targets ask for it with `proxy-protocol`
+    /// after the target
     #[arg(value_name = "HOST:PORT")]
     proxy_protocol: Vec<String> => proxy_protocol: Vec<String> = List(None),
         check each(crate::proxy_protocol::validate_target);

@@ -84,6 +84,8 @@ pub struct Relay {
     allow: target::AllowList,
     tokens: Option<policy::tokens::TokenTargets>,
     web: Option<http::webdir::WebDir>,
+    /// `--trusted-proxy` and `--proxy-protocol`, with the latter's targets resolved.
+    proxy: proxy_protocol::ProxyPolicy,
     metrics: Arc<Metrics>,
 }
 
@@ -130,6 +132,7 @@ impl Relay {
             None
         };
         let allow = target::AllowList::build(&entries, &settings.allow).await?;
+        let proxy = proxy_protocol::ProxyPolicy::build(&settings, &allow).await?;
         let tokens = match &settings.target_tokens {
             Some(source) => Some(
                 policy::tokens::TokenTargets::open(source)
@@ -153,6 +156,7 @@ impl Relay {
             allow,
             tokens,
             web,
+            proxy,
             metrics: Arc::new(Metrics::new()),
         })
     }
@@ -227,7 +231,6 @@ impl Relay {
             limit: Arc::new(Semaphore::new(self.settings.max_conns)),
             ..ctx.clone()
         };
-        let http_addr = self.http_addr();
         let state = Arc::new(http::AppState {
             settings: self.settings.clone(),
             allow: self.allow,
@@ -238,7 +241,7 @@ impl Relay {
             tracker: tracker.clone(),
             tls: self.tls.is_some(),
             tokens: self.tokens,
-            proxy: proxy_protocol::ProxyPolicy::new(&self.settings).listening_on(http_addr),
+            proxy: self.proxy,
             web: self.web,
         });
         let router = http::router(state.clone());

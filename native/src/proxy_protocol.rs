@@ -3,16 +3,32 @@
 //! targets are told, in a PROXY protocol version 2 header written before any other byte).
 //!
 //! Owns: parsing CIDRs and the forwarding headers, choosing the client's address, encoding the
-//! header (haproxy's proxy-protocol.txt, section 2.2), and the [`Dial`] wrapper that writes it.
+//! header (haproxy's proxy-protocol.txt, section 2.2), and which bridges are sent it.
 //!
-//! Leaves to others: whether a target asked for the header (its `--allow` entry or token line,
-//! [`crate::policy`]), connecting ([`crate::bridge::target`]).
+//! Which bridges get the header is decided by where they go, not by how their target was
+//! spelled: a target that opted in (a `--proxy-protocol` entry, a token line's `proxy-protocol`)
+//! stands for the addresses it resolves to, or the socket file it names, and a bridge that
+//! connects to one of them is sent the header however its request named it (another `--allow`
+//! entry for the same address, another token). Otherwise a second spelling would reach the
+//! target without the header, and the client's first bytes could be a PROXY header of its own.
+//! An address of this host stands for every address of this host at its port, since a
+//! listener on `0.0.0.0` or `[::]` takes them all (see [`Destinations::reached_by`]). What the
+//! relay cannot see is not covered: an address that forwards to the target (NAT, a port a
+//! container publishes) must not be allowed, or must opt in too.
+//!
+//! Leaves to others: parsing the opt-ins (the settings, [`crate::policy::tokens`]), connecting
+//! ([`crate::bridge::target`]), which asks [`ProxyHeader::bytes_for`] once it knows the peer it
+//! reached.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 
 use axum::http::{header, HeaderMap};
 
+use crate::bridge::Dest;
 use crate::config::Settings;
+use crate::policy::target::{AllowList, Spec};
+use crate::policy::tokens::TokenTargets;
 
 /// An address block, such as `10.0.0.0/8` or `::1/128` (a bare address is a block of one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,55 +104,74 @@ pub fn validate_target(text: &str) -> Result<(), String> {
 pub struct ProxyPolicy {
     /// `--trusted-proxy`.
     trusted: Vec<Cidr>,
-    /// `--proxy-protocol`, each target as the allow-list names it.
-    targets: Vec<String>,
-    /// The relay's listening address: the destination a PROXY header names.
-    relay: Option<SocketAddr>,
+    /// Where `--proxy-protocol`'s targets go.
+    destinations: Destinations,
 }
 
 impl ProxyPolicy {
-    pub fn new(settings: &Settings) -> ProxyPolicy {
-        ProxyPolicy {
+    /// The policy of `settings`. A `--proxy-protocol` target that is also an `--allow` entry
+    /// stands for the addresses that entry resolved to at startup (the only ones its bridges
+    /// reach); another is resolved here, once.
+    pub async fn build(settings: &Settings, allow: &AllowList) -> anyhow::Result<ProxyPolicy> {
+        let mut destinations = Destinations::default();
+        for text in &settings.proxy_protocol {
+            let spec = Spec::parse(text)
+                .map_err(|e| anyhow::anyhow!("invalid --proxy-protocol {text:?}: {e}"))?;
+            match &spec {
+                Spec::Unix(path) => destinations.paths.push(PathBuf::from(path)),
+                Spec::Tcp(net) => match allow.startup_addrs(&spec) {
+                    Some(addrs) => destinations.add_addrs(addrs),
+                    None => {
+                        let addrs = crate::policy::target::resolve_with_system(net)
+                            .await
+                            .map_err(|e| {
+                                anyhow::anyhow!("cannot resolve --proxy-protocol {text:?}: {e}")
+                            })?;
+                        destinations.add_addrs(&addrs);
+                    }
+                },
+                Spec::Udp(_) => {
+                    anyhow::bail!("--proxy-protocol {text:?}: PROXY headers go to TCP and Unix socket targets only")
+                }
+            }
+        }
+        Ok(ProxyPolicy {
             trusted: settings
                 .trusted_proxy
                 .iter()
                 .filter_map(|c| Cidr::parse(c).ok())
                 .collect(),
-            targets: settings
-                .proxy_protocol
-                .iter()
-                .filter_map(|t| crate::target::Spec::parse(t).ok())
-                .map(|spec| spec.to_string())
-                .collect(),
-            relay: None,
-        }
+            destinations,
+        })
     }
 
-    /// The same, with the relay's listening address for the headers.
-    pub fn listening_on(self, relay: SocketAddr) -> ProxyPolicy {
-        ProxyPolicy {
-            relay: Some(relay),
-            ..self
+    /// The PROXY header of a bridge to `dest`, with the destinations that opted in to it (the
+    /// bridge sends it if it reaches one of them), or `None` when it can reach none. `named`:
+    /// the request picked a token line that asked for the header. `client` is the bridge's client (see [`ProxyPolicy::client_of`]),
+    /// `local` the address it reached the relay at (the accepted connection's own).
+    pub async fn header_for(
+        &self,
+        dest: &Dest,
+        named: bool,
+        tokens: Option<&TokenTargets>,
+        client: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+    ) -> Option<ProxyHeader> {
+        if let Dest::Udp(_) = dest {
+            return None;
         }
-    }
-
-    /// The PROXY header for a bridge of `client` (see [`ProxyPolicy::client_of`]); without
-    /// a client address, a LOCAL header, which tells the target that none is known.
-    pub fn header(&self, client: Option<SocketAddr>) -> Vec<u8> {
-        match client {
-            Some(client) => {
-                let relay = self
-                    .relay
-                    .unwrap_or_else(|| SocketAddr::new(unspecified(client.ip()), 0));
-                header_v2(client, relay)
+        let mut to = self.destinations.for_dest(dest).await;
+        if named {
+            to.extend(Destinations::of(dest));
+        }
+        // The token lines as they are now: they change without a restart.
+        if let Some(tokens) = tokens {
+            for target in tokens.proxy_protocol_targets().await {
+                let theirs = Destinations::of(&target.dest());
+                to.extend(theirs.for_dest(dest).await);
             }
-            None => header_v2_local(),
         }
-    }
-
-    /// The `--proxy-protocol` targets, as the allow-list names them.
-    pub fn targets(&self) -> &[String] {
-        &self.targets
+        (!to.is_empty()).then_some(ProxyHeader { client, local, to })
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
@@ -173,6 +208,161 @@ impl ProxyPolicy {
             }
         }
         client
+    }
+}
+
+/// The destinations of targets that opted in to PROXY headers: socket addresses, and the paths
+/// of Unix sockets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Destinations {
+    /// As [`canonical`] writes them (a v4-mapped address is the IPv4 one).
+    addrs: Vec<SocketAddr>,
+    paths: Vec<PathBuf>,
+}
+
+impl Destinations {
+    /// Everywhere a bridge to `dest` may connect.
+    fn of(dest: &Dest) -> Destinations {
+        let mut d = Destinations::default();
+        match dest {
+            Dest::Tcp(t) => d.add_addrs(&t.addrs),
+            Dest::Unix(u) => d.paths.push(u.path.clone()),
+            // No header goes over UDP.
+            Dest::Udp(_) => {}
+        }
+        d
+    }
+
+    fn add_addrs(&mut self, addrs: &[SocketAddr]) {
+        for &addr in addrs {
+            let addr = SocketAddr::new(canonical(addr.ip()), addr.port());
+            if !self.addrs.contains(&addr) {
+                self.addrs.push(addr);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty() && self.paths.is_empty()
+    }
+
+    fn has_addr(&self, addr: SocketAddr) -> bool {
+        self.addrs
+            .contains(&SocketAddr::new(canonical(addr.ip()), addr.port()))
+    }
+
+    /// Whether a TCP connection to `peer`, whose own end is `own`, may have reached one of
+    /// these: `peer` is one of them, or it is on this host and so is one of them at its port. A
+    /// listener on this host may take connections to every address of the host (`0.0.0.0`,
+    /// or `[::]`, which also takes IPv4), so `[::1]:5901`, `127.0.0.2:5901` or the host's own
+    /// LAN address reach the server that opted in as `127.0.0.1:5901`. The relay cannot tell
+    /// which listener answered, so it sends the header to all of them: a header too many breaks
+    /// that connection, one too few would let the client write its own.
+    fn reached_by(&self, peer: SocketAddr, own: SocketAddr) -> bool {
+        if self.has_addr(peer) {
+            return true;
+        }
+        let on_this_host = {
+            let ip = canonical(peer.ip());
+            ip.is_loopback() || ip.is_unspecified() || ip == canonical(own.ip())
+        };
+        on_this_host
+            && self
+                .addrs
+                .iter()
+                .any(|a| a.port() == peer.port() && is_this_hosts(a.ip()))
+    }
+
+    /// The TCP destinations of this set, with `dest`'s socket's path if it is the same file as
+    /// one of this set's (another spelling of a path, a link, reaches the same listener).
+    async fn for_dest(&self, dest: &Dest) -> Destinations {
+        match dest {
+            Dest::Tcp(_) => Destinations {
+                addrs: self.addrs.clone(),
+                paths: Vec::new(),
+            },
+            Dest::Unix(u) => {
+                let mut d = Destinations::default();
+                for path in &self.paths {
+                    if same_socket(path, &u.path).await {
+                        d.paths.push(u.path.clone());
+                        break;
+                    }
+                }
+                d
+            }
+            Dest::Udp(_) => Destinations::default(),
+        }
+    }
+
+    fn extend(&mut self, other: Destinations) {
+        self.add_addrs(&other.addrs);
+        for path in other.paths {
+            if !self.paths.contains(&path) {
+                self.paths.push(path);
+            }
+        }
+    }
+}
+
+/// Whether `ip` is an address of this host: a loopback or unspecified address (which reaches
+/// the host itself), or one the relay can bind to.
+fn is_this_hosts(ip: IpAddr) -> bool {
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}
+
+/// Whether two paths name one socket file: the same text, or the same inode on the same device.
+async fn same_socket(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (tokio::fs::metadata(a).await, tokio::fs::metadata(b).await) {
+            return (a.dev(), a.ino()) == (b.dev(), b.ino());
+        }
+    }
+    false
+}
+
+/// A bridge's PROXY header, and the destinations that opted in to it: the bridge writes it once
+/// it has connected, if the peer it reached is one of them.
+#[derive(Debug, Clone)]
+pub struct ProxyHeader {
+    /// The bridge's client; unknown, the header is a LOCAL one (no addresses).
+    client: Option<SocketAddr>,
+    /// The relay's address the client connected to (the accepted connection's local address,
+    /// not the listener's, which may be `0.0.0.0`).
+    local: Option<SocketAddr>,
+    /// The destinations that opted in: every TCP one, or the bridge's own socket's path.
+    to: Destinations,
+}
+
+impl ProxyHeader {
+    /// The header's bytes for a bridge connected as `reached` tells (a TCP target's address and
+    /// the relay's own end of that connection; `None` for a Unix socket, whose file was checked
+    /// at admission), or `None` if that destination did not opt in (see
+    /// [`Destinations::reached_by`]).
+    pub fn bytes_for(&self, reached: Option<(SocketAddr, SocketAddr)>) -> Option<Vec<u8>> {
+        let opted = match reached {
+            Some((peer, own)) => self.to.reached_by(peer, own),
+            None => !self.to.paths.is_empty(),
+        };
+        if !opted {
+            return None;
+        }
+        Some(match self.client {
+            Some(client) => {
+                let local = self
+                    .local
+                    .unwrap_or_else(|| SocketAddr::new(unspecified(client.ip()), 0));
+                header_v2(client, local)
+            }
+            None => header_v2_local(),
+        })
     }
 }
 
@@ -328,8 +518,7 @@ mod tests {
     fn only_trusted_peers_are_believed() {
         let policy = ProxyPolicy {
             trusted: vec![Cidr::parse("127.0.0.1").unwrap()],
-            targets: Vec::new(),
-            relay: None,
+            destinations: Destinations::default(),
         };
         let forged = headers(&[("x-forwarded-for", "203.0.113.7")]);
         assert_eq!(
@@ -350,8 +539,7 @@ mod tests {
     fn the_walk_starts_at_the_nearest_hop() {
         let policy = ProxyPolicy {
             trusted: vec![Cidr::parse("10.0.0.0/8").unwrap()],
-            targets: Vec::new(),
-            relay: None,
+            destinations: Destinations::default(),
         };
         let peer = addr("10.0.0.1:1");
         // A client can prepend anything: the hop the trusted proxy added is the last.
@@ -383,6 +571,130 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "1.1.1.1, unknown, 10.0.0.9")]);
         assert_eq!(policy.client_of(peer, &h), addr("10.0.0.9:0"));
         assert_eq!(policy.client_of(peer, &HeaderMap::new()), peer);
+    }
+
+    async fn policy(proxy_protocol: &[&str]) -> ProxyPolicy {
+        let mut settings = Settings::ephemeral();
+        settings.proxy_protocol = proxy_protocol.iter().map(|&t| t.to_owned()).collect();
+        let allow = AllowList::build(&[], &[]).await.unwrap();
+        ProxyPolicy::build(&settings, &allow).await.unwrap()
+    }
+
+    fn tcp(name: &str, addrs: &[&str]) -> Dest {
+        Dest::Tcp(crate::bridge::TcpAddr {
+            name: name.to_owned(),
+            addrs: addrs.iter().map(|a| addr(a)).collect(),
+        })
+    }
+
+    /// Regression: the header went by the target's name, so another spelling of an opted-in
+    /// address, or another address of the same host, reached it without one.
+    #[tokio::test]
+    async fn the_header_goes_to_an_opted_in_address_however_it_is_named() {
+        let local_too = policy(&["127.0.0.1:5901", "198.51.100.7:5901"]).await;
+        let (client, local) = (addr("192.0.2.1:40000"), addr("127.0.0.1:6080"));
+        let header = Some(header_v2(client, local));
+        // A bridge's connection: the target's address, and the relay's own end.
+        let conn = |peer: &str, own: &str| Some((addr(peer), addr(own)));
+        let named_otherwise = tcp("vnc.test:5901", &["[::1]:5901", "127.0.0.1:5901"]);
+        let h = local_too
+            .header_for(&named_otherwise, false, None, Some(client), Some(local))
+            .await
+            .unwrap();
+        for (peer, own) in [
+            ("127.0.0.1:5901", "127.0.0.1:50000"),
+            ("[::ffff:127.0.0.1]:5901", "[::ffff:127.0.0.1]:50000"),
+            ("198.51.100.7:5901", "192.0.2.2:50000"),
+            // Every address of this host reaches a listener on `0.0.0.0` or `[::]`: the other
+            // loopback addresses, `0.0.0.0` itself, and the host's own (the relay's end is the
+            // address it connected to).
+            ("[::1]:5901", "[::1]:50000"),
+            ("127.0.0.2:5901", "127.0.0.1:50000"),
+            ("0.0.0.0:5901", "127.0.0.1:50000"),
+            ("203.0.113.9:5901", "203.0.113.9:50000"),
+        ] {
+            assert_eq!(h.bytes_for(conn(peer, own)), header, "{peer} from {own}");
+        }
+        // Another port, another host.
+        for (peer, own) in [
+            ("127.0.0.1:5902", "127.0.0.1:50000"),
+            ("198.51.100.8:5901", "192.0.2.2:50000"),
+        ] {
+            assert_eq!(h.bytes_for(conn(peer, own)), None, "{peer} from {own}");
+        }
+        // An address of another host stands for itself only.
+        let remote = policy(&["198.51.100.7:5901"]).await;
+        let h = remote
+            .header_for(&named_otherwise, false, None, Some(client), Some(local))
+            .await
+            .unwrap();
+        assert_eq!(h.bytes_for(conn("127.0.0.1:5901", "127.0.0.1:50000")), None);
+        let none = policy(&[]).await;
+        assert!(none
+            .header_for(&named_otherwise, false, None, Some(client), Some(local))
+            .await
+            .is_none());
+        // Picked by a token line that asks for it: its own addresses, whatever the settings.
+        let elsewhere = tcp("127.0.0.1:5902", &["127.0.0.1:5902"]);
+        let h = none
+            .header_for(&elsewhere, true, None, None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            h.bytes_for(conn("127.0.0.1:5902", "127.0.0.1:50000")),
+            Some(header_v2_local())
+        );
+        // Without the local address (an embedder's connection), the destination is unknown.
+        let h = none
+            .header_for(&elsewhere, true, None, Some(client), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            h.bytes_for(conn("127.0.0.1:5902", "127.0.0.1:50000")),
+            Some(header_v2(client, addr("0.0.0.0:0")))
+        );
+        let udp = Dest::Udp(crate::bridge::UdpAddr {
+            name: "udp:127.0.0.1:5901".into(),
+            addrs: vec![addr("127.0.0.1:5901")],
+            broadcast: false,
+        });
+        assert!(local_too
+            .header_for(&udp, true, None, Some(client), Some(local))
+            .await
+            .is_none());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_unix_socket_is_the_same_by_any_path_to_it() {
+        let dir = std::env::temp_dir().join(format!("sockrelay-pp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sock, link, other) = (dir.join("vnc.sock"), dir.join("link"), dir.join("b.sock"));
+        let _listeners = (
+            std::os::unix::net::UnixListener::bind(&sock).unwrap(),
+            std::os::unix::net::UnixListener::bind(&other).unwrap(),
+        );
+        std::os::unix::fs::symlink(&sock, &link).unwrap();
+        let policy = policy(&[&format!("unix:{}", sock.display())]).await;
+        let unix = |path: &Path| {
+            Dest::Unix(crate::bridge::UnixAddr {
+                name: format!("unix:{}", path.display()),
+                path: path.to_owned(),
+            })
+        };
+        for (path, opted) in [(&sock, true), (&link, true), (&other, false)] {
+            let h = policy
+                .header_for(&unix(path), false, None, None, None)
+                .await;
+            assert_eq!(
+                h.and_then(|h| h.bytes_for(None)),
+                opted.then(header_v2_local),
+                "{}",
+                path.display()
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -586,7 +586,7 @@ async fn proxy_target(expect_header: bool) -> SocketAddr {
             tokio::spawn(async move {
                 let answer = if expect_header {
                     match read_proxy_v2(&mut stream).await {
-                        Ok(src) => format!("src={src}\n"),
+                        Ok((src, _)) => format!("src={src}\n"),
                         Err(e) => format!("bad header: {e}\n"),
                     }
                 } else {
@@ -602,8 +602,10 @@ async fn proxy_target(expect_header: bool) -> SocketAddr {
 }
 
 /// Parses a PROXY protocol v2 header (haproxy's proxy-protocol.txt, 2.2): the signature,
-/// version 2 and command PROXY, TCP over IPv4 or IPv6, and the source address and port.
-async fn read_proxy_v2(stream: &mut tokio::net::TcpStream) -> Result<SocketAddr, String> {
+/// version 2 and command PROXY, TCP over IPv4 or IPv6, and the source and destination.
+async fn read_proxy_v2(
+    stream: &mut tokio::net::TcpStream,
+) -> Result<(SocketAddr, SocketAddr), String> {
     let mut head = [0u8; 16];
     stream
         .read_exact(&mut head)
@@ -623,14 +625,22 @@ async fn read_proxy_v2(stream: &mut tokio::net::TcpStream) -> Result<SocketAddr,
         .map_err(|e| e.to_string())?;
     match (head[13], len) {
         (0x11, 12) => {
-            let ip: [u8; 4] = body[0..4].try_into().unwrap();
-            let port = u16::from_be_bytes([body[8], body[9]]);
-            Ok(SocketAddr::from((ip, port)))
+            let src: [u8; 4] = body[0..4].try_into().unwrap();
+            let dst: [u8; 4] = body[4..8].try_into().unwrap();
+            let ports = [8, 10].map(|at| u16::from_be_bytes([body[at], body[at + 1]]));
+            Ok((
+                SocketAddr::from((src, ports[0])),
+                SocketAddr::from((dst, ports[1])),
+            ))
         }
         (0x21, 36) => {
-            let ip: [u8; 16] = body[0..16].try_into().unwrap();
-            let port = u16::from_be_bytes([body[32], body[33]]);
-            Ok(SocketAddr::from((ip, port)))
+            let src: [u8; 16] = body[0..16].try_into().unwrap();
+            let dst: [u8; 16] = body[16..32].try_into().unwrap();
+            let ports = [32, 34].map(|at| u16::from_be_bytes([body[at], body[at + 1]]));
+            Ok((
+                SocketAddr::from((src, ports[0])),
+                SocketAddr::from((dst, ports[1])),
+            ))
         }
         (family, len) => Err(format!("family {family:#x} with {len} bytes")),
     }
@@ -672,6 +682,129 @@ async fn a_token_line_opts_its_target_in() {
     let client = local_addr(&ws);
     assert_eq!(greeting(&mut ws).await, format!("src={client}\n"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A target that reads a PROXY protocol v2 header and answers with both of its addresses
+/// (`src=ADDR dst=ADDR\n`), or says what was wrong with it.
+async fn proxy_v2_target() -> SocketAddr {
+    proxy_v2_target_on(TcpListener::bind("127.0.0.1:0").await.unwrap())
+}
+
+/// The same, on `listener`.
+fn proxy_v2_target_on(listener: TcpListener) -> SocketAddr {
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let answer = match read_proxy_v2(&mut stream).await {
+                    Ok((src, dst)) => format!("src={src} dst={dst}\n"),
+                    Err(e) => format!("bad header: {e}\n"),
+                };
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Regression: the header went to a target only when the request spelled it as its
+/// `--proxy-protocol` entry, so another `--allow` entry or token for the same address reached it
+/// without one (and the client's first bytes could be a forged header).
+#[tokio::test]
+async fn proxy_header_goes_to_an_opted_in_address_however_it_is_named() {
+    let target = proxy_target(true).await;
+    let by_name = format!("localhost:{}", target.port());
+    let relay = TestRelay::with(|s| {
+        s.allow = vec![target.to_string(), by_name.clone()];
+        s.proxy_protocol = vec![target.to_string()];
+    })
+    .await;
+    for spelling in [target.to_string(), by_name.clone()] {
+        let mut ws = relay.ws(&format!("/ws?target={spelling}")).await;
+        let client = local_addr(&ws);
+        assert_eq!(
+            greeting(&mut ws).await,
+            format!("src={client}\n"),
+            "?target={spelling}"
+        );
+    }
+
+    // A token line that opts in covers the address for other tokens and `--allow` entries.
+    let dir = scratch("proxy-spellings");
+    let file = dir.join("tokens");
+    std::fs::write(
+        &file,
+        format!("plain: {by_name}\nopted: {target} proxy-protocol\n"),
+    )
+    .unwrap();
+    let relay = TestRelay::with(|s| {
+        s.allow = vec![target.to_string()];
+        s.target_tokens = Some(file.clone());
+    })
+    .await;
+    for path in [
+        "/websockify?token=plain".to_owned(),
+        format!("/ws?target={target}"),
+    ] {
+        let mut ws = relay.ws(&path).await;
+        let client = local_addr(&ws);
+        assert_eq!(greeting(&mut ws).await, format!("src={client}\n"), "{path}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Regression: a server listening on `[::]` that opted in as `127.0.0.1:PORT` also took bridges
+/// to `[::1]:PORT`, which went without the header, so a client's first bytes could be a header
+/// naming any address it liked. Every address of this host at an opted-in port now gets it (a
+/// listener on `[::1]` stands for the one on `[::]` here), and a client's header is only data.
+#[tokio::test]
+async fn another_address_of_this_host_gets_the_header_and_a_client_s_own_is_only_data() {
+    let Ok(listener) = TcpListener::bind("[::1]:0").await else {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    };
+    let target = proxy_v2_target_on(listener);
+    let opted = SocketAddr::from(([127, 0, 0, 1], target.port()));
+    let relay = TestRelay::with(|s| {
+        s.allow = vec![target.to_string(), opted.to_string()];
+        s.proxy_protocol = vec![opted.to_string()];
+    })
+    .await;
+    let mut ws = relay.ws(&format!("/ws?target={target}")).await;
+    let client = local_addr(&ws);
+    // What a client would send to pass for 203.0.113.7.
+    let mut forged = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    forged.extend_from_slice(&[203, 0, 113, 7, 127, 0, 0, 1, 0, 1, 0, 2]);
+    ws.send(Message::binary(forged)).await.unwrap();
+    let answer = greeting(&mut ws).await;
+    assert!(answer.starts_with(&format!("src={client} ")), "{answer}");
+}
+
+/// Regression: the header's destination was the listening address (`0.0.0.0` for
+/// websockify's default listen), not the one the client connected to.
+#[tokio::test]
+async fn proxy_header_names_the_address_the_client_reached() {
+    let target = proxy_v2_target().await;
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let relay = TestRelay::with(|s| {
+            s.http = listen.parse().unwrap();
+            s.allow = vec![target.to_string()];
+            s.proxy_protocol = vec![target.to_string()];
+        })
+        .await;
+        let reached = SocketAddr::from(([127, 0, 0, 1], relay.http.port()));
+        let url = format!("ws://{reached}/ws?target={target}");
+        let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .unwrap()
+            .unwrap();
+        let client = local_addr(&ws);
+        assert_eq!(
+            greeting(&mut ws).await,
+            format!("src={client} dst={reached}\n"),
+            "listening on {listen}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -758,7 +891,14 @@ async fn web_serves_a_directory_and_nothing_outside_it() {
     let dir = scratch("web");
     let web = dir.join("novnc");
     std::fs::create_dir_all(web.join("core")).unwrap();
-    std::fs::write(web.join("vnc.html"), "<!doctype html><title>vnc</title>").unwrap();
+    // noVNC's pages start with an inline style and module script.
+    std::fs::write(
+        web.join("vnc.html"),
+        "<!doctype html><title>vnc</title><style>b{}</style>\n\
+         <script type=\"module\">alert(1)</script>",
+    )
+    .unwrap();
+    std::fs::write(web.join("other.html"), "<script>alert(2)</script>").unwrap();
     std::fs::write(web.join("core/rfb.js"), "export default class RFB {}").unwrap();
     std::fs::write(web.join(".htpasswd"), "admin:secret").unwrap();
     std::fs::write(dir.join("secret.txt"), "outside").unwrap();
@@ -775,12 +915,34 @@ async fn web_serves_a_directory_and_nothing_outside_it() {
         page.header("content-type"),
         Some("text/html; charset=utf-8")
     );
+    // Its own inline blocks are allowed by their hashes (CSP's example hash of `alert(1)`, and
+    // that of `b{}`), and nothing else inline: no `'unsafe-inline'`, which let any page of the
+    // directory run any inline code, injected or not.
+    let alert_1 = "'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='";
     let csp = page.header("content-security-policy").unwrap();
     assert!(
-        csp.contains("script-src 'self' 'wasm-unsafe-eval' 'unsafe-inline';"),
+        csp.contains(&format!(
+            "script-src 'self' 'wasm-unsafe-eval' {alert_1}; \
+             style-src 'self' 'sha256-7yqHVAesot11p6HczDsgKRipvI5UPgs97z80zNXlans='; \
+             img-src 'self' data: blob:;"
+        )),
         "{csp}"
     );
-    assert!(csp.contains("img-src 'self' data: blob:;"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // Another page has its own hashes, not this one's; a script file has none.
+    for (path, hashes) in [("/other.html", 1), ("/core/rfb.js", 0)] {
+        let answer = sockrelay_tests::raw::exchange(
+            relay.http,
+            format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", relay.http),
+        )
+        .await;
+        let csp = answer.header("content-security-policy").unwrap();
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains(alert_1),
+            "{csp}"
+        );
+        assert_eq!(csp.matches("'sha256-").count(), hashes, "{path}: {csp}");
+    }
     assert!(
         csp.contains(&format!(
             "connect-src 'self' ws://{0} wss://{0};",

@@ -85,9 +85,9 @@ pub struct Order<D> {
     pub target: D,
     /// The bridge's place under `--max-conns`, held until it ends.
     pub permit: OwnedSemaphorePermit,
-    /// A PROXY protocol header the target is sent before anything else (`--proxy-protocol`;
-    /// stream targets only).
-    pub proxy_header: Option<Vec<u8>>,
+    /// A PROXY protocol header the target is sent before anything else, if the peer the
+    /// bridge reaches opted in (`--proxy-protocol`; stream targets only).
+    pub proxy: Option<crate::proxy_protocol::ProxyHeader>,
 }
 
 impl<D> Order<D> {
@@ -97,7 +97,7 @@ impl<D> Order<D> {
             peer,
             target,
             permit,
-            proxy_header,
+            proxy,
         } = self;
         (
             target,
@@ -105,7 +105,7 @@ impl<D> Order<D> {
                 peer,
                 target: (),
                 permit,
-                proxy_header,
+                proxy,
             },
         )
     }
@@ -118,7 +118,7 @@ impl Order<()> {
             peer: self.peer,
             target,
             permit: self.permit,
-            proxy_header: self.proxy_header,
+            proxy: self.proxy,
         }
     }
 }
@@ -203,7 +203,7 @@ where
         Dest::Udp(target) => {
             // A PROXY header is for stream targets only (admission refuses it for UDP).
             let order = Order {
-                proxy_header: None,
+                proxy: None,
                 ..order.to(target)
             };
             bridge_datagrams(io, order, env).await
@@ -305,7 +305,7 @@ where
         peer,
         target,
         permit: _permit,
-        proxy_header,
+        proxy,
     } = order;
     let limits = Limits::of(&env.settings);
     // The idle watch counts every byte that moves on the client's socket.
@@ -314,8 +314,12 @@ where
     let closed = Closed::new(peer, target.name());
     let dialing = async {
         let mut stream = target.dial(&env.settings).await?;
-        if let Some(header) = &proxy_header {
-            tokio::io::AsyncWriteExt::write_all(&mut stream, header).await?;
+        // Decided by the peer reached, not by the target's name: another spelling of an
+        // opted-in destination gets the header too.
+        if let Some(proxy) = &proxy {
+            if let Some(header) = proxy.bytes_for(D::reached(&stream)?) {
+                tokio::io::AsyncWriteExt::write_all(&mut stream, &header).await?;
+            }
         }
         Ok(stream)
     };

@@ -46,6 +46,9 @@ pub trait Dial: Send + 'static {
     fn name(&self) -> &str;
     /// Connects, bounded in time.
     fn dial(&self, settings: &Settings) -> impl Future<Output = io::Result<Self::Target>> + Send;
+    /// Where a connection went: a TCP target's peer address and the relay's own end of it;
+    /// `None` where there is none to tell apart (a Unix socket is the path it was dialed by).
+    fn reached(target: &Self::Target) -> io::Result<Option<(SocketAddr, SocketAddr)>>;
 }
 
 /// A TCP target: the addresses an allowed `HOST:PORT` (or a built-in) resolved to, in order.
@@ -79,6 +82,10 @@ impl Dial for TcpAddr {
             }
         }
         Err(last)
+    }
+
+    fn reached(target: &TcpStream) -> io::Result<Option<(SocketAddr, SocketAddr)>> {
+        Ok(Some((target.peer_addr()?, target.local_addr()?)))
     }
 }
 
@@ -143,6 +150,10 @@ impl Dial for UnixAddr {
             Ok(connected) => connected,
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
         }
+    }
+
+    fn reached(_: &UnixStream) -> io::Result<Option<(SocketAddr, SocketAddr)>> {
+        Ok(None)
     }
 }
 

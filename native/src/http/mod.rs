@@ -63,6 +63,11 @@ pub struct AppState {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
+/// The relay's address the peer connected to (the accepted socket's local address), put into
+/// each request's extensions by the accept loop: what a PROXY header names as the destination.
+#[derive(Debug, Clone, Copy)]
+pub struct Local(pub SocketAddr);
+
 pub fn router(state: Arc<AppState>) -> Router {
     // With `--token`, what the relay reaches and counts is as private as `/ws` itself.
     let guarded = Router::new()
@@ -228,14 +233,17 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 async fn static_file(State(state): State<Arc<AppState>>, request: Request) -> Response {
     if let Some(web) = &state.web {
-        if let Some(mut response) = web.serve(request.uri().path(), request.headers()).await {
+        if let Some((mut response, inline)) =
+            web.serve(request.uri().path(), request.headers()).await
+        {
             let host = request
                 .headers()
                 .get(header::HOST)
                 .and_then(|v| v.to_str().ok())
                 .filter(|h| policy::is_plain_authority(h));
             let policy = assets::content_security_policy(host, &state.settings.frame_ancestors);
-            if let Ok(v) = HeaderValue::from_str(&webdir::content_security_policy(&policy)) {
+            let policy = webdir::content_security_policy(&policy, &inline);
+            if let Ok(v) = HeaderValue::from_str(&policy) {
                 response
                     .headers_mut()
                     .insert(header::CONTENT_SECURITY_POLICY, v);
@@ -261,5 +269,5 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let place = crate::accept::Place::alone();
-    crate::accept::serve_connection(io, peer, router, state, &place).await;
+    crate::accept::serve_connection(io, peer, None, router, state, &place).await;
 }

@@ -7,6 +7,11 @@
 //! path, so a link cannot lead out of it. Directories are never listed: a path naming one serves
 //! its `index.html`, if any. Anything refused or missing falls through to the embedded pages,
 //! which answer 404 for what they do not have.
+//!
+//! An HTML page's Content-Security-Policy allows its own inline `<script>` and `<style>` blocks
+//! by their SHA-256 hashes ([`Inline`]), and nothing else inline: noVNC's `vnc.html` and
+//! `vnc_lite.html` start with such blocks, and an `'unsafe-inline'` for the whole directory would
+//! let any injected markup run (an `onerror=` attribute, a script copied from another page).
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -35,9 +40,14 @@ impl WebDir {
         Ok(WebDir { root })
     }
 
-    /// The answer for `path` (the request's, still percent-encoded), or `None` when the
-    /// directory has no such file or the path is refused.
-    pub async fn serve(&self, path: &str, request_headers: &HeaderMap) -> Option<Response> {
+    /// The answer for `path` (the request's, still percent-encoded), with the inline code its
+    /// policy allows (see [`content_security_policy`]), or `None` when the directory has no
+    /// such file or the path is refused.
+    pub async fn serve(
+        &self,
+        path: &str,
+        request_headers: &HeaderMap,
+    ) -> Option<(Response, Inline)> {
         let relative = relative_path(path)?;
         let mut file = self.resolve(&self.root.join(&relative)).await?;
         let mut meta = tokio::fs::metadata(&file).await.ok()?;
@@ -54,21 +64,37 @@ impl WebDir {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
         let etag = format!("\"{:x}-{modified:x}\"", meta.len());
+        let mime = mime_guess::from_path(&file).first_or_octet_stream();
+        // A page is read whole, so that its hashes are those of the bytes served (and of the
+        // cached copy a 304 confirms).
+        let page = if mime.essence_str() == "text/html" && meta.len() <= MAX_PAGE_BYTES {
+            let bytes = tokio::fs::read(&file).await.ok()?;
+            let inline =
+                std::str::from_utf8(&bytes).map_or_else(|_| Inline::default(), inline_code);
+            Some((bytes, inline))
+        } else {
+            None
+        };
         let mut response = if request_headers
             .get(header::IF_NONE_MATCH)
             .is_some_and(|v| v.as_bytes() == etag.as_bytes())
         {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            let opened = tokio::fs::File::open(&file).await.ok()?;
-            let stream = tokio_util::io::ReaderStream::new(opened);
-            let mut response = Response::new(Body::from_stream(stream));
-            if let Ok(v) = HeaderValue::from_str(&meta.len().to_string()) {
+            let (body, len) = match &page {
+                Some((bytes, _)) => (Body::from(bytes.clone()), bytes.len() as u64),
+                None => {
+                    let opened = tokio::fs::File::open(&file).await.ok()?;
+                    let stream = tokio_util::io::ReaderStream::new(opened);
+                    (Body::from_stream(stream), meta.len())
+                }
+            };
+            let mut response = Response::new(body);
+            if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
                 response.headers_mut().insert(header::CONTENT_LENGTH, v);
             }
             response
         };
-        let mime = mime_guess::from_path(&file).first_or_octet_stream();
         let headers = response.headers_mut();
         let content_type = match mime.type_() {
             mime_guess::mime::TEXT => format!("{mime}; charset=utf-8"),
@@ -84,7 +110,7 @@ impl WebDir {
             headers.insert(header::ETAG, v);
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        Some(response)
+        Some((response, page.map(|(_, inline)| inline).unwrap_or_default()))
     }
 
     /// `path` with its links resolved, if it exists and is under the root, and no part of it
@@ -99,19 +125,246 @@ impl WebDir {
     }
 }
 
-/// The Content-Security-Policy of `--web` answers: the relay's own (`policy`), relaxed where
-/// noVNC's pages need it, and only there. noVNC's `vnc.html` and `vnc_lite.html` start with an
-/// inline module script and style, and noVNC draws its cursor and decodes JPEG and PNG
-/// rectangles through `data:` images; the relay's own policy blocks all three. The files are
-/// the operator's choice, not the relay's, so their inline code is trusted as they are;
-/// everything else stays: scripts and connections only to the relay, no plugins, no framing
-/// but by `--frame-ancestors`.
-pub fn content_security_policy(policy: &str) -> String {
+/// The largest HTML page whose inline code is allowed; a larger one is served with none.
+const MAX_PAGE_BYTES: u64 = 1 << 20;
+
+/// The inline `<script>` and `<style>` blocks of an HTML page, as CSP hash sources
+/// (`'sha256-...'`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inline {
+    scripts: Vec<String>,
+    styles: Vec<String>,
+}
+
+/// The Content-Security-Policy of `--web` answers: the relay's own (`policy`), with the page's
+/// own inline blocks allowed by hash (`inline`) and `data:` and `blob:` images, which noVNC
+/// draws its cursor and decodes JPEG rectangles through. Nothing else is relaxed: no
+/// `'unsafe-inline'` (so no inline event handlers, `style=` attributes or injected blocks),
+/// scripts and connections only to the relay, no plugins, no framing but by
+/// `--frame-ancestors`.
+pub fn content_security_policy(policy: &str, inline: &Inline) -> String {
+    let sources =
+        |hashes: &[String]| -> String { hashes.iter().map(|h| format!(" '{h}'")).collect() };
     policy.replacen(
         "script-src 'self' 'wasm-unsafe-eval';",
-        "script-src 'self' 'wasm-unsafe-eval' 'unsafe-inline'; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:;",
+        &format!(
+            "script-src 'self' 'wasm-unsafe-eval'{}; style-src 'self'{}; \
+             img-src 'self' data: blob:;",
+            sources(&inline.scripts),
+            sources(&inline.styles)
+        ),
         1,
+    )
+}
+
+/// The inline code of an HTML page: each `<script>` without `src` and each `<style>`, hashed as
+/// a browser hashes it: the text between the tags as the HTML tokenizer reads it (line endings
+/// normalised to LF, NUL as U+FFFD; a script ends at the `</script>` that closes it, past the
+/// ones inside a `<!-- <script>` escape). Comments, bogus comments, doctypes and the text of
+/// `<textarea>`, `<title>` and the like are skipped, and quoted attribute values are not
+/// mistaken for tags. Only text of the page's own file is ever hashed; where this reading still
+/// differs from the browser's (a block inside `<svg>` or `<math>`, which are parsed otherwise),
+/// the browser refuses that block, and nothing else runs.
+fn inline_code(html: &str) -> Inline {
+    let html = html
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .replace('\0', "\u{fffd}");
+    let mut inline = Inline::default();
+    let mut rest = html.as_str();
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        if let Some(comment) = rest.strip_prefix("!--") {
+            rest = after_comment(comment);
+            continue;
+        }
+        // A doctype, or a bogus comment (`<!x`, `<?x`): up to the next `>`.
+        if rest.starts_with(['!', '?']) {
+            rest = rest.find('>').map_or("", |end| &rest[end + 1..]);
+            continue;
+        }
+        let closing = rest.starts_with('/');
+        let tag = &rest[usize::from(closing)..];
+        if !tag.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            if closing {
+                // `</>` is dropped; `</` and anything else starts a bogus comment.
+                rest = tag.find('>').map_or("", |end| &tag[end + 1..]);
+            }
+            // Otherwise the `<` is text.
+            continue;
+        }
+        let name_len = tag
+            .find(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
+            .unwrap_or(tag.len());
+        let name = tag[..name_len].to_ascii_lowercase();
+        // An end tag is read as a start tag is (its attributes may hold a quoted `>`).
+        let Some((attrs, after)) = start_tag(&tag[name_len..]) else {
+            // A tag cut off by the end of the page, which the browser drops.
+            break;
+        };
+        rest = after;
+        if closing {
+            continue;
+        }
+        match name.as_str() {
+            "script" => {
+                let end = script_end(rest);
+                if !attrs.iter().any(|a| a == "src") {
+                    inline.scripts.push(sha256_source(&rest[..end]));
+                }
+                rest = &rest[end..];
+            }
+            "style" => {
+                let end = find_end_tag(rest, &name).unwrap_or(rest.len());
+                inline.styles.push(sha256_source(&rest[..end]));
+                rest = &rest[end..];
+            }
+            // Text up to their end tag, where `<script>` is no element.
+            "textarea" | "title" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
+                rest = &rest[find_end_tag(rest, &name).unwrap_or(rest.len())..];
+            }
+            // Text to the end of the page.
+            "plaintext" => break,
+            _ => {}
+        }
+    }
+    inline
+}
+
+/// What follows a comment whose `<!--` came just before `text`: it ends at the first `-->` or
+/// `--!>`, and `<!-->` and `<!--->` are whole (empty) comments.
+fn after_comment(text: &str) -> &str {
+    for whole in [">", "->"] {
+        if let Some(after) = text.strip_prefix(whole) {
+            return after;
+        }
+    }
+    let end = ["-->", "--!>"]
+        .iter()
+        .filter_map(|close| text.find(close).map(|at| at + close.len()))
+        .min();
+    end.map_or("", |end| &text[end..])
+}
+
+/// Where the text of a script ends in `text` (what follows its start tag): at the `</script`
+/// that closes it, found as the tokenizer's script data states find it. After a `<!--`, a
+/// `<script` starts a part where `</script>` does not close the element but ends that part;
+/// `-->` leaves both.
+fn script_end(text: &str) -> usize {
+    let b = text.as_bytes();
+    let script_at = |at: usize| {
+        b.get(at..at + 6)
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"script"))
+            && matches!(
+                b.get(at + 6),
+                Some(b'\t' | b'\n' | b'\x0c' | b' ' | b'/' | b'>')
+            )
+    };
+    #[derive(PartialEq)]
+    enum State {
+        Data,
+        Escaped,
+        DoubleEscaped,
+    }
+    let (mut state, mut dashes, mut i) = (State::Data, 0u8, 0);
+    while i < b.len() {
+        let end_tag = b[i] == b'<' && b.get(i + 1) == Some(&b'/') && script_at(i + 2);
+        match state {
+            State::Data if end_tag => return i,
+            State::Data if b[i..].starts_with(b"<!--") => {
+                // Its dashes count towards a `-->` (`<!-->` leaves at once).
+                (state, dashes, i) = (State::Escaped, 2, i + 4);
+                continue;
+            }
+            State::Data => {}
+            State::Escaped if end_tag => return i,
+            State::Escaped | State::DoubleEscaped if b[i] == b'-' => {
+                (dashes, i) = ((dashes + 1).min(2), i + 1);
+                continue;
+            }
+            State::Escaped | State::DoubleEscaped if b[i] == b'>' && dashes == 2 => {
+                state = State::Data;
+            }
+            State::Escaped if b[i] == b'<' && script_at(i + 1) => {
+                (state, dashes, i) = (State::DoubleEscaped, 0, i + 7);
+                continue;
+            }
+            State::DoubleEscaped if end_tag => {
+                (state, dashes, i) = (State::Escaped, 0, i + 8);
+                continue;
+            }
+            State::Escaped | State::DoubleEscaped => {}
+        }
+        dashes = 0;
+        i += 1;
+    }
+    b.len()
+}
+
+/// Reads a tag's attributes up to its `>`: their names (lower case), and what follows the
+/// tag; `None` when the page ends first.
+fn start_tag(text: &str) -> Option<(Vec<String>, &str)> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '/');
+        if let Some(after) = rest.strip_prefix('>') {
+            return Some((names, after));
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        // A name starts with any character but these (a first `=` included).
+        let first = rest.chars().next().map_or(1, char::len_utf8);
+        let name_end = rest[first..]
+            .find(|c: char| c.is_ascii_whitespace() || matches!(c, '/' | '>' | '='))
+            .map_or(rest.len(), |end| end + first);
+        names.push(rest[..name_end].to_ascii_lowercase());
+        rest = rest[name_end..].trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if let Some(value) = rest.strip_prefix('=') {
+            let value = value.trim_start_matches(|c: char| c.is_ascii_whitespace());
+            rest = match value.chars().next() {
+                Some(quote @ ('"' | '\'')) => {
+                    let inner = &value[1..];
+                    &inner[inner.find(quote)? + 1..]
+                }
+                _ => {
+                    let end = value
+                        .find(|c: char| c.is_ascii_whitespace() || c == '>')
+                        .unwrap_or(value.len());
+                    &value[end..]
+                }
+            };
+        }
+    }
+}
+
+/// Where the end tag `</name` (any case, then whitespace, `/` or `>`) starts in `text`.
+fn find_end_tag(text: &str, name: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find("</") {
+        let at = from + at;
+        let after = &text[at + 2..];
+        if after.len() >= name.len()
+            && after.is_char_boundary(name.len())
+            && after[..name.len()].eq_ignore_ascii_case(name)
+            && after[name.len()..]
+                .starts_with(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
+        {
+            return Some(at);
+        }
+        from = at + 2;
+    }
+    None
+}
+
+/// The CSP hash source of `text`: `sha256-` and the base64 of its UTF-8 bytes' SHA-256.
+fn sha256_source(text: &str) -> String {
+    use base64::Engine;
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
     )
 }
 
@@ -155,22 +408,167 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn scripts(html: &str) -> Vec<String> {
+        inline_code(html).scripts
+    }
+
+    fn hashed(texts: &[&str]) -> Vec<String> {
+        texts.iter().map(|t| sha256_source(t)).collect()
+    }
+
     #[test]
-    fn the_relaxed_policy_adds_inline_code_and_data_images_only() {
+    fn the_policy_adds_a_page_s_own_hashes_and_data_images_only() {
         let base = crate::http::assets::content_security_policy(Some("127.0.0.1:6080"), &[]);
-        let web = content_security_policy(&base);
+        let none = content_security_policy(&base, &Inline::default());
         assert_ne!(
-            web, base,
+            none, base,
             "the relay's policy changed shape: relax it again"
         );
         assert_eq!(
-            web.replace(
-                " 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:",
-                ""
-            ),
+            none.replace(" style-src 'self'; img-src 'self' data: blob:;", ""),
             base
         );
-        assert!(web.contains("connect-src 'self' ws://127.0.0.1:6080 wss://127.0.0.1:6080;"));
+        let inline = Inline {
+            scripts: vec!["sha256-a".into(), "sha256-b".into()],
+            styles: vec!["sha256-c".into()],
+        };
+        let page = content_security_policy(&base, &inline);
+        assert!(
+            page.contains(
+                "script-src 'self' 'wasm-unsafe-eval' 'sha256-a' 'sha256-b'; \
+                 style-src 'self' 'sha256-c'; img-src 'self' data: blob:;"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("connect-src 'self' ws://127.0.0.1:6080 wss://127.0.0.1:6080;"));
+        assert!(!page.contains("unsafe-inline"), "{page}");
+    }
+
+    #[test]
+    fn inline_blocks_are_hashed_as_a_browser_hashes_them() {
+        // The hash CSP's own examples give for `alert(1)`.
+        let alert = "sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI=";
+        assert_eq!(scripts("<script>alert(1)</script>"), [alert]);
+        assert_eq!(scripts("<SCRIPT type=module>alert(1)</Script >"), [alert]);
+        // The parser turns CRLF and CR into LF before the page sees its text.
+        assert_eq!(
+            scripts("<script>\r\n  import RFB from \"./core/rfb.js\";\r</script>"),
+            ["sha256-mfzGdBFgH5mDLEkk69FvP6aJcrSKtSE5PT9K7GzXx4c="]
+        );
+        assert_eq!(
+            inline_code("<style media=\"a>b\">b{}</style>").styles,
+            ["sha256-7yqHVAesot11p6HczDsgKRipvI5UPgs97z80zNXlans="]
+        );
+        // A script with `src` runs the file, not its text.
+        assert!(scripts("<script src=\"app/ui.js\">alert(1)</script>").is_empty());
+        assert!(scripts("<script type=module crossorigin SRC='x.js'></script>").is_empty());
+        // Not scripts: in a comment, a quoted attribute, a textarea, another element's name.
+        for not_a_script in [
+            "<!-- <script>alert(1)</script> -->",
+            "<a title=\"<script>alert(1)</script>\">x</a>",
+            "<textarea><script>alert(1)</script></textarea>",
+            "<script-like>alert(1)</script-like>",
+            "a < b <script",
+            "<p title='<script>alert(1)",
+        ] {
+            assert!(scripts(not_a_script).is_empty(), "{not_a_script}");
+        }
+        // A `</script>` in a string ends the block, as in the browser; what follows is text.
+        assert_eq!(scripts("<script>alert(1)</script>x'</script>"), [alert]);
+        // A tag's name runs to white space, `/` or `>`; an attribute's name may be any text.
+        assert_eq!(
+            scripts("<div>\u{e9}<script\u{e9}>a</script><script \u{e9}=1>b{}</script>"),
+            hashed(&["b{}"])
+        );
+        assert_eq!(
+            scripts("<script/>alert(1)</script/>"),
+            [alert],
+            "no self-closing script"
+        );
+        // Comments end at `-->` or `--!>`, and `<!-->` and `<!--->` are whole.
+        for page in [
+            "<!--><script>alert(1)</script>",
+            "<!--->x<script>alert(1)</script>",
+            "<!-- a --!><script>alert(1)</script><!-- -->",
+            "<!-- a --->\n<script>alert(1)</script>",
+        ] {
+            assert_eq!(scripts(page), [alert], "{page}");
+        }
+        // A doctype, `<!x`, `<?x` and `</ x` run to the first `>`, which here is `<script>`'s;
+        // `<plaintext>` makes the rest of the page text.
+        for page in [
+            "<!x <script>alert(1)</script> >",
+            "<?x <script>alert(1)</script> ?>",
+            "</ x <script>alert(1)</script> >",
+            "<plaintext><script>alert(1)</script>",
+        ] {
+            assert!(scripts(page).is_empty(), "{page}");
+        }
+        assert_eq!(scripts("<!doctype html><script>alert(1)</script>"), [alert]);
+        // Inside a script, `<!--` and then `<script` hide the next `</script>`; `-->` ends that.
+        for (page, text) in [
+            ("<script>a<!--b</script>c", "a<!--b"),
+            (
+                "<script><!--<script>x</script>y</script>z</script>",
+                "<!--<script>x</script>y",
+            ),
+            ("<script><!--<SCRIPT>x--></script>", "<!--<SCRIPT>x-->"),
+            ("<script><!-->x<script>y</script>", "<!-->x<script>y"),
+            ("<script><!-- --><script></script>", "<!-- --><script>"),
+            ("<script><!--<scripts>x</script>", "<!--<scripts>x"),
+        ] {
+            assert_eq!(scripts(page), hashed(&[text]), "{page}");
+        }
+        assert_eq!(
+            inline_code("<style>a<!--<script></style>b{}</style>").styles,
+            hashed(&["a<!--<script>"])
+        );
+    }
+
+    /// Regression: `--web` answers allowed every inline script and style (`'unsafe-inline'`),
+    /// so markup injected into any page of the directory ran.
+    #[tokio::test]
+    async fn a_page_allows_its_own_inline_code_and_nothing_else() {
+        let (base, dir) = temp_tree("inline");
+        let web = base.join("web");
+        std::fs::write(
+            web.join("lite.html"),
+            "<!doctype html><style>b{}</style><script type=\"module\">alert(1)</script>",
+        )
+        .unwrap();
+        std::fs::write(web.join("other.html"), "<script>alert(2)</script>").unwrap();
+        let h = HeaderMap::new();
+        let policy_of = |inline: &Inline| {
+            let base = crate::http::assets::content_security_policy(None, &[]);
+            content_security_policy(&base, inline)
+        };
+        let (_, lite) = dir.serve("/lite.html", &h).await.unwrap();
+        let (_, other) = dir.serve("/other.html", &h).await.unwrap();
+        assert_eq!(
+            lite,
+            Inline {
+                scripts: vec!["sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI=".into()],
+                styles: vec!["sha256-7yqHVAesot11p6HczDsgKRipvI5UPgs97z80zNXlans=".into()],
+            }
+        );
+        // The other page's script is not allowed on this one, nor this one's there.
+        let (lite, other) = (policy_of(&lite), policy_of(&other));
+        let (two, one) = (&sha256_source("alert(2)"), &sha256_source("alert(1)"));
+        assert!(lite.contains(one) && !lite.contains(two), "{lite}");
+        assert!(other.contains(two) && !other.contains(one), "{other}");
+        // A page without inline code, and a file that is no page, allow none.
+        for path in ["/vnc.html", "/core/rfb.js"] {
+            let (_, inline) = dir.serve(path, &h).await.unwrap();
+            assert_eq!(inline, Inline::default(), "{path}");
+        }
+        // A 304 carries the page's policy too.
+        let (r, _) = dir.serve("/lite.html", &h).await.unwrap();
+        let mut again = HeaderMap::new();
+        again.insert(header::IF_NONE_MATCH, r.headers()[header::ETAG].clone());
+        let (r, inline) = dir.serve("/lite.html", &again).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(inline.scripts.len(), 1);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
@@ -227,13 +625,13 @@ mod tests {
     async fn files_with_their_types_and_nothing_outside() {
         let (base, dir) = temp_tree("serve");
         let h = HeaderMap::new();
-        let r = dir.serve("/vnc.html", &h).await.unwrap();
+        let (r, _) = dir.serve("/vnc.html", &h).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(
             r.headers()[header::CONTENT_TYPE],
             "text/html; charset=utf-8"
         );
-        let r = dir.serve("/core/rfb.js", &h).await.unwrap();
+        let (r, _) = dir.serve("/core/rfb.js", &h).await.unwrap();
         assert_eq!(
             r.headers()[header::CONTENT_TYPE],
             "text/javascript; charset=utf-8"
@@ -242,7 +640,7 @@ mod tests {
         let mut again = HeaderMap::new();
         again.insert(header::IF_NONE_MATCH, etag);
         assert_eq!(
-            dir.serve("/core/rfb.js", &again).await.unwrap().status(),
+            dir.serve("/core/rfb.js", &again).await.unwrap().0.status(),
             StatusCode::NOT_MODIFIED
         );
         assert!(dir.serve("/.secret", &h).await.is_none());
@@ -262,7 +660,7 @@ mod tests {
         let h = HeaderMap::new();
         assert!(dir.serve("/escape.txt", &h).await.is_none());
         // A link that stays inside is fine, and a directory serves its index.html.
-        assert_eq!(dir.serve("/", &h).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(dir.serve("/", &h).await.unwrap().0.status(), StatusCode::OK);
         std::fs::remove_dir_all(&base).unwrap();
     }
 

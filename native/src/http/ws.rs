@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tracing::debug;
 
-use super::{AppState, Peer};
+use super::{AppState, Local, Peer};
 use crate::bridge;
 use crate::metrics::RefusalReason;
 use crate::policy::{self, Refusal};
@@ -21,7 +21,6 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
         token: state.settings.token.as_deref(),
         tls: state.tls,
         tokens: state.tokens.as_ref(),
-        proxy_protocol: state.proxy.targets(),
     };
     let parts = policy::Parts {
         query: request.uri().query(),
@@ -66,9 +65,17 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
         .extensions()
         .get::<Peer>()
         .map(|p| state.proxy.client_of(p.0, request.headers()));
+    let local = request.extensions().get::<Local>().map(|l| l.0);
+    let proxy = state.proxy.header_for(
+        &admitted.target,
+        admitted.proxy_protocol,
+        state.tokens.as_ref(),
+        peer,
+        local,
+    );
     let order = bridge::Order {
         peer,
-        proxy_header: admitted.proxy_protocol.then(|| state.proxy.header(peer)),
+        proxy: proxy.await,
         target: admitted.target,
         permit,
     };

@@ -38,8 +38,6 @@ pub struct Rules<'a> {
     /// `--target-tokens`: when set, `?token=` names a target, and the auth token comes as
     /// `?auth=` or `Authorization: Bearer`.
     pub tokens: Option<&'a TokenTargets>,
-    /// `--proxy-protocol`: the targets (canonical `HOST:PORT`) sent a PROXY v2 header.
-    pub proxy_protocol: &'a [String],
 }
 
 /// What [`admit`] looks at of a `GET /ws` request.
@@ -58,7 +56,9 @@ pub struct Admitted {
     pub key: HeaderValue,
     /// The client offered the `binary` subprotocol.
     pub binary: bool,
-    /// The target is sent a PROXY protocol v2 header first.
+    /// The token line that named the target asks for a PROXY protocol v2 header. Other
+    /// bridges get one too when the address they reach opted in, however it was named: that is
+    /// decided where they connect ([`crate::proxy_protocol`]), not here.
     pub proxy_protocol: bool,
 }
 
@@ -208,8 +208,7 @@ pub async fn admit(rules: Rules<'_>, request: Parts<'_>) -> Result<Admitted, Ref
             );
         }
     }
-    let (target, token_proxy) = choose_target(rules, &query).await?;
-    let proxy_protocol = token_proxy || rules.proxy_protocol.iter().any(|t| t == target.name());
+    let (target, proxy_protocol) = choose_target(rules, &query).await?;
     let binary = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()

@@ -367,6 +367,15 @@ impl AllowList {
             .collect()
     }
 
+    /// What the entry spelled `spec` resolved to at startup: every address its bridges may
+    /// reach (a request's resolution is kept inside it).
+    pub fn startup_addrs(&self, spec: &Spec) -> Option<&[SocketAddr]> {
+        self.entries
+            .iter()
+            .find(|e| &e.spec == spec)
+            .map(|e| e.addrs.as_slice())
+    }
+
     /// The default target: the first built-in (the echo service).
     pub fn default_target(&self) -> Dest {
         match self.entries.first() {

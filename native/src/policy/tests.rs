@@ -58,7 +58,6 @@ async fn decide(
         token: token.then_some("s3cret"),
         tls: false,
         tokens: None,
-        proxy_protocol: &[],
     };
     admit(rules, Parts { query, headers }).await
 }
