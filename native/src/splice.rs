@@ -33,7 +33,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -117,6 +117,37 @@ struct Shared {
     moved: u64,
     /// Bulk reads still to copy before trying to make a pipe again.
     backoff: u32,
+    /// Who waits to write to the client, and the waker that wakes them all.
+    writers: Arc<Writers>,
+    writers_waker: Waker,
+}
+
+/// Everyone waiting to write to the client, woken together. tokio keeps one waker per direction
+/// of a socket, and two of the bridge's pumps, each polled only after its own wake-up, may wait
+/// to write at once: the downstream one with its frames, the upstream one with a Pong or Ping
+/// the codec must send before it reads on. Only waits go through it (no message's write does).
+#[derive(Debug, Default)]
+struct Writers(Mutex<Vec<Waker>>);
+
+impl Writers {
+    fn waiting(&self) -> MutexGuard<'_, Vec<Waker>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Wake for Writers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waiting = std::mem::take(&mut *self.waiting());
+        for waker in waiting {
+            waker.wake();
+        }
+    }
 }
 
 /// A pipe, counted in [`PIPES`] while it exists.
@@ -218,6 +249,7 @@ pub fn share(stream: TcpStream, prefix: Bytes) -> (ClientIo, Splicer) {
         prefix
     };
     let (read, write) = stream.into_split();
+    let writers = Arc::new(Writers::default());
     let shared = Arc::new(Mutex::new(Shared {
         stream: write,
         codec_wrote: false,
@@ -227,6 +259,8 @@ pub fn share(stream: TcpStream, prefix: Bytes) -> (ClientIo, Splicer) {
         bytes: 0,
         moved: 0,
         backoff: 0,
+        writers_waker: Waker::from(writers.clone()),
+        writers,
     }));
     let io = ClientIo {
         read,
@@ -234,6 +268,16 @@ pub fn share(stream: TcpStream, prefix: Bytes) -> (ClientIo, Splicer) {
         shared: shared.clone(),
     };
     (io, Splicer(shared))
+}
+
+/// Writes the rest of the frame in progress; ready at once if there is none.
+fn poll_frame(shared: &Mutex<Shared>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    let mut shared = lock(shared);
+    if shared.frame.is_none() {
+        return Poll::Ready(Ok(()));
+    }
+    let waker = shared.writer(cx.waker());
+    shared.poll_frame(&mut Context::from_waker(&waker))
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -245,6 +289,16 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 impl Shared {
+    /// The waker for a wait to write to the client by the one `waker` wakes: it wakes every
+    /// writer waiting then.
+    fn writer(&self, waker: &Waker) -> Waker {
+        let mut waiting = self.writers.waiting();
+        if !waiting.iter().any(|w| w.will_wake(waker)) {
+            waiting.push(waker.clone());
+        }
+        self.writers_waker.clone()
+    }
+
     /// Writes the rest of the spliced frame in progress, if there is one.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let Some(frame) = &mut self.frame else {
@@ -421,7 +475,7 @@ impl Splicer {
 
     /// Writes the rest of the spliced frame in progress; ready at once if there is none.
     pub fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        lock(&self.0).poll_frame(cx)
+        poll_frame(&self.0, cx)
     }
 
     /// How many spliced frames have been written.
@@ -566,6 +620,8 @@ impl AsyncWrite for ClientIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let mut shared = self.writing();
+        let waker = shared.writer(cx.waker());
+        let cx = &mut Context::from_waker(&waker);
         ready!(shared.poll_frame(cx))?;
         Pin::new(&mut shared.stream).poll_write(cx, buf)
     }
@@ -576,6 +632,8 @@ impl AsyncWrite for ClientIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut shared = self.writing();
+        let waker = shared.writer(cx.waker());
+        let cx = &mut Context::from_waker(&waker);
         ready!(shared.poll_frame(cx))?;
         Pin::new(&mut shared.stream).poll_write_vectored(cx, bufs)
     }
@@ -585,11 +643,13 @@ impl AsyncWrite for ClientIo {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        lock(&self.shared).poll_frame(cx)
+        poll_frame(&self.shared, cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut shared = self.writing();
+        let waker = shared.writer(cx.waker());
+        let cx = &mut Context::from_waker(&waker);
         ready!(shared.poll_frame(cx))?;
         Pin::new(&mut shared.stream).poll_shutdown(cx)
     }

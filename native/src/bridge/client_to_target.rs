@@ -5,7 +5,7 @@
 //! one message. Messages that have already arrived go out in one write: pipelined small
 //! messages then cost one syscall, not one each.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
 
@@ -37,10 +37,15 @@ where
 {
     // A message that ended a batch, to handle before reading the next one.
     let mut pending: Option<Step> = None;
+    // The stream's last poll said "not yet", with this pump's waker, and the pump has not
+    // waited since: no wake-up can have been spent, so polling it again at once would only
+    // say "not yet" again (a trip through the codec down to the socket, the dearest part of
+    // a small message). The pump waits for that wake-up instead.
+    let mut asked = false;
     loop {
         let step = match pending.take() {
             Some(step) => step,
-            None => shared.step(stream.next().await),
+            None => shared.step(next(stream, std::mem::take(&mut asked)).await),
         };
         let first = match step {
             Step::Data(data) => data,
@@ -59,8 +64,10 @@ where
         // must leave a waker that wakes this task.
         let mut len = first.len();
         let mut batch: Option<Vec<u8>> = None;
+        let mut drained = false;
         while len < COALESCE_MAX {
             let Some(next) = poll_fn(|cx| Poll::Ready(poll_now(stream, cx))).await else {
+                drained = true;
                 break;
             };
             match shared.step(next) {
@@ -81,9 +88,17 @@ where
             }
         }
         let bytes = batch.as_deref().unwrap_or(&first);
-        if let Err(e) = target.write_all(bytes).await {
+        let mut write = std::pin::pin!(target.write_all(bytes));
+        let mut waited = false;
+        let written = poll_fn(|cx| {
+            let poll = write.as_mut().poll(cx);
+            waited |= poll.is_pending();
+            poll
+        });
+        if let Err(e) = written.await {
             return target_failed(e, cancel);
         }
+        asked = drained && !waited;
         shared.up.fetch_add(len as u64, Relaxed);
         metrics.bytes(Direction::ClientToTarget, len);
     }
@@ -112,6 +127,18 @@ impl From<Option<Result<Message, WsError>>> for Step {
             None => Step::End(Ending::ClientGone),
         }
     }
+}
+
+/// The stream's next item; when `asked`, the stream was just polled with this pump's waker and
+/// said "not yet", and the first poll only waits for its wake-up.
+async fn next<S: Stream + Unpin>(stream: &mut S, mut asked: bool) -> Option<S::Item> {
+    poll_fn(|cx| {
+        if std::mem::take(&mut asked) {
+            return Poll::Pending;
+        }
+        stream.poll_next_unpin(cx)
+    })
+    .await
 }
 
 /// The stream's next item if it is ready now; `None` if it would wait (the task is then woken

@@ -10,7 +10,7 @@
 //! WebSocket, sends the Pings it asks for and notes every frame the client sends. The sending
 //! half of the socket belongs to the downstream pump, so the Ping goes out when the upstream
 //! pump next polls the stream, which it does while it waits for the client: the timekeeper
-//! wakes the task for that, and `select!` polls every branch of the bridge on a wake-up.
+//! wakes the upstream pump for that (each pump is polled only after its own wake-up).
 //!
 //! The heartbeat is not traffic: the bytes of the relay's Pings and of the Pongs that answer
 //! them are discounted from the bridge's [`Activity`], so `--idle-timeout` still closes a bridge
@@ -18,7 +18,7 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -38,6 +38,24 @@ pub(super) struct Pinged {
     due: AtomicBool,
     /// Frames read from the client, of any kind.
     frames: AtomicU64,
+    /// What wakes the upstream pump, so that it sends a Ping that is due; set by the first poll
+    /// of the stream (and again only if the waker changes).
+    upstream: std::sync::Mutex<Option<Waker>>,
+}
+
+impl Pinged {
+    /// Asks for a Ping and wakes the upstream pump to send it.
+    fn ask(&self) {
+        self.due.store(true, Relaxed);
+        let waker = self
+            .upstream
+            .lock()
+            .map(|w| w.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 /// The heartbeat's timekeeping, run by the bridge's idle watch on its one timer (a second timer
@@ -85,11 +103,10 @@ impl<'a> Beat<'a> {
     }
 
     /// At `now`: [`Ending::PingTimeout`] if the client has been silent for the timeout after a
-    /// Ping; otherwise whether a Ping was asked for (the caller then wakes the task, so the
-    /// upstream pump's poll of the stream sends it).
-    pub(super) fn check(&mut self, now: Instant) -> Result<bool, Ending> {
+    /// Ping; otherwise asks for a Ping when one is due (the upstream pump is woken to send it).
+    pub(super) fn check(&mut self, now: Instant) -> Result<(), Ending> {
         if self.interval.is_zero() {
-            return Ok(false);
+            return Ok(());
         }
         let heard = (self.pinged.frames.load(Relaxed), self.activity.count());
         if let Some((deadline, seen)) = self.waiting {
@@ -100,14 +117,14 @@ impl<'a> Beat<'a> {
             }
         }
         if now < self.next_ping {
-            return Ok(false);
+            return Ok(());
         }
-        self.pinged.due.store(true, Relaxed);
+        self.pinged.ask();
         if self.waiting.is_none() {
             self.waiting = Some((now + self.timeout, heard));
         }
         self.next_ping = now + self.interval;
-        Ok(true)
+        Ok(())
     }
 }
 
@@ -129,6 +146,8 @@ pub(super) struct Heartbeat<'a, W> {
     flushing: bool,
     /// A Ping of ours was sent and no Pong has come since.
     unanswered: bool,
+    /// The waker last given to [`Pinged::upstream`].
+    registered: Option<Waker>,
 }
 
 impl<'a, W> Heartbeat<'a, W> {
@@ -140,6 +159,7 @@ impl<'a, W> Heartbeat<'a, W> {
             flush_first: false,
             flushing: false,
             unanswered: false,
+            registered: None,
         }
     }
 }
@@ -186,6 +206,17 @@ impl<W: Client> Stream for Heartbeat<'_, W> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if !this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            let waker = cx.waker().clone();
+            if let Ok(mut upstream) = this.pinged.upstream.lock() {
+                *upstream = Some(waker.clone());
+            }
+            this.registered = Some(waker);
+        }
         if let Err(e) = this.poll_ping(cx) {
             return Poll::Ready(Some(Err(e)));
         }

@@ -205,12 +205,9 @@ pub(super) async fn idle(
                 (seen, quiet) = (moved, 0);
             }
         }
-        match beat.check(now) {
-            Err(ending) => return ending,
-            // Wakes the task again at once: the pumps are polled, and the upstream one's poll
-            // of the stream sends the Ping.
-            Ok(true) => tokio::task::yield_now().await,
-            Ok(false) => {}
+        // A Ping asked for wakes the upstream pump, whose poll of the stream sends it.
+        if let Err(ending) = beat.check(now) {
+            return ending;
         }
     }
 }

@@ -1100,6 +1100,35 @@ fn server_frames(mut bytes: &[u8]) -> Vec<(u8, usize)> {
     frames
 }
 
+/// A message that arrives while the bridge waits to write the one before to a slow target is
+/// read once that write is done: the wake-up it brought went to the write, so the stream must
+/// be polled again, not left waiting for a wake-up already spent (no timer of the bridge would
+/// poll it: each pump is polled only after its own wake-ups).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_message_that_arrives_during_a_slow_write_is_read_after_it() {
+    within(async {
+        let (client, mut target, _splicer, task) =
+            spliced_bridge(None, CancellationToken::new(), limits(), Some(1)).await;
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        // Within one batch (no other message is looked for past COALESCE_MAX), and more than
+        // the smallest socket buffers hold.
+        let big = COALESCE_MAX - 1024;
+        client.send(Message::binary(vec![1u8; big])).await.unwrap();
+        // The bridge is now stuck in the write, the target reading nothing.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.send(Message::binary(vec![2u8; 10])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut got = vec![0u8; big + 10];
+        target.read_exact(&mut got).await.unwrap();
+        assert!(got[..big].iter().all(|&b| b == 1));
+        assert!(got[big..].iter().all(|&b| b == 2));
+        client.close(None).await.unwrap();
+        task.await.unwrap();
+    })
+    .await
+}
+
 /// A sink that cannot flush until opened: with a write through the client's socket, it stands
 /// for a codec with a frame half written.
 #[cfg(target_os = "linux")]

@@ -16,6 +16,8 @@ use std::task::{Context, Poll, Wake, Waker};
 /// Polls `F` only on its first poll and after `F` itself asked to be woken.
 pub struct Woken<F> {
     future: Pin<Box<F>>,
+    /// Polls `F` on every poll (see [`Woken::only_if`]).
+    always: bool,
     signal: Arc<Signal>,
     /// `signal` as a waker, made once.
     waker: Waker,
@@ -54,10 +56,22 @@ impl<F: Future> Woken<F> {
         });
         Woken {
             future: Box::pin(future),
+            always: false,
             waker: Waker::from(signal.clone()),
             signal,
             task: None,
         }
+    }
+}
+
+impl<F: Future> Woken<F> {
+    /// A [`Woken`] when `filter` holds, else one that polls `F` whenever it is polled: for a
+    /// future that shares a waker slot (a socket's direction) with another, which must then be
+    /// polled on the other's wake-ups too.
+    pub fn only_if(filter: bool, future: F) -> Self {
+        let mut woken = Woken::new(future);
+        woken.always = !filter;
+        woken
     }
 }
 
@@ -66,6 +80,9 @@ impl<F: Future> Future for Woken<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
+        if this.always {
+            return this.future.as_mut().poll(cx);
+        }
         if !this.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
             // Before the swap below: a wake-up after it must reach this task.
             let task = cx.waker().clone();
