@@ -468,7 +468,10 @@ where
         );
         let watch = watch(idle, cancel);
         tokio::pin!(up);
+        // Biased: no random start per poll. Each branch is polled only after its own
+        // wake-up, so none can starve another.
         let ending = tokio::select! {
+            biased;
             ending = &mut up => ending,
             ending = down => ending,
             ending = watch => ending,

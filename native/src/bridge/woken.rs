@@ -40,9 +40,10 @@ impl Wake for Signal {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        let task = self.task.lock().map(|task| task.clone());
-        if let Ok(Some(task)) = task {
-            task.wake();
+        // By reference: no clone of the task's waker per wake-up.
+        let task = self.task.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(task) = &*task {
+            task.wake_by_ref();
         }
     }
 }
