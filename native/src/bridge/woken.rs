@@ -41,7 +41,10 @@ impl Wake for Signal {
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
         // By reference: no clone of the task's waker per wake-up.
-        let task = self.task.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(task) = &*task {
             task.wake_by_ref();
         }
