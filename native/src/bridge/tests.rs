@@ -1249,6 +1249,15 @@ async fn no_frame_is_copied_while_the_codec_has_a_frame_half_written() {
     own_frame_waits_for_the_codec(false).await;
 }
 
+/// One copied frame of at most 2,048 bytes from `target`, past a codec that never flushes: a
+/// frame that asked it to would never go.
+#[cfg(target_os = "linux")]
+async fn copy_one(splicer: &Splicer, target: &mut TcpStream) -> Spliced {
+    let mut sink = StuckSink(std::sync::Arc::new(Stuck::default()));
+    let (shared, cancel) = (Shared::default(), CancellationToken::new());
+    copied_frame(splicer, target, 2048, &mut sink, &shared, &cancel).await
+}
+
 /// A copied frame does not flush the codec when it has written nothing (no call into the codec
 /// per message), and arrives as one binary frame with exactly the target's bytes.
 #[cfg(target_os = "linux")]
@@ -1260,20 +1269,7 @@ async fn a_copied_frame_goes_out_without_the_codec_when_it_has_written_nothing()
         let (_io, splicer) = crate::splice::share(client_near, Bytes::new());
         let payload: Vec<u8> = (0..200u8).collect();
         target_far.write_all(&payload).await.unwrap();
-        // Never flushes: a frame that asked it would never go.
-        let mut sink = StuckSink(std::sync::Arc::new(Stuck::default()));
-        let shared = Shared::default();
-        let cancel = CancellationToken::new();
-        match copied_frame(
-            &splicer,
-            &mut target_near,
-            2048,
-            &mut sink,
-            &shared,
-            &cancel,
-        )
-        .await
-        {
+        match copy_one(&splicer, &mut target_near).await {
             Spliced::Frame(n) => assert_eq!(n, 200),
             _ => panic!("no frame"),
         }
@@ -1317,21 +1313,9 @@ async fn copied_frames_into_a_full_client_socket_arrive_whole_and_in_order() {
             client_far.read_to_end(&mut all).await.unwrap();
             all
         });
-        let mut sink = StuckSink(std::sync::Arc::new(Stuck::default()));
-        let shared = Shared::default();
-        let cancel = CancellationToken::new();
         let mut frames = 0;
         loop {
-            match copied_frame(
-                &splicer,
-                &mut target_near,
-                2048,
-                &mut sink,
-                &shared,
-                &cancel,
-            )
-            .await
-            {
+            match copy_one(&splicer, &mut target_near).await {
                 Spliced::Frame(n) => assert!(n > 0 && n <= 2048),
                 Spliced::Eof => break,
                 _ => panic!("a copied frame failed"),
