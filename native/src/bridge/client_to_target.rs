@@ -143,7 +143,7 @@ async fn next<S: Stream + Unpin>(stream: &mut S, mut asked: bool) -> Option<S::I
 
 /// The stream's next item if it is ready now; `None` if it would wait (the task is then woken
 /// when it is ready, which a bridge that has moved on simply ignores).
-fn poll_now<S: Stream + Unpin>(
+pub(super) fn poll_now<S: Stream + Unpin>(
     stream: &mut S,
     cx: &mut std::task::Context<'_>,
 ) -> Option<Option<S::Item>> {

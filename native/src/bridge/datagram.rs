@@ -18,17 +18,19 @@
 //! /proc/net/snmp). The relay holds at most one datagram from the client and one batch for it,
 //! and a 64 KiB receive buffer from the first datagram on.
 
+use std::future::poll_fn;
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
 
-use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_websockets::{Error as WsError, Message};
 
-use super::client_to_target::Step;
+use super::client_to_target::{poll_now, Step};
 use super::ending::{self, classify_ws_error, Ending};
 use super::heartbeat::{Beat, Heartbeat, Pinged};
 use super::idle::{idle, Activity};
@@ -54,6 +56,11 @@ const BATCH: usize = 64 * 1024;
 
 /// A frame header's largest size from the relay (no mask): what a datagram adds to a batch.
 const FRAME_HEADER: usize = 10;
+
+/// The most datagrams in one batch to the client: the codec keeps a queue entry for each
+/// frame until the flush (56 B each), and its queue keeps its size afterwards, so a burst of
+/// empty datagrams must not leave an idle bridge holding a large one.
+const BATCH_DATAGRAMS: usize = 64;
 
 /// Runs a bridge between `ws` and the connected UDP `socket` until the client closes, the
 /// target fails (an ICMP error), the idle timeout or the heartbeat's timeout passes, or `cancel`
@@ -101,10 +108,15 @@ pub async fn run<W: Client>(
 /// The most client messages sent to the target with one `sendmmsg` (Linux).
 const SEND_BATCH: usize = 32;
 
+/// A batch of client messages is not added to past this many bytes (one message more at the
+/// most): what a bridge holds while the target's socket is full.
+const SEND_BATCH_BYTES: usize = 64 * 1024;
+
 /// Sends each client message as one datagram until the client's Close, its end, or a failure.
-/// The messages that have arrived together (read from the client at once, up to
-/// [`SEND_BATCH`]) go to the target with one system call where there is `sendmmsg`, in order;
-/// what ends the bridge (a Close, a message too large) ends it after the messages before it.
+/// The messages that have arrived together (those the codec has without waiting, up to
+/// [`SEND_BATCH`] and [`SEND_BATCH_BYTES`]) go to the target with one system call where there
+/// is `sendmmsg`, in order; what ends the bridge (a Close, a message too large) ends it after
+/// the messages before it.
 async fn client_to_target<S>(
     stream: &mut S,
     socket: &UdpSocket,
@@ -118,27 +130,35 @@ where
 {
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
-        // The first message is waited for; those already read with it are taken as they are.
+        // The first message is waited for; those the codec has without waiting are taken as
+        // they are. Polled with this task's context, not a no-op one: the codec may write (a
+        // Pong) while it reads, and a write that waits must leave a waker that wakes this task.
         let mut ending = match take(shared.step(stream.next().await), max, &mut batch) {
             Taken::More => None,
             Taken::Ending(ending) => Some(ending),
         };
-        while ending.is_none() && batch.len() < SEND_BATCH {
-            let Some(next) = stream.next().now_or_never() else {
+        let mut held: usize = batch.iter().map(Bytes::len).sum();
+        while ending.is_none() && batch.len() < SEND_BATCH && held < SEND_BATCH_BYTES {
+            let Some(next) = poll_fn(|cx| Poll::Ready(poll_now(stream, cx))).await else {
                 break;
             };
             if let Taken::Ending(e) = take(shared.step(next), max, &mut batch) {
                 ending = Some(e);
             }
+            held = batch.iter().map(Bytes::len).sum();
         }
         if !batch.is_empty() {
-            if let Err(e) = send_all(socket, &batch).await {
+            let (sent, result) = send_all(socket, &batch).await;
+            // What went out counts, whatever happened to the rest.
+            if sent > 0 {
+                activity.moved();
+                let bytes: usize = batch[..sent].iter().map(Bytes::len).sum();
+                shared.up.fetch_add(bytes as u64, Relaxed);
+                metrics.bytes(Direction::ClientToTarget, bytes);
+            }
+            if let Err(e) = result {
                 return failed(e, max, metrics);
             }
-            activity.moved();
-            let bytes: usize = batch.iter().map(Bytes::len).sum();
-            shared.up.fetch_add(bytes as u64, Relaxed);
-            metrics.bytes(Direction::ClientToTarget, bytes);
             batch.clear();
         }
         if let Some(ending) = ending {
@@ -170,19 +190,29 @@ fn take(step: Step, max: usize, batch: &mut Vec<Bytes>) -> Taken {
 }
 
 /// Sends each of `datagrams` to the connected target, in order: with `sendmmsg`, as many at a
-/// time as the kernel takes.
+/// time as the kernel takes. How many went out, and the error that stopped the rest.
+///
+/// `sendmmsg` that stops short says how many it sent and drops the error that stopped it
+/// (the man page: "the error code is lost"), an ICMP error about the target among them; so
+/// after a short count the next datagram goes alone, with `send`, which reports it.
 #[cfg(target_os = "linux")]
-async fn send_all(socket: &UdpSocket, datagrams: &[Bytes]) -> io::Result<()> {
+async fn send_all(socket: &UdpSocket, datagrams: &[Bytes]) -> (usize, io::Result<()>) {
     use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
     use std::io::IoSlice;
 
-    if let [one] = datagrams {
-        return socket.send(one).await.map(drop);
-    }
     let mut sent = 0;
+    let mut alone = datagrams.len() == 1;
     while sent < datagrams.len() {
+        if alone {
+            if let Err(e) = socket.send(&datagrams[sent]).await {
+                return (sent, Err(e));
+            }
+            sent += 1;
+            alone = false;
+            continue;
+        }
         let rest = &datagrams[sent..];
-        sent += socket
+        let result = socket
             .async_io(Interest::WRITABLE, || {
                 let iovs: Vec<[IoSlice<'_>; 1]> = rest.iter().map(|d| [IoSlice::new(d)]).collect();
                 let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = rest
@@ -199,18 +229,28 @@ async fn send_all(socket: &UdpSocket, datagrams: &[Bytes]) -> io::Result<()> {
                     n => Ok(n),
                 }
             })
-            .await?;
+            .await;
+        match result {
+            Ok(n) => {
+                sent += n;
+                alone = n < rest.len();
+            }
+            Err(e) => return (sent, Err(e)),
+        }
     }
-    Ok(())
+    (sent, Ok(()))
 }
 
-/// Sends each of `datagrams` to the connected target, in order.
+/// Sends each of `datagrams` to the connected target, in order. How many went out, and the
+/// error that stopped the rest.
 #[cfg(not(target_os = "linux"))]
-async fn send_all(socket: &UdpSocket, datagrams: &[Bytes]) -> io::Result<()> {
-    for d in datagrams {
-        socket.send(d).await?;
+async fn send_all(socket: &UdpSocket, datagrams: &[Bytes]) -> (usize, io::Result<()>) {
+    for (sent, d) in datagrams.iter().enumerate() {
+        if let Err(e) = socket.send(d).await {
+            return (sent, Err(e));
+        }
     }
-    Ok(())
+    (datagrams.len(), Ok(()))
 }
 
 /// Sends each datagram of the target to the client as one binary message, until a failure or
@@ -251,10 +291,11 @@ where
         if buf.is_empty() {
             buf = vec![0u8; RECV_BUFFER];
         }
-        // One batch: every datagram the socket holds (up to BATCH bytes of frames) goes into
-        // the codec's queue, then all of them to the client with one flush.
-        let (mut framed, mut bytes, mut error) = (0, 0, None);
-        while framed < BATCH {
+        // One batch: every datagram the socket holds (up to BATCH bytes of frames and
+        // BATCH_DATAGRAMS datagrams) goes into the codec's queue, then to the client with one
+        // flush (the codec writes every 8 KiB it has queued).
+        let (mut framed, mut bytes, mut count, mut error) = (0, 0, 0, None);
+        while framed < BATCH && count < BATCH_DATAGRAMS {
             let n = match socket.try_recv(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -273,6 +314,7 @@ where
             }
             framed += n + FRAME_HEADER;
             bytes += n;
+            count += 1;
         }
         if framed > 0 {
             activity.moved();
@@ -349,11 +391,20 @@ mod tests {
         tokio::task::JoinHandle<Report>,
     ) {
         let target = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (client, relay, task) = bridge_to(target.local_addr().unwrap()).await;
+        (client, target, relay, task)
+    }
+
+    /// A bridge from an in-memory WebSocket client to the UDP target at `target`.
+    async fn bridge_to(
+        target: std::net::SocketAddr,
+    ) -> (
+        WebSocketStream<tokio::io::DuplexStream>,
+        std::net::SocketAddr,
+        tokio::task::JoinHandle<Report>,
+    ) {
         let relay_side = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        relay_side
-            .connect(target.local_addr().unwrap())
-            .await
-            .unwrap();
+        relay_side.connect(target).await.unwrap();
         let relay = relay_side.local_addr().unwrap();
         let (client_io, server_io) = duplex(1 << 20);
         let task = tokio::spawn(async move {
@@ -364,7 +415,31 @@ mod tests {
             run(server, relay_side, &activity, &limits, &cancel, &metrics).await
         });
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-        (client, target, relay, task)
+        (client, relay, task)
+    }
+
+    /// Messages read together to a target that refuses them: the refusal (an ICMP error,
+    /// which `sendmmsg` drops when it hits a datagram after the first) closes the bridge
+    /// with 1011 at once, not after the whole batch. The error `sendmmsg` dropped is gone, so
+    /// the datagram sent alone after it goes too, and the next refusal is the one reported:
+    /// two datagrams out of ten.
+    #[tokio::test]
+    async fn a_refusal_within_a_batch_closes_the_bridge_at_once() {
+        let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = closed.local_addr().unwrap();
+        drop(closed);
+        let (mut client, _relay, task) = bridge_to(port).await;
+        for _ in 0..10 {
+            client.feed(TMessage::binary(vec![7u8; 100])).await.unwrap();
+        }
+        client.flush().await.unwrap();
+        match client.next().await.unwrap().unwrap() {
+            TMessage::Close(Some(f)) => assert_eq!(u16::from(f.code), 1011),
+            other => panic!("unexpected {other:?}"),
+        }
+        let report = task.await.unwrap();
+        let sent = report.client_to_target;
+        assert!((100..=200).contains(&sent), "{sent} B counted as sent");
     }
 
     /// Datagram `i` of the tests: its size and bytes tell it apart (empty ones included).
