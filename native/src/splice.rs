@@ -6,13 +6,19 @@
 //! written with `MSG_MORE` followed by the pipe's pages, spliced into the client's socket: the
 //! payload never enters user space (BENCHMARKS.md measures the saving).
 //!
-//! The client's socket is shared by the WebSocket codec (through [`ClientIo`]) and the spliced
-//! frames, and their bytes must never interleave. Two rules ensure it:
-//! - a spliced frame is started only when the codec has nothing queued (the bridge flushes the
-//!   codec in the same poll, see `bridge::run`), and
-//! - once started, a spliced frame is finished before any byte of the codec is written: every
-//!   write, flush and shutdown through [`ClientIo`] first drives the frame to its end. So a
-//!   bridge that stops in the middle of a frame (its Close goes out next) still sends whole
+//! Small reads from the target go out as frames the bridge writes itself too
+//! ([`Splicer::poll_copy_in`]): copied through a scratch buffer of the runtime thread, header
+//! and payload in one `send`, without the codec's queue.
+//!
+//! The client's socket is shared by the WebSocket codec (through [`ClientIo`]) and the bridge's
+//! own frames, and their bytes must never interleave. Two rules ensure it:
+//! - a frame of the bridge's is started only when the codec is not in the middle of one: it
+//!   has written nothing since it was last seen idle, or the bridge flushes it in the same poll
+//!   (see `bridge::target_to_client`; a frame the codec has queued but not begun goes after,
+//!   whole), and
+//! - once started, the bridge's frame is finished before any byte of the codec is written:
+//!   every write, flush and shutdown through [`ClientIo`] first drives the frame to its end. So
+//!   a bridge that stops in the middle of a frame (its Close goes out next) still sends whole
 //!   frames.
 //!
 //! Everything else (the codec's reads, its control and small data frames, TLS connections and
@@ -125,7 +131,8 @@ struct Shared {
 /// Everyone waiting to write to the client, woken together. tokio keeps one waker per direction
 /// of a socket, and two of the bridge's pumps, each polled only after its own wake-up, may wait
 /// to write at once: the downstream one with its frames, the upstream one with a Pong or Ping
-/// the codec must send before it reads on. Only waits go through it (no message's write does).
+/// the codec must send before it reads on. Every write through [`ClientIo`] and every finish
+/// of a frame of the bridge's enlists its waker (a copied frame's one `send` does not).
 #[derive(Debug, Default)]
 struct Writers(Mutex<Vec<Waker>>);
 
