@@ -421,7 +421,8 @@ impl Splicer {
     /// takes a short read as the socket drained (no second `recv` to learn it); what the
     /// client's socket does not take at once (it is full: rare outside bulk transfers, which
     /// splice) is kept, at most `max` bytes, and written by [`Splicer::poll_frame`], which the
-    /// caller must finish before the next frame. The caller must have seen the codec idle in
+    /// caller must finish before the next frame (the bridge does so when it next wants one, and
+    /// the codec before its next byte). The caller must have seen the codec idle in
     /// the same poll ([`Splicer::codec_wrote`]).
     pub fn poll_copy_in<R: AsyncRead + Unpin>(
         &self,

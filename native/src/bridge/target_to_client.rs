@@ -178,6 +178,10 @@ pub(super) async fn spliced_frame<S>(
 where
     S: Sink<Message, Error = WsError> + Unpin,
 {
+    // The copied frame before, if the client's socket did not take all of it at once.
+    if let Err(e) = poll_fn(|cx| splicer.poll_frame(cx)).await {
+        return Spliced::Failed(classify_ws_error(WsError::Io(e)));
+    }
     let read = poll_fn(|cx| {
         if client_done.load(Relaxed) {
             return Poll::Ready(Err(Spliced::ClientDone));
@@ -200,7 +204,7 @@ where
 
 /// Moves the target's next bytes (at most `max`) to the client in one frame copied through the
 /// runtime thread's scratch buffer (see [`Splicer::poll_copy_in`]), after what the codec has
-/// written.
+/// written and the rest of the frame before.
 pub(super) async fn copied_frame<R, S>(
     splicer: &Splicer,
     target: &mut R,
@@ -213,6 +217,10 @@ where
     R: AsyncRead + Unpin,
     S: Sink<Message, Error = WsError> + Unpin,
 {
+    // The frame before, if the client's socket did not take all of it at once.
+    if let Err(e) = poll_fn(|cx| splicer.poll_frame(cx)).await {
+        return Spliced::Failed(classify_ws_error(WsError::Io(e)));
+    }
     let read = poll_fn(|cx| {
         if shared.client_done.load(Relaxed) {
             return Poll::Ready(Err(Spliced::ClientDone));
@@ -222,12 +230,11 @@ where
             .poll_copy_in(target, max, cx)
             .map_err(|e| Spliced::Failed(target_failed(e, cancel)))
     });
+    // Counted as sent now: what the socket did not take is held, and goes before the next
+    // frame or the codec's next byte (the Close included), even once this pump has stopped.
     match read.await {
         Ok(CopyIn::Eof) => Spliced::Eof,
-        Ok(CopyIn::Frame(n)) => match poll_fn(|cx| splicer.poll_frame(cx)).await {
-            Ok(()) => Spliced::Frame(n),
-            Err(e) => Spliced::Failed(classify_ws_error(WsError::Io(e))),
-        },
+        Ok(CopyIn::Frame(n)) => Spliced::Frame(n),
         Err(spliced) => spliced,
     }
 }

@@ -693,7 +693,27 @@ async fn spliced_bridge(
     Splicer,
     tokio::task::JoinHandle<Report>,
 ) {
+    spliced_bridge_with(rcvbuf, None, cancel, limits, target_buffers).await
+}
+
+/// [`spliced_bridge`] with the bridge's send buffer towards the client `sndbuf` small.
+#[cfg(target_os = "linux")]
+async fn spliced_bridge_with(
+    rcvbuf: Option<u32>,
+    sndbuf: Option<u32>,
+    cancel: CancellationToken,
+    limits: Limits,
+    target_buffers: Option<u32>,
+) -> (
+    TcpStream,
+    TcpStream,
+    Splicer,
+    tokio::task::JoinHandle<Report>,
+) {
     let (client_far, client_near) = tcp_pair(rcvbuf).await;
+    if let Some(size) = sndbuf {
+        rustix::net::sockopt::set_socket_send_buffer_size(&client_near, size as usize).unwrap();
+    }
     let (target_far, target_near) = tcp_pair(target_buffers).await;
     if let Some(size) = target_buffers {
         rustix::net::sockopt::set_socket_send_buffer_size(&target_near, size as usize).unwrap();
@@ -1125,6 +1145,48 @@ async fn a_message_that_arrives_during_a_slow_write_is_read_after_it() {
         assert!(got[big..].iter().all(|&b| b == 2));
         client.close(None).await.unwrap();
         task.await.unwrap();
+    })
+    .await
+}
+
+/// A client that closes while a copied frame waits for room in its socket gets that frame
+/// whole before the Close, and the bridge counts exactly the payload the client received.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_frame_held_when_the_client_closes_goes_before_the_close_and_is_counted() {
+    within(async {
+        let (client, mut target, _splicer, task) = spliced_bridge_with(
+            Some(4096),
+            Some(4096),
+            CancellationToken::new(),
+            limits(),
+            None,
+        )
+        .await;
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        // Small writes, one at a time: copied frames, not spliced ones.
+        let writer = tokio::spawn(async move {
+            for _ in 0..2_000 {
+                if target.write_all(&[5u8; 1500]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            target
+        });
+        // The client reads nothing for a while: its socket fills, a frame is cut and held.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.close(None).await.unwrap();
+        let mut received = 0u64;
+        while let Some(Ok(message)) = client.next().await {
+            if let Message::Binary(b) = message {
+                received += b.len() as u64;
+            }
+        }
+        let report = task.await.unwrap();
+        assert!(received > 0);
+        assert_eq!(report.target_to_client, received);
+        drop(writer);
     })
     .await
 }
