@@ -364,8 +364,6 @@ fn is_too_big(_: &io::Error) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::time::Duration;
-
     use futures_util::{SinkExt, StreamExt};
     use tokio::io::duplex;
     use tokio_tungstenite::tungstenite::protocol::Role;
@@ -373,15 +371,7 @@ mod tests {
     use tokio_tungstenite::WebSocketStream;
 
     use super::*;
-
-    fn limits() -> Limits {
-        Limits {
-            idle_timeout: Duration::from_secs(30),
-            max_message: 1 << 20,
-            ping_interval: Duration::ZERO,
-            ping_timeout: Duration::from_secs(30),
-        }
-    }
+    use crate::bridge::tests::limits;
 
     /// A bridge from an in-memory WebSocket client to a UDP socket the test holds as the target.
     async fn bridge() -> (

@@ -178,25 +178,15 @@ pub(super) async fn spliced_frame<S>(
 where
     S: Sink<Message, Error = WsError> + Unpin,
 {
-    // The copied frame before, if the client's socket did not take all of it at once.
-    if let Err(e) = poll_fn(|cx| splicer.poll_frame(cx)).await {
-        return Spliced::Failed(classify_ws_error(WsError::Io(e)));
-    }
-    let read = poll_fn(|cx| {
-        if client_done.load(Relaxed) {
-            return Poll::Ready(Err(Spliced::ClientDone));
-        }
-        std::task::ready!(poll_codec_idle(splicer, sink, cx))?;
-        splicer
-            .poll_splice_in(socket, crate::splice::MAX_FRAME, cx)
-            .map_err(|e| Spliced::Failed(target_failed(e, cancel)))
+    let started = own_frame(splicer, sink, client_done, cancel, |cx| {
+        splicer.poll_splice_in(socket, crate::splice::MAX_FRAME, cx)
     });
-    match read.await {
+    match started.await {
         Ok(SpliceIn::Eof) => Spliced::Eof,
         Ok(SpliceIn::Copy) => Spliced::Copy,
-        Ok(SpliceIn::Frame(n)) => match poll_fn(|cx| splicer.poll_frame(cx)).await {
+        Ok(SpliceIn::Frame(n)) => match finish_frame(splicer).await {
             Ok(()) => Spliced::Frame(n),
-            Err(e) => Spliced::Failed(classify_ws_error(WsError::Io(e))),
+            Err(spliced) => spliced,
         },
         Err(spliced) => spliced,
     }
@@ -217,26 +207,48 @@ where
     R: AsyncRead + Unpin,
     S: Sink<Message, Error = WsError> + Unpin,
 {
-    // The frame before, if the client's socket did not take all of it at once.
-    if let Err(e) = poll_fn(|cx| splicer.poll_frame(cx)).await {
-        return Spliced::Failed(classify_ws_error(WsError::Io(e)));
-    }
-    let read = poll_fn(|cx| {
-        if shared.client_done.load(Relaxed) {
-            return Poll::Ready(Err(Spliced::ClientDone));
-        }
-        std::task::ready!(poll_codec_idle(splicer, sink, cx))?;
-        splicer
-            .poll_copy_in(target, max, cx)
-            .map_err(|e| Spliced::Failed(target_failed(e, cancel)))
+    let started = own_frame(splicer, sink, &shared.client_done, cancel, |cx| {
+        splicer.poll_copy_in(target, max, cx)
     });
     // Counted as sent now: what the socket did not take is held, and goes before the next
     // frame or the codec's next byte (the Close included), even once this pump has stopped.
-    match read.await {
+    match started.await {
         Ok(CopyIn::Eof) => Spliced::Eof,
         Ok(CopyIn::Frame(n)) => Spliced::Frame(n),
         Err(spliced) => spliced,
     }
+}
+
+/// Starts a frame of the bridge's own with `start` (a target read, copied or spliced), once
+/// the rest of the frame before is written and the codec is not in the middle of one; an
+/// error of `start`'s is the target's.
+async fn own_frame<S, T>(
+    splicer: &Splicer,
+    sink: &mut S,
+    client_done: &AtomicBool,
+    cancel: &CancellationToken,
+    mut start: impl FnMut(&mut std::task::Context<'_>) -> Poll<io::Result<T>>,
+) -> Result<T, Spliced>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    // The frame before, if the client's socket did not take all of it at once.
+    finish_frame(splicer).await?;
+    poll_fn(|cx| {
+        if client_done.load(Relaxed) {
+            return Poll::Ready(Err(Spliced::ClientDone));
+        }
+        std::task::ready!(poll_codec_idle(splicer, sink, cx))?;
+        start(cx).map_err(|e| Spliced::Failed(target_failed(e, cancel)))
+    })
+    .await
+}
+
+/// Writes the rest of the bridge's frame in progress, if any; an error is the client's.
+async fn finish_frame(splicer: &Splicer) -> Result<(), Spliced> {
+    poll_fn(|cx| splicer.poll_frame(cx))
+        .await
+        .map_err(|e| Spliced::Failed(classify_ws_error(WsError::Io(e))))
 }
 
 /// Ready once the codec cannot be in the middle of a frame on the client's socket, so a frame

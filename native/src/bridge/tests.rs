@@ -99,8 +99,8 @@ where
 }
 
 /// Limits for the tests: no heartbeat unless a test turns it on (a Ping would be one more
-/// message for every test to skip).
-fn limits() -> Limits {
+/// message for every test to skip). The UDP bridge's tests use them too.
+pub(super) fn limits() -> Limits {
     Limits {
         idle_timeout: Duration::from_secs(30),
         max_message: 1 << 20,
