@@ -344,6 +344,15 @@ if ((${#SYSTEMS[@]} > 0)); then
     measure "$WORKLOADS" "${SYSTEMS[@]}"
 fi
 
+# start_websocat LOG PORT TARGET MODE: websocat on the system under test's CPU, bridging
+# ws://127.0.0.1:PORT/ to TARGET (tcp:/udp:), measured as "websocat" in MODE; LAST_PID is its.
+start_websocat() {
+    local log=$1 port=$2 target=$3 mode=$4
+    start "$log" "${SUT[@]}" "$WEBSOCAT" --binary -q "ws-l:127.0.0.1:$port" "$target"
+    TARGET_OF[websocat]="ws://127.0.0.1:$port/" MODE_OF[websocat]=$mode PID_OF[websocat]=$LAST_PID
+    wait_port "$port" "logs in $RUN"
+}
+
 # ---------------------------------------------------------------- bulk on a shared CPU
 # As on a one-box install: the bridge and its target (a plain copying echo, no splicing) take
 # turns on one CPU (the system under test's), the load generator runs on the other. The target's
@@ -361,11 +370,9 @@ if want shared; then
     TARGET_OF[sockrelay-ws]="ws://127.0.0.1:$P_HTTP/ws?target=127.0.0.1:$P_SHARED"
     MODE_OF[sockrelay-ws]=ws PID_OF[sockrelay-ws]=$RELAY_PID
     if [[ -n $WEBSOCAT ]]; then
-        start websocat-shared "${SUT[@]}" "$WEBSOCAT" --binary -q "ws-l:127.0.0.1:$P_WSS" "tcp:127.0.0.1:$P_SHARED"
+        start_websocat websocat-shared "$P_WSS" "tcp:127.0.0.1:$P_SHARED" ws
         WSS_PID=$LAST_PID
         SHARED_SYSTEMS+=(websocat)
-        TARGET_OF[websocat]="ws://127.0.0.1:$P_WSS/" MODE_OF[websocat]=ws PID_OF[websocat]=$WSS_PID
-        wait_port "$P_WSS" "logs in $RUN"
     fi
     LOAD_EXTRA=(--target-pid "$SHARED_PID")
     measure "$SHARED_WORKLOADS" "${SHARED_SYSTEMS[@]}"
@@ -390,11 +397,9 @@ if want udp; then
     TARGET_OF[sockrelay-ws]="ws://127.0.0.1:$P_HTTP/ws?target=udp:127.0.0.1:$P_UDP"
     MODE_OF[sockrelay-ws]=udp PID_OF[sockrelay-ws]=$RELAY_PID
     if [[ -n $WEBSOCAT ]]; then
-        start websocat-udp "${SUT[@]}" "$WEBSOCAT" --binary -q "ws-l:127.0.0.1:$P_WSU" "udp:127.0.0.1:$P_UDP"
+        start_websocat websocat-udp "$P_WSU" "udp:127.0.0.1:$P_UDP" udp
         WSU_PID=$LAST_PID
         UDP_SYSTEMS+=(websocat)
-        TARGET_OF[websocat]="ws://127.0.0.1:$P_WSU/" MODE_OF[websocat]=udp PID_OF[websocat]=$WSU_PID
-        wait_port "$P_WSU" "logs in $RUN"
     fi
     measure "$UDP_WORKLOADS" "${UDP_SYSTEMS[@]}"
     [[ -n ${WSU_PID:-} ]] && stop "$WSU_PID"
