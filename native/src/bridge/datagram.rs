@@ -86,7 +86,7 @@ pub async fn run<W: Client>(
         let up = client_to_target(&mut stream, &socket, max, &shared, activity, metrics);
         let down = target_to_client(&socket, &mut sink, &shared, activity, metrics);
         let beat = Beat::new(&pinged, activity, limits.ping_interval, limits.ping_timeout);
-        let idle = idle(limits.idle_timeout, activity, None, &shared, beat);
+        let idle = idle(limits.idle_timeout, activity, None, &shared, beat, ());
         let watch = super::watch(idle, cancel);
         tokio::select! {
             ending = up => ending,

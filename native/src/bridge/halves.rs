@@ -36,6 +36,20 @@ impl<W> Half<'_, W> {
     }
 }
 
+/// The idle watch's handle on the shared WebSocket, to park its codec (see [`Client::park`]);
+/// used between the pumps' polls, never during one.
+pub(super) struct Parker<'a, W>(pub(super) &'a Mutex<W>);
+
+impl<W: Client> super::idle::Parks for Parker<'_, W> {
+    fn park(&mut self, unparked: &std::task::Waker) -> bool {
+        Half(self.0).ws().park(unparked)
+    }
+
+    fn is_parked(&self) -> bool {
+        Half(self.0).ws().is_parked()
+    }
+}
+
 impl<W: Client> Stream for Half<'_, W> {
     type Item = Result<Message, WsError>;
 

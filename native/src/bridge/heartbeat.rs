@@ -103,10 +103,11 @@ impl<'a> Beat<'a> {
     }
 
     /// At `now`: [`Ending::PingTimeout`] if the client has been silent for the timeout after a
-    /// Ping; otherwise asks for a Ping when one is due (the upstream pump is woken to send it).
-    pub(super) fn check(&mut self, now: Instant) -> Result<(), Ending> {
+    /// Ping; otherwise asks for a Ping when one is due (the upstream pump is woken to send it),
+    /// and says whether it did.
+    pub(super) fn check(&mut self, now: Instant) -> Result<bool, Ending> {
         if self.interval.is_zero() {
-            return Ok(());
+            return Ok(false);
         }
         let heard = (self.pinged.frames.load(Relaxed), self.activity.count());
         if let Some((deadline, seen)) = self.waiting {
@@ -117,14 +118,14 @@ impl<'a> Beat<'a> {
             }
         }
         if now < self.next_ping {
-            return Ok(());
+            return Ok(false);
         }
         self.pinged.ask();
         if self.waiting.is_none() {
             self.waiting = Some((now + self.timeout, heard));
         }
         self.next_ping = now + self.interval;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -198,6 +199,17 @@ impl<W: Client> Heartbeat<'_, W> {
             }
         }
         Ok(())
+    }
+}
+
+impl<W: Client> Client for Heartbeat<'_, W> {
+    /// Not while a Ping of ours, or the Pong of the client's, waits to be written.
+    fn park(&mut self, unparked: &Waker) -> bool {
+        !self.flushing && !self.flush_first && self.ws.park(unparked)
+    }
+
+    fn is_parked(&self) -> bool {
+        self.ws.is_parked()
     }
 }
 

@@ -11,6 +11,7 @@
 //! The count is bumped on every read and write that moved bytes, which is one relaxed load and
 //! store (no read-modify-write: only the bridge's own task counts) against a syscall each.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -155,59 +156,220 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     }
 }
 
-/// Ends as [`Ending::Idle`] once no byte has moved on either socket for `timeout` (plus at most
-/// a quarter of it), or as [`Ending::PingTimeout`] when `beat` says so; never ends otherwise.
-/// `activity` counts the client's socket and the target's, `splicer` the spliced frames. Also
-/// gives back the splicer's pipe while the target is quiet. The heartbeat's timekeeping shares
-/// this future's one timer.
-pub(super) async fn idle(
-    timeout: Duration,
-    activity: &Activity,
-    splicer: Option<&Splicer>,
-    shared: &Shared,
-    mut beat: Beat<'_>,
-) -> Ending {
-    // Idle once IDLE_CHECKS checks in a row, a fraction of the timeout apart, saw no byte move
-    // on either socket. Moves are counted, not timed: a clock read per read or write would cost
-    // more than the count.
-    let progress = || {
-        let spliced = splicer.map_or(0, Splicer::moved);
-        activity.count().wrapping_add(spliced)
-    };
-    let period = timeout / IDLE_CHECKS;
-    let mut seen = progress();
-    let mut quiet = 0;
-    let mut seen_down = shared.down.load(Relaxed);
-    let mut next_check = Instant::now() + period;
-    loop {
-        let wake = beat.next_wake().map_or(next_check, |b| b.min(next_check));
-        tokio::time::sleep_until(wake).await;
-        let now = Instant::now();
-        if now >= next_check {
-            next_check = now + period;
-            // A target quiet for a whole check period gives its pipe back (2 descriptors and
-            // the pipe's share of the kernel's per-user limit), even while the client still
-            // sends; the next bulk read makes a new one.
-            let down = shared.down.load(Relaxed);
-            if down == seen_down {
-                if let Some(splicer) = splicer {
-                    splicer.release_pipe();
-                }
-            }
-            seen_down = down;
-            let moved = progress();
-            if moved == seen {
-                quiet += 1;
-                if quiet == IDLE_CHECKS {
-                    return Ending::Idle;
-                }
-            } else {
-                (seen, quiet) = (moved, 0);
-            }
+/// How long the bridge is quiet before its codec is parked (between this and twice this).
+pub(super) const PARK_AFTER: Duration = Duration::from_millis(250);
+
+/// A codec that could not be parked (a frame half read, a Pong not yet written) is tried again
+/// after [`PARK_AFTER`], then after twice as long each time, up to this.
+const PARK_RETRY_MAX: Duration = Duration::from_secs(8);
+
+/// What parks a bridge's codec (see [`super::park`]); `()` parks nothing.
+pub(super) trait Parks {
+    /// Parks it if it holds nothing now; `unparked` is woken when it is made anew. Whether it
+    /// did.
+    fn park(&mut self, unparked: &std::task::Waker) -> bool;
+    /// Whether it is parked now.
+    fn is_parked(&self) -> bool;
+}
+
+impl Parks for () {
+    fn park(&mut self, _: &std::task::Waker) -> bool {
+        false
+    }
+
+    fn is_parked(&self) -> bool {
+        false
+    }
+}
+
+/// When the codec is to be parked next, as the idle watch keeps it.
+struct Parking {
+    /// The next try; `None` while parked and nothing moved since.
+    at: Option<Instant>,
+    /// The moves seen by the last try.
+    seen: u64,
+    /// The wait before the next try, if this one finds the codec not parkable.
+    retry: Duration,
+}
+
+impl Parking {
+    fn new(now: Instant, moves: u64) -> Self {
+        Parking {
+            at: Some(now + PARK_AFTER),
+            seen: moves,
+            retry: PARK_AFTER,
         }
-        // A Ping asked for wakes the upstream pump, whose poll of the stream sends it.
-        if let Err(ending) = beat.check(now) {
-            return ending;
+    }
+
+    /// Tries again [`PARK_AFTER`] from `now`.
+    fn rearm(&mut self, now: Instant, moves: u64) {
+        self.seen = moves;
+        self.at = Some(now + PARK_AFTER);
+        self.retry = PARK_AFTER;
+    }
+
+    /// At a wake-up at `now`, with `moves` counted: parks with `park` if the bridge has been
+    /// quiet since the last try, and decides the next. `pinged`: the heartbeat has just asked
+    /// for a Ping, which makes the codec anew.
+    fn tick(&mut self, now: Instant, moves: u64, pinged: bool, park: impl FnOnce() -> bool) {
+        let moved = moves != self.seen;
+        self.seen = moves;
+        match self.at {
+            _ if moved || pinged => self.rearm(now, moves),
+            Some(at) if now >= at => {
+                if park() {
+                    self.at = None;
+                } else {
+                    self.retry = (self.retry * 2).min(PARK_RETRY_MAX);
+                    self.at = Some(now + self.retry);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Ends as [`Ending::Idle`] once no byte has moved on either socket for the timeout (plus
+    /// at most a quarter of it), or as [`Ending::PingTimeout`] when the heartbeat says so;
+    /// never ends otherwise. Also gives back the splicer's pipe while the target is quiet, and
+    /// the codec's buffers with `park` once nothing has moved for [`PARK_AFTER`] (see
+    /// [`super::park`]). The heartbeat's timekeeping shares its one timer.
+    ///
+    /// A future of its own rather than an `async fn`: it lives as long as its bridge, and an
+    /// `async fn` would keep its arguments and their copies both (see BENCHMARKS.md).
+    pub(super) struct Idle<'a, P> {
+        activity: &'a Activity,
+        splicer: Option<&'a Splicer>,
+        shared: &'a Shared,
+        beat: Beat<'a>,
+        park: P,
+        // Idle once IDLE_CHECKS checks in a row, `period` apart, saw no byte move on either
+        // socket. Moves are counted, not timed: a clock read per read or write would cost
+        // more than the count.
+        period: Duration,
+        next_check: Instant,
+        seen: u64,
+        quiet: u32,
+        seen_down: u64,
+        parking: Parking,
+        #[pin]
+        timer: tokio::time::Sleep,
+    }
+}
+
+/// The idle watch of a bridge: `activity` counts the client's socket and the target's,
+/// `splicer` the spliced frames (see [`Idle`]).
+pub(super) fn idle<'a, P: Parks>(
+    timeout: Duration,
+    activity: &'a Activity,
+    splicer: Option<&'a Splicer>,
+    shared: &'a Shared,
+    beat: Beat<'a>,
+    park: P,
+) -> Idle<'a, P> {
+    let start = Instant::now();
+    let period = timeout / IDLE_CHECKS;
+    let next_check = start + period;
+    let parking = Parking::new(start, 0);
+    let first = beat.next_wake().map_or(next_check, |b| b.min(next_check));
+    let first = parking.at.map_or(first, |at| at.min(first));
+    let mut idle = Idle {
+        activity,
+        splicer,
+        shared,
+        beat,
+        park,
+        period,
+        next_check,
+        seen: 0,
+        quiet: 0,
+        seen_down: shared.down.load(Relaxed),
+        parking,
+        timer: tokio::time::sleep_until(first),
+    };
+    idle.seen = idle.progress();
+    idle.parking.seen = idle.moves();
+    idle
+}
+
+impl<P> Idle<'_, P> {
+    fn spliced(&self) -> u64 {
+        self.splicer.map_or(0, Splicer::moved)
+    }
+
+    /// What the idle timeout looks at: the heartbeat's moves do not count.
+    fn progress(&self) -> u64 {
+        self.activity.count().wrapping_add(self.spliced())
+    }
+
+    /// What parking looks at: every move, the heartbeat's included.
+    fn moves(&self) -> u64 {
+        self.activity.moves().wrapping_add(self.spliced())
+    }
+
+    /// When the timer must fire next.
+    fn next_wake(&self) -> Instant {
+        let mut wake = self
+            .beat
+            .next_wake()
+            .map_or(self.next_check, |b| b.min(self.next_check));
+        if let Some(at) = self.parking.at {
+            wake = wake.min(at);
+        }
+        wake
+    }
+}
+
+impl<P: Parks> Future for Idle<'_, P> {
+    type Output = Ending;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ending> {
+        loop {
+            if self.parking.at.is_none() && !self.park.is_parked() {
+                // The codec was made anew (it wakes this future then): parked again once the
+                // bridge is quiet.
+                let (now, moves) = (Instant::now(), self.moves());
+                self.as_mut().project().parking.rearm(now, moves);
+                let wake = self.next_wake();
+                self.as_mut().project().timer.reset(wake);
+            }
+            std::task::ready!(self.as_mut().project().timer.poll(cx));
+            let now = Instant::now();
+            if now >= self.next_check {
+                let (progress, down) = (self.progress(), self.shared.down.load(Relaxed));
+                let this = self.as_mut().project();
+                *this.next_check = now + *this.period;
+                // A target quiet for a whole check period gives its pipe back (2 descriptors
+                // and the pipe's share of the kernel's per-user limit), even while the client
+                // still sends; the next bulk read makes a new one.
+                if down == *this.seen_down {
+                    if let Some(splicer) = this.splicer {
+                        splicer.release_pipe();
+                    }
+                }
+                *this.seen_down = down;
+                if progress == *this.seen {
+                    *this.quiet += 1;
+                    if *this.quiet == IDLE_CHECKS {
+                        return Poll::Ready(Ending::Idle);
+                    }
+                } else {
+                    (*this.seen, *this.quiet) = (progress, 0);
+                }
+            }
+            let moves = self.moves();
+            let this = self.as_mut().project();
+            // A Ping asked for wakes the upstream pump, whose poll of the stream sends it.
+            let pinged = match this.beat.check(now) {
+                Ok(pinged) => pinged,
+                Err(ending) => return Poll::Ready(ending),
+            };
+            let park = this.park;
+            this.parking
+                .tick(now, moves, pinged, || park.park(cx.waker()));
+            let wake = self.next_wake();
+            self.as_mut().project().timer.reset(wake);
         }
     }
 }
@@ -243,5 +405,50 @@ mod tests {
         let before_eof = activity.count();
         assert_eq!(watched.read(&mut two).await.unwrap(), 0);
         assert_eq!(activity.count(), before_eof);
+    }
+}
+
+#[cfg(test)]
+mod parking_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn parks_after_a_quiet_spell_backs_off_when_it_cannot_and_rearms_on_moves() {
+        let start = Instant::now();
+        let mut parking = Parking::new(start, 0);
+        let mut tries = 0;
+        // Bytes moved since the last try: not yet.
+        parking.tick(start + PARK_AFTER, 1, false, || {
+            panic!("parked while moving")
+        });
+        assert_eq!(parking.at, Some(start + 2 * PARK_AFTER));
+        // Quiet, but the codec holds a frame in part: tried again after 2x, 4x, ... 8 s.
+        let mut now = start + 2 * PARK_AFTER;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            parking.tick(now, 1, false, || {
+                tries += 1;
+                false
+            });
+            let at = parking.at.unwrap();
+            waits.push(at - now);
+            now = at;
+        }
+        assert_eq!(tries, 8);
+        assert_eq!(waits[0], 2 * PARK_AFTER);
+        assert_eq!(waits[1], 4 * PARK_AFTER);
+        assert_eq!(*waits.last().unwrap(), PARK_RETRY_MAX);
+        // Parked: no more tries until something moves or a Ping goes out.
+        parking.tick(now, 1, false, || true);
+        assert_eq!(parking.at, None);
+        parking.tick(now + PARK_RETRY_MAX, 1, false, || {
+            panic!("tried while parked")
+        });
+        assert_eq!(parking.at, None);
+        parking.tick(now + PARK_RETRY_MAX, 1, true, || {
+            panic!("a Ping is not quiet")
+        });
+        assert_eq!(parking.at, Some(now + PARK_RETRY_MAX + PARK_AFTER));
     }
 }

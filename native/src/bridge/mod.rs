@@ -35,6 +35,7 @@ pub mod ending;
 mod halves;
 mod heartbeat;
 pub mod idle;
+pub mod park;
 pub mod target;
 mod target_to_client;
 #[cfg(test)]
@@ -42,8 +43,10 @@ mod tests;
 mod woken;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::{Sink, Stream};
@@ -69,12 +72,22 @@ use target_to_client::target_to_client;
 pub trait Client:
     Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin
 {
+    /// Gives back the codec's buffers while the bridge is quiet, if it holds nothing now (see
+    /// [`park`]); it is made anew when the bridge next uses it, and `unparked` woken then.
+    /// Whether it did.
+    fn park(&mut self, unparked: &std::task::Waker) -> bool {
+        let _ = unparked;
+        false
+    }
+
+    /// Whether the codec is parked now.
+    fn is_parked(&self) -> bool {
+        false
+    }
 }
 
-impl<W> Client for W where
-    W: Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin
-{
-}
+/// A codec that is never parked.
+impl<S: AsyncRead + AsyncWrite + Unpin> Client for tokio_websockets::WebSocketStream<S> {}
 
 /// A bridge the HTTP side has admitted and answered 101.
 #[derive(Debug)]
@@ -130,6 +143,8 @@ pub struct Env {
     pub metrics: Arc<Metrics>,
     /// Fires at shutdown; bridges then close with 1001.
     pub cancel: CancellationToken,
+    /// The relay's tasks, drained at shutdown: an open bridge runs as one of them.
+    pub tracker: tokio_util::task::TaskTracker,
 }
 
 /// Settings of one bridge.
@@ -194,7 +209,7 @@ pub async fn serve(on_upgrade: hyper::upgrade::OnUpgrade, order: Order<Dest>, en
 /// own monomorphic bridge: the TCP one is exactly what it would be alone.
 async fn bridge<I>(io: I, splicer: Option<Splicer>, order: Order<Dest>, env: &Env)
 where
-    I: AsyncRead + AsyncWrite + Unpin,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (dest, order) = order.take_target();
     match dest {
@@ -223,26 +238,29 @@ fn report(ending: Ending, shared: &Shared, metrics: &Metrics) -> Report {
     }
 }
 
-/// The log line of a bridge that ended, and the peer it names.
-struct Closed<'a> {
-    peer: String,
-    target: &'a str,
+/// The log line of a bridge that ended: its peer and when it began (the target's name is
+/// given when it is logged, so that a bridge keeps no copy of it).
+struct Closed {
+    peer: Option<SocketAddr>,
     started: Instant,
 }
 
-impl<'a> Closed<'a> {
-    fn new(peer: Option<SocketAddr>, target: &'a str) -> Self {
+impl Closed {
+    fn new(peer: Option<SocketAddr>) -> Self {
         Closed {
-            peer: peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-            target,
+            peer,
             started: Instant::now(),
         }
     }
 
-    fn log(&self, up: u64, down: u64, code: u16, ending: &str) {
+    fn log(&self, target: &str, up: u64, down: u64, code: u16, ending: &str) {
+        let peer: &dyn std::fmt::Display = match &self.peer {
+            Some(peer) => peer,
+            None => &"-",
+        };
         info!(
-            peer = %self.peer,
-            target = %self.target,
+            peer = %peer,
+            target = %target,
             client_to_target = up,
             target_to_client = down,
             duration_ms = self.started.elapsed().as_millis() as u64,
@@ -252,8 +270,9 @@ impl<'a> Closed<'a> {
         );
     }
 
-    fn report(&self, report: &Report) {
+    fn report(&self, target: &str, report: &Report) {
         self.log(
+            target,
             report.client_to_target,
             report.target_to_client,
             report.ending.code(),
@@ -268,7 +287,8 @@ async fn connect<W, C>(
     ws: &mut W,
     dialing: impl std::future::Future<Output = std::io::Result<C>>,
     env: &Env,
-    closed: &Closed<'_>,
+    closed: &Closed,
+    target: &str,
 ) -> Option<C>
 where
     W: Client,
@@ -278,7 +298,7 @@ where
         () = env.cancel.cancelled() => {
             let close = close_message(codes::GOING_AWAY, "relay shutting down");
             close_client(ws, close).await;
-            closed.log(0, 0, codes::GOING_AWAY, "relay shutting down");
+            closed.log(target, 0, 0, codes::GOING_AWAY, "relay shutting down");
             return None;
         }
     };
@@ -288,7 +308,7 @@ where
             env.metrics.error(ErrorKind::Connect);
             let reason = format!("target unreachable: {}", short_io_error(&e));
             close_client(ws, close_message(codes::TARGET_ERROR, &reason)).await;
-            closed.log(0, 0, codes::TARGET_ERROR, &reason);
+            closed.log(target, 0, 0, codes::TARGET_ERROR, &reason);
             None
         }
     }
@@ -297,21 +317,21 @@ where
 /// Bridges `io` to a stream-shaped target (TCP, a Unix socket).
 async fn bridge_stream<I, D>(io: I, splicer: Option<Splicer>, order: Order<D>, env: &Env)
 where
-    I: AsyncRead + AsyncWrite + Unpin,
-    D: Dial,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    D: Dial + Send + 'static,
     D::Target: AsyncWrite + Unpin,
 {
     let Order {
         peer,
         target,
-        permit: _permit,
+        permit,
         proxy,
     } = order;
     let limits = Limits::of(&env.settings);
     // The idle watch counts every byte that moves on the client's socket.
     let activity = Activity::default();
-    let mut ws = limits.codec().serve(activity.watch(io));
-    let closed = Closed::new(peer, target.name());
+    let mut ws = park::Codec::serve(&limits.codec(), activity.watch(io));
+    let closed = Closed::new(peer);
     let dialing = async {
         let mut stream = target.dial(&env.settings).await?;
         // Decided by the peer reached, not by the target's name: another spelling of an
@@ -323,46 +343,53 @@ where
         }
         Ok(stream)
     };
-    let Some(stream) = connect(&mut ws, dialing, env, &closed).await else {
+    let Some(stream) = connect(&mut ws, dialing, env, &closed, target.name()).await else {
         return;
     };
     env.metrics.bridge_opened();
-    let report = run(
-        ws,
-        stream,
-        splicer,
-        &activity,
-        &limits,
-        &env.cancel,
-        &env.metrics,
-    )
-    .await;
-    env.metrics.bridge_closed();
-    closed.report(&report);
+    let (cancel, metrics) = (env.cancel.clone(), env.metrics.clone());
+    spawn_open(env, async move {
+        let report = run(ws, stream, splicer, &activity, &limits, &cancel, &metrics).await;
+        metrics.bridge_closed();
+        closed.report(target.name(), &report);
+        drop(permit);
+    });
+}
+
+/// Runs an open bridge as a task of its own. The task that upgraded the connection and dialed
+/// the target ends then, and with it the memory of those steps: an open bridge's task holds
+/// only what the bridge uses (tracked as the relay's other bridges, for the drain at
+/// shutdown).
+fn spawn_open(env: &Env, bridge: impl std::future::Future<Output = ()> + Send + 'static) {
+    env.tracker.spawn(bridge);
 }
 
 /// Bridges `io` to a UDP target: one message, one datagram.
 async fn bridge_datagrams<I>(io: I, order: Order<UdpAddr>, env: &Env)
 where
-    I: AsyncRead + AsyncWrite + Unpin,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Order {
         peer,
         target,
-        permit: _permit,
+        permit,
         ..
     } = order;
     let limits = Limits::of(&env.settings);
     let activity = Activity::default();
     let mut ws = limits.codec().serve(activity.watch(io));
-    let closed = Closed::new(peer, &target.name);
-    let Some(socket) = connect(&mut ws, target.dial(), env, &closed).await else {
+    let closed = Closed::new(peer);
+    let Some(socket) = connect(&mut ws, target.dial(), env, &closed, &target.name).await else {
         return;
     };
     env.metrics.bridge_opened();
-    let report = datagram::run(ws, socket, &activity, &limits, &env.cancel, &env.metrics).await;
-    env.metrics.bridge_closed();
-    closed.report(&report);
+    let (cancel, metrics) = (env.cancel.clone(), env.metrics.clone());
+    spawn_open(env, async move {
+        let report = datagram::run(ws, socket, &activity, &limits, &cancel, &metrics).await;
+        metrics.bridge_closed();
+        closed.report(&target.name, &report);
+        drop(permit);
+    });
 }
 
 /// What the two pumps and the idle watch of one bridge share. Atomics only because the
@@ -392,18 +419,38 @@ impl Shared {
     }
 }
 
-/// The idle watch (with the heartbeat's timekeeping) and the relay's shutdown, as one future
-/// that the bridge's `select!` polls only when a timer or the shutdown wakes it, not on every
-/// message (see [`woken`]).
+pin_project_lite::pin_project! {
+    /// The idle watch (with the heartbeat's timekeeping) and the relay's shutdown, as one
+    /// future that the bridge's `select!` polls only when a timer or the shutdown wakes it, not
+    /// on every message (see [`woken`]). Written out rather than a `select!` in an `async`
+    /// block, which would hold the idle watch twice for the bridge's life.
+    struct Watch<'a, I> {
+        #[pin]
+        idle: I,
+        #[pin]
+        shutdown: tokio_util::sync::WaitForCancellationFuture<'a>,
+    }
+}
+
+impl<I: std::future::Future<Output = Ending>> std::future::Future for Watch<'_, I> {
+    type Output = Ending;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ending> {
+        let this = self.project();
+        if this.shutdown.poll(cx).is_ready() {
+            return Poll::Ready(Ending::Shutdown);
+        }
+        this.idle.poll(cx)
+    }
+}
+
 fn watch<'a>(
     idle: impl std::future::Future<Output = Ending> + Send + 'a,
     cancel: &'a CancellationToken,
 ) -> woken::Woken<impl std::future::Future<Output = Ending> + Send + 'a> {
-    woken::Woken::new(async move {
-        tokio::select! {
-            ending = idle => ending,
-            () = cancel.cancelled() => Ending::Shutdown,
-        }
+    woken::Woken::new(Watch {
+        idle,
+        shutdown: cancel.cancelled(),
     })
 }
 
@@ -422,7 +469,7 @@ pub async fn run<W, T>(
     metrics: &Metrics,
 ) -> Report
 where
-    W: Client,
+    W: Client + Send,
     T: Target,
 {
     let pinged = Pinged::default();
@@ -465,6 +512,7 @@ where
             splicer.as_ref(),
             &shared,
             beat,
+            halves::Parker(&ws),
         );
         let watch = watch(idle, cancel);
         tokio::pin!(up);
@@ -497,7 +545,15 @@ where
         Some((target_read, target_write))
     };
     let target_read = target_halves.as_mut().map(|(read, _)| read);
-    ending::close(&mut ws, &ending, target_read, limits.max_message).await;
+    // Boxed: the closing handshake's state is only needed at the end, not for the bridge's
+    // whole life.
+    Box::pin(ending::close(
+        &mut ws,
+        &ending,
+        target_read,
+        limits.max_message,
+    ))
+    .await;
     if let Some(splicer) = &splicer {
         let late = splicer.bytes().saturating_sub(shared.spliced.load(Relaxed));
         if late > 0 {

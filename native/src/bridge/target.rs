@@ -159,8 +159,8 @@ impl Dial for UnixAddr {
 
 /// The target end of a bridge, split in two halves that work at the same time.
 pub trait Target {
-    type Read: AsyncRead + Unpin;
-    type Write: AsyncWrite + Unpin;
+    type Read: AsyncRead + Unpin + Send;
+    type Write: AsyncWrite + Unpin + Send;
     fn into_halves(self) -> (Self::Read, Self::Write);
     /// The TCP socket under the read half, which spliced frames read from; `None` where
     /// there is none.

@@ -12,6 +12,7 @@ use tokio_util::bytes::Bytes;
 
 use super::client_to_target::COALESCE_MAX;
 use super::ending::close_message;
+use super::park::Codec;
 use super::target_to_client::{
     copied_frame, spliced_frame, Spliced, TargetBuf, TARGET_READ_MAX, TARGET_READ_MIN,
 };
@@ -64,9 +65,10 @@ fn raw_harness(
     let codec_limits =
         tokio_websockets::Limits::default().max_payload_len(Some(limits.max_message));
     let activity = Activity::default();
-    let server = tokio_websockets::ServerBuilder::new()
-        .limits(codec_limits)
-        .serve(activity.watch(server_io));
+    let server = Codec::serve(
+        &tokio_websockets::ServerBuilder::new().limits(codec_limits),
+        activity.watch(server_io),
+    );
     let task = tokio::spawn(async move {
         let metrics = Metrics::new();
         run(
@@ -720,7 +722,7 @@ async fn spliced_bridge_with(
     }
     let (io, splicer) = crate::splice::share(client_near, Bytes::new());
     let activity = Activity::default();
-    let server = tokio_websockets::ServerBuilder::new().serve(activity.watch(io));
+    let server = Codec::serve(&limits.codec(), activity.watch(io));
     let bridge_splicer = splicer.clone();
     let task = tokio::spawn(async move {
         let metrics = Metrics::new();
@@ -1723,4 +1725,62 @@ async fn each_message_is_one_datagram_and_each_datagram_one_message() {
         target.try_recv_from(&mut buf).is_err(),
         "nothing more was sent"
     );
+}
+
+/// The codec is parked whenever the bridge has been quiet for a while (see `park`): whole
+/// frames, a frame split across a quiet spell at any point, and a message in fragments all
+/// arrive exact, both ways, through as many parkings.
+#[tokio::test(start_paused = true)]
+async fn quiet_spells_park_the_codec_and_lose_nothing() {
+    let quiet = || tokio::time::sleep(4 * idle::PARK_AFTER);
+    let (mut client, mut target, task) = harness(limits()).await;
+    for round in 0..3u8 {
+        client
+            .send(Message::binary(vec![round; 200]))
+            .await
+            .unwrap();
+        let mut got = [0u8; 200];
+        target.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [round; 200]);
+        quiet().await;
+        target.write_all(&[round; 300]).await.unwrap();
+        match client.next().await.unwrap().unwrap() {
+            Message::Binary(b) => assert_eq!(&b[..], &[round; 300]),
+            other => panic!("{other:?}"),
+        }
+        quiet().await;
+    }
+    let payload: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let frame = masked_frame(0x2, &payload);
+    for split in [1, 2, 6, 8, 500, frame.len() - 1] {
+        client.get_mut().write_all(&frame[..split]).await.unwrap();
+        quiet().await;
+        client.get_mut().write_all(&frame[split..]).await.unwrap();
+        let mut got = vec![0u8; payload.len()];
+        target.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, payload, "split at {split}");
+        quiet().await;
+    }
+    client
+        .get_mut()
+        .write_all(&masked_fragment(false, 0x2, b"frag"))
+        .await
+        .unwrap();
+    quiet().await;
+    client
+        .get_mut()
+        .write_all(&masked_fragment(true, 0x0, b"ments"))
+        .await
+        .unwrap();
+    let mut got = [0u8; 9];
+    target.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"fragments");
+    client.close(None).await.unwrap();
+    let report = task.await.unwrap();
+    assert!(
+        matches!(report.ending, Ending::ClientClosed(_)),
+        "{:?}",
+        report.ending
+    );
+    assert_eq!(report.client_to_target, 3 * 200 + 6 * 1000 + 9);
 }

@@ -83,6 +83,7 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
         settings: state.settings.clone(),
         metrics: state.metrics.clone(),
         cancel: state.cancel.clone(),
+        tracker: state.tracker.clone(),
     };
     state.tracker.spawn(bridge::serve(on_upgrade, order, env));
 
