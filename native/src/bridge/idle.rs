@@ -75,21 +75,29 @@ impl Activity {
         Watched {
             io,
             activity: self.clone(),
+            read: 0,
         }
     }
 }
 
-/// An I/O object whose progress is counted in an [`Activity`].
+/// An I/O object whose progress is counted in an [`Activity`], with the bytes read through it.
 #[derive(Debug)]
 pub struct Watched<I> {
     io: I,
     activity: Activity,
+    read: u64,
 }
 
 impl<I> Watched<I> {
     /// The I/O object itself, no longer counted.
     pub fn into_inner(self) -> I {
         self.io
+    }
+
+    /// The bytes read through it (what a parked codec is checked against, see
+    /// [`super::park`]).
+    pub fn bytes_read(&self) -> u64 {
+        self.read
     }
 
     fn counted<T>(
@@ -116,6 +124,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
         let before = buf.filled().len();
         let result = Pin::new(&mut this.io).poll_read(cx, buf);
         let after = buf.filled().len();
+        this.read += (after - before) as u64;
         this.counted(result, |()| after > before)
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! Parking must lose nothing, so a codec is parked only when it holds nothing:
 //! - nothing read and not yet handed out: the bytes read from the socket (counted below the
-//!   codec by [`Counted`]) are exactly the frames of the messages handed out. The frames'
+//!   codec by its [`Watched`]) are exactly the frames of the messages handed out. The frames'
 //!   sizes follow from the messages' payloads: a client's frame is masked and has the
 //!   shortest length form (RFC 6455 5.2; the codec refuses any other), and browsers and
 //!   WebSocket libraries send a message as one frame. A frame that is only partly read, or
@@ -22,66 +22,15 @@
 //! The new codec starts where the old one stopped, at a frame boundary with no message in
 //! progress, with the same limits; its state is otherwise that of a codec between messages.
 
-use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_websockets::{Error as WsError, Message, WebSocketStream};
 
+use super::idle::Watched;
 use super::Client;
-
-/// An I/O object that counts the bytes read through it.
-#[derive(Debug)]
-pub struct Counted<I> {
-    io: I,
-    read: u64,
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let result = Pin::new(&mut this.io).poll_read(cx, buf);
-        this.read += (buf.filled().len() - before) as u64;
-        result
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
 
 /// The bytes of a client's frame that carries `payload` bytes: the header with the shortest
 /// length form and the masking key, and the payload.
@@ -98,9 +47,9 @@ fn client_frame_len(payload: usize) -> u64 {
 
 enum State<I> {
     /// Boxed: a parked codec does not keep its room either.
-    Live(Box<WebSocketStream<Counted<I>>>),
+    Live(Box<WebSocketStream<Watched<I>>>),
     /// No codec: the socket, the limits to make the next one with, and whom to tell then.
-    Parked(Counted<I>, tokio_websockets::Limits, Waker),
+    Parked(Watched<I>, tokio_websockets::Limits, Waker),
     /// Only while changing from one to the other.
     Changing,
 }
@@ -119,9 +68,9 @@ pub struct Codec<I> {
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
     /// A server WebSocket on `io`, an upgraded connection, with `builder`'s settings.
-    pub fn serve(builder: &tokio_websockets::ServerBuilder, io: I) -> Self {
+    pub fn serve(builder: &tokio_websockets::ServerBuilder, io: Watched<I>) -> Self {
         Codec {
-            state: State::Live(Box::new(builder.serve(Counted { io, read: 0 }))),
+            state: State::Live(Box::new(builder.serve(io))),
             consumed: 0,
             unflushed: false,
             ended: false,
@@ -129,7 +78,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
     }
 
     /// The codec, made anew if it was parked.
-    fn live(&mut self) -> &mut WebSocketStream<Counted<I>> {
+    fn live(&mut self) -> &mut WebSocketStream<Watched<I>> {
         if let State::Parked(..) = self.state {
             if let State::Parked(io, limits, unparked) =
                 std::mem::replace(&mut self.state, State::Changing)
@@ -165,7 +114,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client for Codec<I> {
             State::Parked(..) => return true,
             State::Changing => return false,
         };
-        if self.ended || self.unflushed || ws.get_ref().read != self.consumed {
+        if self.ended || self.unflushed || ws.get_ref().bytes_read() != self.consumed {
             return false;
         }
         if let State::Live(ws) = std::mem::replace(&mut self.state, State::Changing) {
@@ -260,6 +209,7 @@ mod tests {
 
     fn server(io: DuplexStream) -> Codec<DuplexStream> {
         let limits = tokio_websockets::Limits::default().max_payload_len(Some(1 << 20));
+        let io = super::super::idle::Activity::default().watch(io);
         Codec::serve(&tokio_websockets::ServerBuilder::new().limits(limits), io)
     }
 
