@@ -67,6 +67,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    sockrelay_alloc::return_empty_pages_at_once();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fatal) => fatal.report(),
@@ -260,9 +261,8 @@ fn init_logging_at(level: &str) {
         .init();
 }
 
-/// Each size of allocation gets pages of its own, which go back to the system as soon as they
-/// empty: an idle bridge gives back its codec's buffers (`bridge::park`), and the relay's
-/// resident memory follows (BENCHMARKS.md, item 21: 6.2 KiB per idle bridge with the system's
-/// allocator, whose freed blocks stay resident between live ones; 4.7-4.9 KiB with this one).
+/// Each size class in pages of its own, given back to the system as soon as they empty (see
+/// `sockrelay_alloc`): an idle bridge gives back its codec's buffers (`bridge::park`), and the
+/// relay's resident memory follows.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: sockrelay_alloc::MiMalloc = sockrelay_alloc::MiMalloc;
