@@ -22,6 +22,7 @@ ROUNDS=5
 DURATION=2
 WARMUP=0.5
 IDLE=10000
+PER_SOURCE=20000
 OUT=target/bench
 PUBLISH=0
 ATTEMPTS=2
@@ -45,7 +46,11 @@ usage: scripts/bench.sh [options]
   --warmup S         warm-up seconds before each measurement (default $WARMUP)
   --attempts N       measure a cell up to N times while other processes take more than 15% of
                      the pinned server CPU, keeping the least disturbed (default $ATTEMPTS)
-  --idle N           idle bridges for the memory run (default $IDLE; capped by the fd hard limit)
+  --idle N           idle bridges for the memory run (default $IDLE; the open-file limits are
+                     raised where the user may, and N is capped by what they allow)
+  --per-source N     idle bridges per client source address and per target (default $PER_SOURCE):
+                     past it, clients connect from 127.0.0.2, 127.0.0.3, ... and the relay to
+                     one more echo, since one address pair has one range of ephemeral ports
   --only WHAT        all | echo | ws | shared | udp | memory (default all)
   --workloads LIST   NAME:SIZE:CONNS:INFLIGHT ... (default "$WORKLOADS")
   --shared-workloads LIST
@@ -76,6 +81,7 @@ while [[ $# -gt 0 ]]; do
         --duration) DURATION=$2; shift ;;
         --warmup) WARMUP=$2; shift ;;
         --idle) IDLE=$2; shift ;;
+        --per-source) PER_SOURCE=$2; shift ;;
         --only) ONLY=$2; shift ;;
         --workloads) WORKLOADS=$2; shift ;;
         --shared-workloads) SHARED_WORKLOADS=$2; shift ;;
@@ -155,6 +161,17 @@ fi
 
 # ---------------------------------------------------------------- limits and pinning
 # Each bridge costs the relay two descriptors (client and target) and the load generator one.
+# Past the hard limit, raising it (and the kernel's fs.nr_open ceiling over it) needs root or
+# CAP_SYS_RESOURCE: tried, and the run goes on with what is allowed.
+WANT_FDS=$((2 * IDLE + 100))
+if want memory && (($(ulimit -Hn) < WANT_FDS)); then
+    if (($(cat /proc/sys/fs/nr_open 2>/dev/null || echo 0) < WANT_FDS)); then
+        sysctl -qw "fs.nr_open=$WANT_FDS" 2>/dev/null ||
+            log "fs.nr_open is $(cat /proc/sys/fs/nr_open 2>/dev/null) and cannot be raised here"
+    fi
+    ulimit -Hn "$WANT_FDS" 2>/dev/null ||
+        log "the open-file hard limit is $(ulimit -Hn) and cannot be raised here (no CAP_SYS_RESOURCE)"
+fi
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 MAX_IDLE=$(((NOFILE - 100) / 2))
@@ -244,13 +261,28 @@ start bare-echo "${ENV[@]}" "$BARE" "${SPLICE[@]}" "127.0.0.1:$P_BARE"
 BARE_PID=$LAST_PID
 wait_port "$P_BARE" "logs in $RUN"
 
-# start_relay HTTP ECHO ACK [BIN]: a sockrelay that may bridge to the bare echo, the copying echo
-# that shares its CPU, and the bare UDP echo.
+# Idle bridges past PER_SOURCE go to more echoes, PER_SOURCE each: the relay's connections to
+# one target address share one range of ephemeral ports.
+IDLE_TARGETS=("127.0.0.1:$P_BARE")
+if want memory; then
+    for ((k = 1; k * PER_SOURCE < IDLE; k++)); do
+        P_MORE=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        start "bare-echo-$k" "${ENV[@]}" "$BARE" "127.0.0.1:$P_MORE"
+        wait_port "$P_MORE" "logs in $RUN"
+        IDLE_TARGETS+=("127.0.0.1:$P_MORE")
+    done
+fi
+ALLOW_IDLE=()
+for t in "${IDLE_TARGETS[@]:1}"; do ALLOW_IDLE+=(--allow "$t"); done
+
+# start_relay HTTP ECHO ACK [BIN]: a sockrelay that may bridge to the bare echoes, the copying
+# echo that shares its CPU, and the bare UDP echo.
 start_relay() {
     local bin=${4:-$SOCKRELAY_BIN}
     start "sockrelay-$1" "${SUT[@]}" "$bin" --http "127.0.0.1:$1" --echo "127.0.0.1:$2" \
         --ack "127.0.0.1:$3" --allow "127.0.0.1:$P_BARE" --allow "127.0.0.1:$P_SHARED" \
-        --allow "udp:127.0.0.1:$P_UDP" --max-conns $((IDLE + 100)) --idle-timeout 3600
+        "${ALLOW_IDLE[@]}" --allow "udp:127.0.0.1:$P_UDP" --max-conns $((IDLE + 100)) \
+        --idle-timeout 3600
     wait_port "$1" "logs in $RUN"
 }
 
@@ -415,7 +447,9 @@ memory() {
     MEM_PID=$LAST_PID
     sleep 0.5
     log "memory ($sys): $IDLE idle bridges"
-    "${ENV[@]}" "$LOADGEN" idle "ws://127.0.0.1:$P_HTTP2/ws?target=127.0.0.1:$P_BARE" \
+    local urls=()
+    for t in "${IDLE_TARGETS[@]}"; do urls+=("ws://127.0.0.1:$P_HTTP2/ws?target=$t"); done
+    "${ENV[@]}" "$LOADGEN" idle "${urls[@]}" --per-source "$PER_SOURCE" \
         --conns "$IDLE" --pid "$MEM_PID" --system "$sys" --workload "$IDLE idle" \
         --json "$RESULTS" 2>>"$RUN/loadgen-errors.log" || { log "idle run failed"; FAILED=1; }
     stop "$MEM_PID"

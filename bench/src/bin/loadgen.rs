@@ -82,8 +82,11 @@ enum Mode {
         loss_timeout: u64,
     },
     /// Open many bridges, send one message through each, hold them, report the server's RSS.
+    /// Bridges go to the URLs in turn (several targets: the relay's connections to one target
+    /// address share one range of ephemeral ports).
     Idle {
-        url: String,
+        #[arg(required = true)]
+        urls: Vec<String>,
         /// Bridges to open.
         #[arg(short = 'c', long, default_value_t = 10_000)]
         conns: usize,
@@ -96,6 +99,11 @@ enum Mode {
         /// Seconds to wait with all bridges open before reading the RSS.
         #[arg(long, default_value_t = 1.0)]
         settle: f64,
+        /// Connections per source address towards a loopback server: past this many, the next
+        /// ones come from 127.0.0.2, 127.0.0.3, ... (one address has one range of ephemeral
+        /// ports per destination).
+        #[arg(long, default_value_t = 20_000)]
+        per_source: usize,
         #[command(flatten)]
         out: Out,
     },
@@ -202,13 +210,20 @@ fn main() -> Result<()> {
                 run_load(Target::Udp(url, loss), load).await
             }
             Mode::Idle {
-                url,
+                urls,
                 conns,
                 parallel,
                 pid,
                 settle,
+                per_source,
                 out,
-            } => run_idle(url, conns, parallel, pid, settle, out).await,
+            } => {
+                let spread = Spread {
+                    urls,
+                    per_source: per_source.max(1),
+                };
+                run_idle(spread, conns, parallel, pid, settle, out).await
+            }
         }
     })
 }
@@ -1031,15 +1046,64 @@ async fn run_datagrams(
     })
 }
 
-/// Opens one bridge, sends one small message, checks the echo, and returns the open bridge.
-async fn open_idle(url: String, id: u64) -> Result<Ws> {
+/// Where idle bridge number `id` goes, and from which address.
+struct Spread {
+    urls: Vec<String>,
+    per_source: usize,
+}
+
+impl Spread {
+    fn url(&self, id: usize) -> &str {
+        &self.urls[id % self.urls.len()]
+    }
+
+    /// The local address bridge `id` connects from: none of its own for the first
+    /// `per_source`, then 127.0.0.2, 127.0.0.3, ... (to a loopback IPv4 server only).
+    fn source(&self, id: usize) -> Option<std::net::Ipv4Addr> {
+        let n = id / self.per_source;
+        (n > 0)
+            .then(|| std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::LOCALHOST) + n as u32))
+    }
+}
+
+/// A TCP connection to `url`'s host and port from `source`.
+async fn connect_from(url: &str, source: std::net::Ipv4Addr) -> Result<TcpStream> {
+    let uri: tokio_tungstenite::tungstenite::http::Uri = url.parse().context("bad URL")?;
+    let host = uri.host().context("URL without a host")?;
+    let port = uri.port_u16().unwrap_or(80);
+    let ip: std::net::Ipv4Addr = host
+        .parse()
+        .with_context(|| format!("{host}: a source address needs an IPv4 loopback server"))?;
+    if !ip.is_loopback() {
+        bail!("{host}: a source address needs an IPv4 loopback server");
+    }
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket
+        .bind((source, 0).into())
+        .with_context(|| format!("bind {source}"))?;
+    Ok(socket.connect((ip, port).into()).await?)
+}
+
+/// Opens one bridge (from `source`, if given), sends one small message, checks the echo, and
+/// returns the open bridge.
+async fn open_idle(url: String, id: u64, source: Option<std::net::Ipv4Addr>) -> Result<Ws> {
     const SIZE: usize = 64;
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), true)
-        .await
-        .with_context(|| format!("connect {url}"))?;
+    let (mut ws, _) = match source {
+        None => tokio_tungstenite::connect_async_with_config(&url, Some(config), true).await,
+        Some(source) => {
+            let stream = connect_from(&url, source).await?;
+            tokio_tungstenite::client_async_with_config(
+                url.as_str(),
+                MaybeTlsStream::Plain(stream),
+                Some(config),
+            )
+            .await
+        }
+    }
+    .with_context(|| format!("connect {url}"))?;
     let pat: Arc<[u8]> = pattern(id, SIZE).into();
     ws.send(Message::binary(pat[..SIZE].to_vec())).await?;
     let mut verifier = Verifier::new(pat, SIZE);
@@ -1054,13 +1118,14 @@ async fn open_idle(url: String, id: u64) -> Result<Ws> {
     Ok(ws)
 }
 
-async fn open_many(url: &str, from: usize, to: usize, parallel: usize) -> Result<Vec<Ws>> {
+async fn open_many(spread: &Spread, from: usize, to: usize, parallel: usize) -> Result<Vec<Ws>> {
     let mut out = Vec::with_capacity(to - from);
     let mut set = JoinSet::new();
     let mut next = from;
     while next < to || !set.is_empty() {
         while next < to && set.len() < parallel {
-            set.spawn(open_idle(url.to_owned(), next as u64));
+            let url = spread.url(next).to_owned();
+            set.spawn(open_idle(url, next as u64, spread.source(next)));
             next += 1;
         }
         if let Some(r) = set.join_next().await {
@@ -1071,7 +1136,7 @@ async fn open_many(url: &str, from: usize, to: usize, parallel: usize) -> Result
 }
 
 async fn run_idle(
-    url: String,
+    spread: Spread,
     conns: usize,
     parallel: usize,
     pid: u32,
@@ -1086,18 +1151,19 @@ async fn run_idle(
     let before = rss()?;
     let half = conns / 2;
     let started = std::time::Instant::now();
-    let mut held = open_many(&url, 0, half, parallel).await?;
+    let mut held = open_many(&spread, 0, half, parallel).await?;
     tokio::time::sleep(settle).await;
     let mid = rss()?;
-    held.extend(open_many(&url, half, conns, parallel).await?);
+    held.extend(open_many(&spread, half, conns, parallel).await?);
     let open_secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(settle).await;
     let after = rss()?;
     let per = (after.saturating_sub(before)) as f64 * 1024.0 / conns as f64;
     let marginal = (after.saturating_sub(mid)) as f64 * 1024.0 / (conns - half) as f64;
     println!(
-        "idle {url}: {conns} bridges open (in {open_secs:.1} s); server RSS {before} KiB -> \
-         {after} KiB: {per:.0} bytes per bridge ({marginal:.0} bytes per bridge over the second half)"
+        "idle {}: {conns} bridges open (in {open_secs:.1} s); server RSS {before} KiB -> \
+         {after} KiB: {per:.0} bytes per bridge ({marginal:.0} bytes per bridge over the second half)",
+        spread.urls.join(" ")
     );
     let record = Record {
         kind: "idle".into(),
