@@ -34,7 +34,7 @@ use super::client_to_target::{poll_now, Step};
 use super::ending::{self, classify_ws_error, Ending};
 use super::heartbeat::{Beat, Heartbeat, Pinged};
 use super::idle::{idle, Activity};
-use super::{Client, Limits, Report, Shared};
+use super::{halves, Client, Limits, Report, Shared};
 use crate::metrics::{Direction, Metrics};
 
 /// The largest UDP payload over IPv4: 65,535 bytes of IP datagram less 20 of IP header and 8 of
@@ -66,7 +66,7 @@ const BATCH_DATAGRAMS: usize = 64;
 /// target fails (an ICMP error), the idle timeout or the heartbeat's timeout passes, or `cancel`
 /// fires. `activity` counts the bytes moving on the client's socket (the caller builds the codec
 /// on [`Activity::watch`]); the bridge adds each datagram.
-pub async fn run<W: Client>(
+pub async fn run<W: Client + Send>(
     ws: W,
     socket: UdpSocket,
     activity: &Activity,
@@ -79,14 +79,21 @@ pub async fn run<W: Client>(
         _ => MAX_DATAGRAM_V4,
     };
     let pinged = Pinged::default();
-    let mut ws = Heartbeat::new(ws, &pinged, activity);
+    let ws = std::sync::Mutex::new(Heartbeat::new(ws, &pinged, activity));
     let shared = Shared::default();
     let ending = {
-        let (mut sink, mut stream) = (&mut ws).split();
+        let (mut stream, mut sink) = halves::halves(&ws);
         let up = client_to_target(&mut stream, &socket, max, &shared, activity, metrics);
         let down = target_to_client(&socket, &mut sink, &shared, activity, metrics);
         let beat = Beat::new(&pinged, activity, limits.ping_interval, limits.ping_timeout);
-        let idle = idle(limits.idle_timeout, activity, None, &shared, beat, ());
+        let idle = idle(
+            limits.idle_timeout,
+            activity,
+            None,
+            &shared,
+            beat,
+            halves::Parker(&ws),
+        );
         let watch = super::watch(idle, cancel);
         tokio::select! {
             ending = up => ending,
@@ -94,6 +101,9 @@ pub async fn run<W: Client>(
             ending = watch => ending,
         }
     };
+    let mut ws = ws
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     // A UDP target has nothing to shut down or reset: the socket is closed when it drops.
     ending::close(
         &mut ws,
@@ -253,6 +263,21 @@ async fn send_all(socket: &UdpSocket, datagrams: &[Bytes]) -> (usize, io::Result
     (datagrams.len(), Ok(()))
 }
 
+thread_local! {
+    /// Where datagrams are received, one buffer per runtime thread rather than per bridge: each
+    /// is copied out at once, so no bridge holds it across an await.
+    static RECV: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; RECV_BUFFER]);
+}
+
+/// The next datagram the socket holds, copied to a buffer of its size.
+fn receive(socket: &UdpSocket) -> io::Result<Bytes> {
+    RECV.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let n = socket.try_recv(&mut buf)?;
+        Ok(Bytes::copy_from_slice(&buf[..n]))
+    })
+}
+
 /// Sends each datagram of the target to the client as one binary message, until a failure or
 /// the client's Close.
 async fn target_to_client<S>(
@@ -265,8 +290,6 @@ async fn target_to_client<S>(
 where
     S: Sink<Message, Error = WsError> + Unpin,
 {
-    // Allocated with the first datagram: a bridge that only sends costs no receive buffer.
-    let mut buf = Vec::new();
     loop {
         // An ICMP error makes the socket ready with an error only (EPOLLERR, not EPOLLIN):
         // waiting for reads alone would never see it.
@@ -288,16 +311,13 @@ where
         if !ready.is_readable() {
             continue;
         }
-        if buf.is_empty() {
-            buf = vec![0u8; RECV_BUFFER];
-        }
         // One batch: every datagram the socket holds (up to BATCH bytes of frames and
         // BATCH_DATAGRAMS datagrams) goes into the codec's queue, then to the client with one
         // flush (the codec writes every 8 KiB it has queued).
         let (mut framed, mut bytes, mut count, mut error) = (0, 0, 0, None);
         while framed < BATCH && count < BATCH_DATAGRAMS {
-            let n = match socket.try_recv(&mut buf) {
-                Ok(n) => n,
+            let datagram = match receive(socket) {
+                Ok(datagram) => datagram,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 // After the datagrams received before it have gone out.
                 Err(e) => {
@@ -305,7 +325,8 @@ where
                     break;
                 }
             };
-            let message = Message::binary(Bytes::copy_from_slice(&buf[..n]));
+            let n = datagram.len();
+            let message = Message::binary(datagram);
             match sink.feed(message).await {
                 Ok(()) => {}
                 // The client closed first: its Close is being handled by the other pump.
@@ -371,6 +392,7 @@ mod tests {
     use tokio_tungstenite::WebSocketStream;
 
     use super::*;
+    use crate::bridge::park::Codec;
     use crate::bridge::tests::limits;
 
     /// A bridge from an in-memory WebSocket client to a UDP socket the test holds as the target.
@@ -399,7 +421,7 @@ mod tests {
         let (client_io, server_io) = duplex(1 << 20);
         let task = tokio::spawn(async move {
             let (activity, limits) = (Activity::default(), limits());
-            let server = limits.codec().serve(activity.watch(server_io));
+            let server = Codec::serve(&limits.codec(), activity.watch(server_io));
             let metrics = Metrics::new();
             let cancel = CancellationToken::new();
             run(server, relay_side, &activity, &limits, &cancel, &metrics).await
@@ -413,6 +435,32 @@ mod tests {
     /// with 1011 at once, not after the whole batch. The error `sendmmsg` dropped is gone, so
     /// the datagram sent alone after it goes too, and the next refusal is the one reported:
     /// two datagrams out of ten.
+    /// A UDP bridge parks its codec while quiet too, and datagrams go both ways across it.
+    #[tokio::test]
+    async fn datagrams_go_both_ways_across_quiet_spells() {
+        let (mut client, target, relay, task) = bridge().await;
+        let quiet = || tokio::time::sleep(4 * crate::bridge::idle::PARK_AFTER);
+        let mut got = [0u8; 64];
+        for round in 0..3u8 {
+            client
+                .send(TMessage::binary(vec![round; 10]))
+                .await
+                .unwrap();
+            let n = target.recv(&mut got).await.unwrap();
+            assert_eq!(&got[..n], &[round; 10]);
+            quiet().await;
+            target.send_to(&[round; 20], relay).await.unwrap();
+            match client.next().await.unwrap().unwrap() {
+                TMessage::Binary(b) => assert_eq!(&b[..], &[round; 20]),
+                other => panic!("{other:?}"),
+            }
+            quiet().await;
+        }
+        client.close(None).await.unwrap();
+        let report = task.await.unwrap();
+        assert_eq!((report.client_to_target, report.target_to_client), (30, 60));
+    }
+
     #[tokio::test]
     async fn a_refusal_within_a_batch_closes_the_bridge_at_once() {
         let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -377,7 +377,7 @@ where
     } = order;
     let limits = Limits::of(&env.settings);
     let activity = Activity::default();
-    let mut ws = limits.codec().serve(activity.watch(io));
+    let mut ws = park::Codec::serve(&limits.codec(), activity.watch(io));
     let closed = Closed::new(peer);
     let Some(socket) = connect(&mut ws, target.dial(), env, &closed, &target.name).await else {
         return;
