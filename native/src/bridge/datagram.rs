@@ -421,7 +421,7 @@ mod tests {
         let (client_io, server_io) = duplex(1 << 20);
         let task = tokio::spawn(async move {
             let (activity, limits) = (Activity::default(), limits());
-            let server = Codec::serve(&limits.codec(), activity.watch(server_io));
+            let server = Codec::serve(limits.max_message, activity.watch(server_io));
             let metrics = Metrics::new();
             let cancel = CancellationToken::new();
             run(server, relay_side, &activity, &limits, &cancel, &metrics).await

@@ -76,6 +76,7 @@ impl Activity {
             io,
             activity: self.clone(),
             read: 0,
+            held: None,
         }
     }
 }
@@ -86,6 +87,8 @@ pub struct Watched<I> {
     io: I,
     activity: Activity,
     read: u64,
+    /// A byte read ahead by [`Watched::poll_next_byte`], for the next read (counted already).
+    held: Option<u8>,
 }
 
 impl<I> Watched<I> {
@@ -114,6 +117,25 @@ impl<I> Watched<I> {
     }
 }
 
+impl<I: AsyncRead + Unpin> Watched<I> {
+    /// Waits until the stream has a byte or its end, without a buffer: a byte it reads is held
+    /// for the next read (see [`super::park`]).
+    pub fn poll_next_byte(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.held.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        let mut byte = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut byte);
+        std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        if !buf.filled().is_empty() {
+            self.held = Some(byte[0]);
+            self.read += 1;
+            self.activity.moved();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -121,6 +143,12 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() > 0 {
+            if let Some(byte) = this.held.take() {
+                buf.put_slice(&[byte]);
+                return Poll::Ready(Ok(()));
+            }
+        }
         let before = buf.filled().len();
         let result = Pin::new(&mut this.io).poll_read(cx, buf);
         let after = buf.filled().len();
@@ -169,10 +197,11 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 pub(super) const PARK_AFTER: Duration = Duration::from_millis(250);
 
 /// A codec that could not be parked (a frame half read, a Pong not yet written) is tried again
-/// after [`PARK_AFTER`], then after twice as long each time, up to this.
+/// after [`PARK_AFTER`], then after twice as long each time; past this, it waits for bytes to
+/// move (a client that sent a message in fragments can never be parked: no timer for it).
 const PARK_RETRY_MAX: Duration = Duration::from_secs(8);
 
-/// What parks a bridge's codec (see [`super::park`]); `()` parks nothing.
+/// What parks a bridge's codec (see [`super::park`]).
 pub(super) trait Parks {
     /// Parks it if it holds nothing now; `unparked` is woken when it is made anew. Whether it
     /// did.
@@ -181,21 +210,21 @@ pub(super) trait Parks {
     fn is_parked(&self) -> bool;
 }
 
-impl Parks for () {
-    fn park(&mut self, _: &std::task::Waker) -> bool {
-        false
-    }
-
-    fn is_parked(&self) -> bool {
-        false
-    }
+/// What the idle watch does next about parking the codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Try at this time.
+    At(Instant),
+    /// Parked: nothing until it is made anew (which wakes the watch) or bytes move.
+    Parked,
+    /// Tried until [`PARK_RETRY_MAX`] in vain: nothing until bytes move.
+    Waiting,
 }
 
 /// When the codec is to be parked next, as the idle watch keeps it.
 struct Parking {
-    /// The next try; `None` while parked and nothing moved since.
-    at: Option<Instant>,
-    /// The moves seen by the last try.
+    plan: Plan,
+    /// The moves seen by the last tick.
     seen: u64,
     /// The wait before the next try, if this one finds the codec not parkable.
     retry: Duration,
@@ -204,16 +233,24 @@ struct Parking {
 impl Parking {
     fn new(now: Instant, moves: u64) -> Self {
         Parking {
-            at: Some(now + PARK_AFTER),
+            plan: Plan::At(now + PARK_AFTER),
             seen: moves,
             retry: PARK_AFTER,
+        }
+    }
+
+    /// The next try, if one is planned.
+    fn at(&self) -> Option<Instant> {
+        match self.plan {
+            Plan::At(at) => Some(at),
+            Plan::Parked | Plan::Waiting => None,
         }
     }
 
     /// Tries again [`PARK_AFTER`] from `now`.
     fn rearm(&mut self, now: Instant, moves: u64) {
         self.seen = moves;
-        self.at = Some(now + PARK_AFTER);
+        self.plan = Plan::At(now + PARK_AFTER);
         self.retry = PARK_AFTER;
     }
 
@@ -223,14 +260,16 @@ impl Parking {
     fn tick(&mut self, now: Instant, moves: u64, pinged: bool, park: impl FnOnce() -> bool) {
         let moved = moves != self.seen;
         self.seen = moves;
-        match self.at {
+        match self.plan {
             _ if moved || pinged => self.rearm(now, moves),
-            Some(at) if now >= at => {
+            Plan::At(at) if now >= at => {
                 if park() {
-                    self.at = None;
+                    self.plan = Plan::Parked;
+                } else if self.retry >= PARK_RETRY_MAX {
+                    self.plan = Plan::Waiting;
                 } else {
                     self.retry = (self.retry * 2).min(PARK_RETRY_MAX);
-                    self.at = Some(now + self.retry);
+                    self.plan = Plan::At(now + self.retry);
                 }
             }
             _ => {}
@@ -282,7 +321,7 @@ pub(super) fn idle<'a, P: Parks>(
     let next_check = start + period;
     let parking = Parking::new(start, 0);
     let first = beat.next_wake().map_or(next_check, |b| b.min(next_check));
-    let first = parking.at.map_or(first, |at| at.min(first));
+    let first = parking.at().map_or(first, |at| at.min(first));
     let mut idle = Idle {
         activity,
         splicer,
@@ -323,7 +362,7 @@ impl<P> Idle<'_, P> {
             .beat
             .next_wake()
             .map_or(self.next_check, |b| b.min(self.next_check));
-        if let Some(at) = self.parking.at {
+        if let Some(at) = self.parking.at() {
             wake = wake.min(at);
         }
         wake
@@ -335,7 +374,7 @@ impl<P: Parks> Future for Idle<'_, P> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ending> {
         loop {
-            if self.parking.at.is_none() && !self.park.is_parked() {
+            if self.parking.plan == Plan::Parked && !self.park.is_parked() {
                 // The codec was made anew (it wakes this future then): parked again once the
                 // bridge is quiet.
                 let (now, moves) = (Instant::now(), self.moves());
@@ -431,33 +470,44 @@ mod parking_tests {
         parking.tick(start + PARK_AFTER, 1, false, || {
             panic!("parked while moving")
         });
-        assert_eq!(parking.at, Some(start + 2 * PARK_AFTER));
-        // Quiet, but the codec holds a frame in part: tried again after 2x, 4x, ... 8 s.
+        assert_eq!(parking.plan, Plan::At(start + 2 * PARK_AFTER));
+        // Quiet, but the codec holds a frame in part: tried again after 2x, 4x, ... 8 s, then
+        // no more until bytes move.
         let mut now = start + 2 * PARK_AFTER;
         let mut waits = Vec::new();
-        for _ in 0..8 {
+        while let Plan::At(at) = parking.plan {
+            now = now.max(at);
             parking.tick(now, 1, false, || {
                 tries += 1;
                 false
             });
-            let at = parking.at.unwrap();
-            waits.push(at - now);
-            now = at;
+            if let Plan::At(next) = parking.plan {
+                waits.push(next - now);
+            }
         }
-        assert_eq!(tries, 8);
+        assert_eq!(parking.plan, Plan::Waiting);
         assert_eq!(waits[0], 2 * PARK_AFTER);
         assert_eq!(waits[1], 4 * PARK_AFTER);
         assert_eq!(*waits.last().unwrap(), PARK_RETRY_MAX);
+        assert_eq!(tries, waits.len() + 1);
+        parking.tick(now + 100 * PARK_RETRY_MAX, 1, false, || {
+            panic!("tried while waiting")
+        });
+        assert_eq!(parking.plan, Plan::Waiting);
+        // The rest of the frame comes: tried again after a quiet spell, and parked.
+        now += 100 * PARK_RETRY_MAX;
+        parking.tick(now, 2, false, || panic!("parked while moving"));
+        assert_eq!(parking.plan, Plan::At(now + PARK_AFTER));
+        parking.tick(now + PARK_AFTER, 2, false, || true);
+        assert_eq!(parking.plan, Plan::Parked);
         // Parked: no more tries until something moves or a Ping goes out.
-        parking.tick(now, 1, false, || true);
-        assert_eq!(parking.at, None);
-        parking.tick(now + PARK_RETRY_MAX, 1, false, || {
+        parking.tick(now + PARK_RETRY_MAX, 2, false, || {
             panic!("tried while parked")
         });
-        assert_eq!(parking.at, None);
-        parking.tick(now + PARK_RETRY_MAX, 1, true, || {
+        assert_eq!(parking.plan, Plan::Parked);
+        parking.tick(now + PARK_RETRY_MAX, 2, true, || {
             panic!("a Ping is not quiet")
         });
-        assert_eq!(parking.at, Some(now + PARK_RETRY_MAX + PARK_AFTER));
+        assert_eq!(parking.plan, Plan::At(now + PARK_RETRY_MAX + PARK_AFTER));
     }
 }

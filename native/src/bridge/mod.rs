@@ -175,9 +175,15 @@ impl Limits {
     /// costs a bridge only what it has read. Outgoing frames are one target read each (at most
     /// `TARGET_READ_MAX` bytes; spliced ones go around the codec).
     pub fn codec(&self) -> tokio_websockets::ServerBuilder {
-        let limits = tokio_websockets::Limits::default().max_payload_len(Some(self.max_message));
-        tokio_websockets::ServerBuilder::new().limits(limits)
+        codec_builder(self.max_message)
     }
+}
+
+/// The settings of a bridge's codec for a `--max-message` of `max_message`: every codec of a
+/// bridge is made by this, the first and those made anew after parking (see [`park`]).
+fn codec_builder(max_message: usize) -> tokio_websockets::ServerBuilder {
+    let limits = tokio_websockets::Limits::default().max_payload_len(Some(max_message));
+    tokio_websockets::ServerBuilder::new().limits(limits)
 }
 
 /// Runs one bridge on a connection that is being upgraded: waits for the upgrade, connects to
@@ -330,7 +336,7 @@ where
     let limits = Limits::of(&env.settings);
     // The idle watch counts every byte that moves on the client's socket.
     let activity = Activity::default();
-    let mut ws = park::Codec::serve(&limits.codec(), activity.watch(io));
+    let mut ws = park::Codec::serve(limits.max_message, activity.watch(io));
     let closed = Closed::new(peer);
     let dialing = async {
         let mut stream = target.dial(&env.settings).await?;
@@ -377,7 +383,7 @@ where
     } = order;
     let limits = Limits::of(&env.settings);
     let activity = Activity::default();
-    let mut ws = park::Codec::serve(&limits.codec(), activity.watch(io));
+    let mut ws = park::Codec::serve(limits.max_message, activity.watch(io));
     let closed = Closed::new(peer);
     let Some(socket) = connect(&mut ws, target.dial(), env, &closed, &target.name).await else {
         return;

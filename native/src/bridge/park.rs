@@ -2,9 +2,11 @@
 //!
 //! The codec's read buffer (8 KiB when it is made) and its frame queue are most of an idle
 //! bridge's memory. [`Codec`] drops them when the idle watch finds the bridge quiet
-//! ([`Codec::park`]) and makes a new codec on the same socket when the bridge next reads or
-//! writes the client: the wait for the client's next bytes is the socket's, which needs no
-//! buffer.
+//! ([`Client::park`]) and makes a new codec on the same socket when the client's next byte
+//! comes or the bridge writes to the client. Waiting for that byte needs no codec: it is read
+//! alone, held by the socket's [`Watched`] layer, and read again by the new codec first. A
+//! bridge whose pumps are polled on every wake-up of its task (a TLS client) thus keeps its
+//! codec parked through wake-ups that bring the client nothing.
 //!
 //! Parking must lose nothing, so a codec is parked only when it holds nothing:
 //! - nothing read and not yet handed out: the bytes read from the socket (counted below the
@@ -48,8 +50,8 @@ fn client_frame_len(payload: usize) -> u64 {
 enum State<I> {
     /// Boxed: a parked codec does not keep its room either.
     Live(Box<WebSocketStream<Watched<I>>>),
-    /// No codec: the socket, the limits to make the next one with, and whom to tell then.
-    Parked(Watched<I>, tokio_websockets::Limits, Waker),
+    /// No codec: the socket, and whom to tell when the next one is made.
+    Parked(Watched<I>, Waker),
     /// Only while changing from one to the other.
     Changing,
 }
@@ -57,6 +59,8 @@ enum State<I> {
 /// The server side of a WebSocket on `I` that can be parked (see the module's documentation).
 pub struct Codec<I> {
     state: State<I>,
+    /// `--max-message`: what every codec of the bridge is made with (`super::codec_builder`).
+    max_message: usize,
     /// The bytes of the frames handed out, as the client sends them.
     consumed: u64,
     /// Something was queued for the client (a message, or the codec's Pong) and not yet
@@ -67,10 +71,12 @@ pub struct Codec<I> {
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
-    /// A server WebSocket on `io`, an upgraded connection, with `builder`'s settings.
-    pub fn serve(builder: &tokio_websockets::ServerBuilder, io: Watched<I>) -> Self {
+    /// A server WebSocket on `io`, an upgraded connection, that refuses messages over
+    /// `max_message` bytes.
+    pub fn serve(max_message: usize, io: Watched<I>) -> Self {
         Codec {
-            state: State::Live(Box::new(builder.serve(io))),
+            state: State::Live(Box::new(super::codec_builder(max_message).serve(io))),
+            max_message,
             consumed: 0,
             unflushed: false,
             ended: false,
@@ -80,10 +86,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
     /// The codec, made anew if it was parked.
     fn live(&mut self) -> &mut WebSocketStream<Watched<I>> {
         if let State::Parked(..) = self.state {
-            if let State::Parked(io, limits, unparked) =
-                std::mem::replace(&mut self.state, State::Changing)
+            if let State::Parked(io, unparked) = std::mem::replace(&mut self.state, State::Changing)
             {
-                let builder = tokio_websockets::ServerBuilder::new().limits(limits);
+                let builder = super::codec_builder(self.max_message);
                 self.state = State::Live(Box::new(builder.serve(io)));
                 unparked.wake();
             }
@@ -118,8 +123,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Client for Codec<I> {
             return false;
         }
         if let State::Live(ws) = std::mem::replace(&mut self.state, State::Changing) {
-            let limits = *ws.limits();
-            self.state = State::Parked((*ws).into_inner(), limits, unparked.clone());
+            self.state = State::Parked((*ws).into_inner(), unparked.clone());
         }
         true
     }
@@ -130,6 +134,14 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Stream for Codec<I> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if let State::Parked(io, _) = &mut this.state {
+            // The client's next byte is waited for without a codec: one is made only when it
+            // comes (it is kept for the codec's first read), or the end of the stream does.
+            if let Err(e) = std::task::ready!(io.poll_next_byte(cx)) {
+                this.ended = true;
+                return Poll::Ready(Some(Err(WsError::Io(e))));
+            }
+        }
         let item = std::task::ready!(this.live().poll_next_unpin(cx));
         match &item {
             Some(Ok(message)) => {
@@ -176,9 +188,11 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Codec<I> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         let this = self.get_mut();
-        if let State::Parked(io, ..) = &mut this.state {
+        if let State::Parked(io, _) = &mut this.state {
             // Nothing queued: the socket's own flush is all there is to do.
-            return Pin::new(io).poll_flush(cx).map_err(WsError::Io);
+            let result = Pin::new(io).poll_flush(cx).map_err(WsError::Io);
+            this.noted(&result);
+            return result;
         }
         let result = this.live().poll_flush_unpin(cx);
         if let Poll::Ready(Ok(())) = result {
@@ -208,9 +222,8 @@ mod tests {
     use tokio_tungstenite::WebSocketStream as TStream;
 
     fn server(io: DuplexStream) -> Codec<DuplexStream> {
-        let limits = tokio_websockets::Limits::default().max_payload_len(Some(1 << 20));
         let io = super::super::idle::Activity::default().watch(io);
-        Codec::serve(&tokio_websockets::ServerBuilder::new().limits(limits), io)
+        Codec::serve(1 << 20, io)
     }
 
     /// A server codec and a raw client socket.
@@ -369,6 +382,30 @@ mod tests {
         client.close(None).await.unwrap();
         assert!(next_now(&mut codec).await.is_close());
         codec.flush().await.unwrap();
+        assert!(!codec.park(Waker::noop()));
+    }
+
+    /// A parked codec polled while the client is silent stays parked (no codec is made to
+    /// learn that nothing came); the byte that wakes it is read once, into the new codec.
+    #[tokio::test]
+    async fn a_parked_codec_waits_for_the_client_without_a_codec() {
+        let (mut codec, mut client) = raw_pair();
+        assert!(codec.park(Waker::noop()));
+        for _ in 0..3 {
+            assert!(futures_util::poll!(codec.next()).is_pending());
+            assert!(codec.is_parked());
+        }
+        let frame = client_frame(TMessage::text("woken")).await;
+        client.write_all(&frame[..1]).await.unwrap();
+        assert!(futures_util::poll!(codec.next()).is_pending());
+        assert!(!codec.is_parked(), "made anew for the first byte");
+        assert!(!codec.park(Waker::noop()), "that byte is in the codec now");
+        client.write_all(&frame[1..]).await.unwrap();
+        assert_eq!(next_now(&mut codec).await.as_text(), Some("woken"));
+        assert!(codec.park(Waker::noop()), "each byte counted once");
+        // The client's end while parked: the stream ends, never parked again.
+        drop(client);
+        assert!(codec.next().await.is_none());
         assert!(!codec.park(Waker::noop()));
     }
 

@@ -62,13 +62,8 @@ fn raw_harness(
 ) {
     let (client_io, server_io) = duplex(client_buffer);
     let (target_near, target_far) = duplex(target_buffer);
-    let codec_limits =
-        tokio_websockets::Limits::default().max_payload_len(Some(limits.max_message));
     let activity = Activity::default();
-    let server = Codec::serve(
-        &tokio_websockets::ServerBuilder::new().limits(codec_limits),
-        activity.watch(server_io),
-    );
+    let server = Codec::serve(limits.max_message, activity.watch(server_io));
     let task = tokio::spawn(async move {
         let metrics = Metrics::new();
         run(
@@ -722,7 +717,7 @@ async fn spliced_bridge_with(
     }
     let (io, splicer) = crate::splice::share(client_near, Bytes::new());
     let activity = Activity::default();
-    let server = Codec::serve(&limits.codec(), activity.watch(io));
+    let server = Codec::serve(limits.max_message, activity.watch(io));
     let bridge_splicer = splicer.clone();
     let task = tokio::spawn(async move {
         let metrics = Metrics::new();
