@@ -143,8 +143,9 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if buf.remaining() > 0 {
-            if let Some(byte) = this.held.take() {
+        if let Some(byte) = this.held {
+            if buf.remaining() > 0 {
+                this.held = None;
                 buf.put_slice(&[byte]);
                 return Poll::Ready(Ok(()));
             }

@@ -134,15 +134,20 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Stream for Codec<I> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if let State::Parked(io, _) = &mut this.state {
-            // The client's next byte is waited for without a codec: one is made only when it
-            // comes (it is kept for the codec's first read), or the end of the stream does.
-            if let Err(e) = std::task::ready!(io.poll_next_byte(cx)) {
-                this.ended = true;
-                return Poll::Ready(Some(Err(WsError::Io(e))));
+        let ws = match &mut this.state {
+            State::Live(ws) => ws,
+            State::Parked(io, _) => {
+                // The client's next byte is waited for without a codec: one is made only when
+                // it comes (it is kept for the codec's first read), or the stream's end does.
+                if let Err(e) = std::task::ready!(io.poll_next_byte(cx)) {
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(WsError::Io(e))));
+                }
+                this.live()
             }
-        }
-        let item = std::task::ready!(this.live().poll_next_unpin(cx));
+            State::Changing => this.live(),
+        };
+        let item = std::task::ready!(ws.poll_next_unpin(cx));
         match &item {
             Some(Ok(message)) => {
                 this.consumed += client_frame_len(message.as_payload().len());
