@@ -354,8 +354,13 @@ where
     };
     env.metrics.bridge_opened();
     let (cancel, metrics) = (env.cancel.clone(), env.metrics.clone());
+    let ends = Box::new(Ends {
+        ws,
+        target: stream,
+        splicer,
+    });
     spawn_open(env, async move {
-        let report = run(ws, stream, splicer, &activity, &limits, &cancel, &metrics).await;
+        let report = run_ends(ends, &activity, &limits, &cancel, &metrics).await;
         metrics.bridge_closed();
         closed.report(target.name(), &report);
         drop(permit);
@@ -478,8 +483,42 @@ where
     W: Client + Send,
     T: Target,
 {
+    let ends = Box::new(Ends {
+        ws,
+        target,
+        splicer,
+    });
+    run_ends(ends, activity, limits, cancel, metrics).await
+}
+
+/// The two sockets of a bridge (and the client's splicer), handed to [`run_ends`] in a box: an
+/// `async fn` keeps its arguments for its whole life, beside the locals they are moved into,
+/// so the bridge's future holds a pointer to them rather than a second copy of each.
+struct Ends<W, T> {
+    ws: W,
+    target: T,
+    splicer: Option<Splicer>,
+}
+
+/// [`run`], on sockets already boxed.
+async fn run_ends<W, T>(
+    ends: Box<Ends<W, T>>,
+    activity: &Activity,
+    limits: &Limits,
+    cancel: &CancellationToken,
+    metrics: &Metrics,
+) -> Report
+where
+    W: Client + Send,
+    T: Target,
+{
+    let Ends {
+        ws,
+        target,
+        splicer,
+    } = *ends;
     let pinged = Pinged::default();
-    let ws = std::sync::Mutex::new(Heartbeat::new(ws, &pinged, activity));
+    let mut ws = std::sync::Mutex::new(Heartbeat::new(ws, &pinged, activity));
     let (mut target_read, target_write) = target.into_halves();
     // Partial writes count as activity: a large message to a slow target is not idle.
     let mut target_write = activity.watch(target_write);
@@ -540,8 +579,9 @@ where
         ending
     };
 
-    let mut ws = ws
-        .into_inner()
+    // In place, not moved out of the lock: the bridge's future would hold it twice.
+    let ws = ws
+        .get_mut()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     // The client's stream was cut short: the target hears of it at once, as a reset.
     let mut target_halves = if ending.cuts_client_short() {
@@ -553,13 +593,7 @@ where
     let target_read = target_halves.as_mut().map(|(read, _)| read);
     // Boxed: the closing handshake's state is only needed at the end, not for the bridge's
     // whole life.
-    Box::pin(ending::close(
-        &mut ws,
-        &ending,
-        target_read,
-        limits.max_message,
-    ))
-    .await;
+    Box::pin(ending::close(ws, &ending, target_read, limits.max_message)).await;
     if let Some(splicer) = &splicer {
         let late = splicer.bytes().saturating_sub(shared.spliced.load(Relaxed));
         if late > 0 {
