@@ -360,7 +360,7 @@ where
         splicer,
     });
     spawn_open(env, async move {
-        let report = run_ends(ends, &activity, &limits, &cancel, &metrics).await;
+        let report = run(ends, &activity, &limits, &cancel, &metrics).await;
         metrics.bridge_closed();
         closed.report(target.name(), &report);
         drop(permit);
@@ -465,43 +465,24 @@ fn watch<'a>(
     })
 }
 
+/// The two sockets of a bridge (and the client's splicer), handed to [`run`] in a box: an
+/// `async fn` keeps its arguments for its whole life, beside the locals they are moved into,
+/// so the bridge's future holds a pointer to them rather than a second copy of each.
+pub struct Ends<W, T> {
+    /// The client's WebSocket.
+    pub ws: W,
+    /// The target's stream.
+    pub target: T,
+    /// Where the client is a plain TCP connection: its bulk frames can be spliced.
+    pub splicer: Option<Splicer>,
+}
+
 /// Runs the bridge until either side ends, the idle timeout passes, or `cancel` fires. With a
 /// `splicer` (the client is a plain TCP connection, see [`crate::splice`]), bulk data from a
 /// TCP target goes to the client in spliced frames. `activity` counts the bytes moving on the
 /// client's socket (the caller builds the codec on [`Activity::watch`]); the bridge adds the
 /// target's, and the spliced frames'.
 pub async fn run<W, T>(
-    ws: W,
-    target: T,
-    splicer: Option<Splicer>,
-    activity: &Activity,
-    limits: &Limits,
-    cancel: &CancellationToken,
-    metrics: &Metrics,
-) -> Report
-where
-    W: Client + Send,
-    T: Target,
-{
-    let ends = Box::new(Ends {
-        ws,
-        target,
-        splicer,
-    });
-    run_ends(ends, activity, limits, cancel, metrics).await
-}
-
-/// The two sockets of a bridge (and the client's splicer), handed to [`run_ends`] in a box: an
-/// `async fn` keeps its arguments for its whole life, beside the locals they are moved into,
-/// so the bridge's future holds a pointer to them rather than a second copy of each.
-struct Ends<W, T> {
-    ws: W,
-    target: T,
-    splicer: Option<Splicer>,
-}
-
-/// [`run`], on sockets already boxed.
-async fn run_ends<W, T>(
     ends: Box<Ends<W, T>>,
     activity: &Activity,
     limits: &Limits,

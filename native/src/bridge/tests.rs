@@ -67,9 +67,7 @@ fn raw_harness(
     let task = tokio::spawn(async move {
         let metrics = Metrics::new();
         run(
-            server,
-            target_near,
-            None,
+            ends(server, target_near, None),
             &activity,
             &limits,
             &CancellationToken::new(),
@@ -78,6 +76,15 @@ fn raw_harness(
         .await
     });
     (client_io, target_far, task)
+}
+
+/// What [`run`] takes, boxed.
+fn ends<W, T>(ws: W, target: T, splicer: Option<Splicer>) -> Box<Ends<W, T>> {
+    Box::new(Ends {
+        ws,
+        target,
+        splicer,
+    })
 }
 
 /// The binary payload a client receives up to the bridge's Close, and the Close's code.
@@ -409,9 +416,7 @@ async fn a_target_that_closes_as_the_relay_stops_gets_the_client_1001() {
         let task = tokio::spawn(async move {
             let metrics = Metrics::new();
             run(
-                server,
-                target_near,
-                None,
+                ends(server, target_near, None),
                 &Activity::default(),
                 &limits(),
                 &bridge_cancel,
@@ -722,9 +727,7 @@ async fn spliced_bridge_with(
     let task = tokio::spawn(async move {
         let metrics = Metrics::new();
         run(
-            server,
-            target_near,
-            Some(bridge_splicer),
+            ends(server, target_near, Some(bridge_splicer)),
             &activity,
             &limits,
             &cancel,
