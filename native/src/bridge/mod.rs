@@ -352,27 +352,46 @@ where
     let Some(stream) = connect(&mut ws, dialing, env, &closed, target.name()).await else {
         return;
     };
-    env.metrics.bridge_opened();
-    let (cancel, metrics) = (env.cancel.clone(), env.metrics.clone());
+    let (opened, cancel) = (Opened::new(env, closed, permit), env.cancel.clone());
     let ends = Box::new(Ends {
         ws,
         target: stream,
         splicer,
     });
-    spawn_open(env, async move {
-        let report = run(ends, &activity, &limits, &cancel, &metrics).await;
-        metrics.bridge_closed();
-        closed.report(target.name(), &report);
-        drop(permit);
+    // A task of its own (see `Opened`).
+    env.tracker.spawn(async move {
+        let report = run(ends, &activity, &limits, &cancel, &opened.metrics).await;
+        opened.end(target.name(), &report);
     });
 }
 
-/// Runs an open bridge as a task of its own. The task that upgraded the connection and dialed
-/// the target ends then, and with it the memory of those steps: an open bridge's task holds
-/// only what the bridge uses (tracked as the relay's other bridges, for the drain at
-/// shutdown).
-fn spawn_open(env: &Env, bridge: impl std::future::Future<Output = ()> + Send + 'static) {
-    env.tracker.spawn(bridge);
+/// A bridge that is open, counted as such until [`Opened::end`]. An open bridge runs as a task
+/// of its own, tracked as the relay's other tasks (for the drain at shutdown): the task that
+/// upgraded the connection and dialed the target ends then, and with it the memory of those
+/// steps.
+struct Opened {
+    metrics: Arc<Metrics>,
+    closed: Closed,
+    /// The bridge's place under `--max-conns`, given back at its end.
+    permit: OwnedSemaphorePermit,
+}
+
+impl Opened {
+    fn new(env: &Env, closed: Closed, permit: OwnedSemaphorePermit) -> Self {
+        env.metrics.bridge_opened();
+        Opened {
+            metrics: env.metrics.clone(),
+            closed,
+            permit,
+        }
+    }
+
+    /// Counts the bridge to `target` closed, logs its line, and gives its place back.
+    fn end(self, target: &str, report: &Report) {
+        self.metrics.bridge_closed();
+        self.closed.report(target, report);
+        drop(self.permit);
+    }
 }
 
 /// Bridges `io` to a UDP target: one message, one datagram.
@@ -393,13 +412,10 @@ where
     let Some(socket) = connect(&mut ws, target.dial(), env, &closed, &target.name).await else {
         return;
     };
-    env.metrics.bridge_opened();
-    let (cancel, metrics) = (env.cancel.clone(), env.metrics.clone());
-    spawn_open(env, async move {
-        let report = datagram::run(ws, socket, &activity, &limits, &cancel, &metrics).await;
-        metrics.bridge_closed();
-        closed.report(&target.name, &report);
-        drop(permit);
+    let (opened, cancel) = (Opened::new(env, closed, permit), env.cancel.clone());
+    env.tracker.spawn(async move {
+        let report = datagram::run(ws, socket, &activity, &limits, &cancel, &opened.metrics).await;
+        opened.end(&target.name, &report);
     });
 }
 
