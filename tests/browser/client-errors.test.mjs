@@ -4,7 +4,7 @@
 // auto-reconnect. Each time the page must say why, keep the log, and stay usable.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startRelay, launchBrowser, screenshot, screenshotOf, freePort, tcpServer, expectProblems } from "./lib.mjs";
+import { startRelay, launchBrowser, screenshot, screenshotOf, closedPort, tcpServer, expectProblems } from "./lib.mjs";
 
 let browser;
 let page;
@@ -105,7 +105,8 @@ test("a relay without api/check (404): allowed targets still connect, refusals a
 });
 
 test("an allowed target that is not listening: close 1011 with the relay's reason", async () => {
-  const port = await freePort();
+  const closed = await closedPort();
+  const port = closed.port;
   const relay = await startRelay(["--allow", `127.0.0.1:${port}`]);
   try {
     await openClient(relay);
@@ -116,6 +117,7 @@ test("an allowed target that is not listening: close 1011 with the relay's reaso
     await page.locator("#log li.error .data", { hasText: "code 1011" }).waitFor();
   } finally {
     await relay.stop();
+    await closed.close();
   }
 });
 

@@ -65,7 +65,36 @@ export async function startRelay(extraArgs = [], { timeoutMs = 20_000, http = "1
   };
 }
 
-/** A TCP port on loopback that nothing listens on (bound, then released). */
+/**
+ * A TCP port on loopback that refuses connections until `close()`: a helper process keeps it
+ * bound and never listens, so no other socket gets the port meanwhile (one bound and then
+ * released can be handed straight to another test's listener). Returns `{ port, close }`.
+ */
+export async function closedPort() {
+  const held = "import socket, sys\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\n" +
+    "print(s.getsockname()[1], flush=True)\nsys.stdin.read()\n";
+  const child = spawn("python3", ["-c", held], { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.stdout.setEncoding("utf8");
+  let out = "";
+  const port = await new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`the port holder exited (${code}) before binding`)));
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      if (out.includes("\n")) resolve(Number(out.trim()));
+    });
+  });
+  return {
+    port,
+    async close() {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+/** A TCP port on loopback for a server to listen on (bound, then released). */
 export async function freePort() {
   const server = createServer();
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -6,7 +6,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { once } from "node:events";
-import { startRelay, launchBrowser, tcpServer, freePort, expectProblems, ROOT } from "./lib.mjs";
+import { startRelay, launchBrowser, tcpServer, closedPort, expectProblems, ROOT } from "./lib.mjs";
 
 const MiB = 1024 * 1024;
 
@@ -322,7 +322,8 @@ test("Python layer: the tutorial's TCP client, timeouts and refusals raise Pytho
 
 test("Python layer: a target that refuses the connection raises ConnectionRefusedError on recv", async () => {
   // The relay accepts the WebSocket, then reports the target's refusal as a Close.
-  const port = await freePort();
+  const closed = await closedPort();
+  const port = closed.port;
   const refusing = await startRelay(["--allow", `127.0.0.1:${port}`]);
   const other = await browser.context.newPage();
   try {
@@ -338,6 +339,7 @@ test("Python layer: a target that refuses the connection raises ConnectionRefuse
   } finally {
     await other.close();
     await refusing.stop();
+    await closed.close();
   }
 });
 
@@ -600,11 +602,12 @@ test("a relay that dies mid-connection ends the socket with 1006, never a silent
 });
 
 test("an unreachable relay rejects opened with a message that says so", async () => {
-  const port = await freePort();
+  const closed = await closedPort();
+  const port = closed.port;
   expectProblems(new RegExp(`127\\.0\\.0\\.1:${port}`));
   const result = await page.evaluate(async (port) => {
     const tcp = new lib.TCPSocket("127.0.0.1", 7, { relay: `ws://127.0.0.1:${port}/ws` });
     return tcp.opened.then(() => "opened", (e) => `${e.name}: ${e.message}`);
-  }, port);
+  }, port).finally(() => closed.close());
   assert.match(result, new RegExp(`^NetworkError: Cannot reach the relay at http://127\\.0\\.0\\.1:${port} \\(`));
 });

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use sockrelay_tests::{RelayProcess, WAIT};
+use sockrelay_tests::{ClosedPort, RelayProcess, WAIT};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn connect(relay: &RelayProcess, path: &str) -> sockrelay_tests::Ws {
@@ -74,10 +74,8 @@ async fn sigterm_closes_open_bridges_with_1001_after_their_bytes_and_exits_0() {
 
 #[tokio::test]
 async fn each_bridge_ends_with_one_log_line_saying_who_where_how_much_how_long_and_why() {
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = ClosedPort::tcp();
+    let dead = closed.addr;
     let relay = RelayProcess::spawn(&["--allow", &dead.to_string()]);
 
     // An echo bridge the client closes.

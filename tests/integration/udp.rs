@@ -1,11 +1,10 @@
 //! UDP targets: `udp:HOST:PORT` through `/ws`, one message one datagram, the built-in UDP echo,
 //! the allow-list's rules for them, and how a bridge to one ends.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use sockrelay_tests::{counter, http_get, Rng, TestRelay, Ws, WAIT};
+use sockrelay_tests::{counter, http_get, ClosedPort, Rng, TestRelay, Ws, WAIT};
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -244,11 +243,8 @@ async fn only_the_targets_datagrams_come_back() {
 
 #[tokio::test]
 async fn port_unreachable_closes_1011_and_is_counted() {
-    // A port nobody listens on: bound, then closed.
-    let closed: SocketAddr = {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.local_addr().unwrap()
-    };
+    let port = ClosedPort::udp();
+    let closed = port.addr;
     let relay = TestRelay::with(|s| s.allow = vec![format!("udp:{closed}")]).await;
     let mut ws = relay.ws(&format!("/ws?target=udp:{closed}")).await;
     ws.send(Message::binary(b"anyone?".to_vec())).await.unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use sockrelay_tests::{http_get, sockrelay_bin, TestRelay, Ws, WAIT};
+use sockrelay_tests::{http_get, sockrelay_bin, ClosedPort, TestRelay, Ws, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -25,12 +25,6 @@ async fn named_target(name: &'static str) -> SocketAddr {
         }
     });
     addr
-}
-
-/// A port nothing listens on.
-fn closed_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
 }
 
 /// A fresh directory for one test's files.
@@ -140,7 +134,8 @@ async fn unknown_tokens_are_refused_and_nothing_else_widens() {
 async fn a_target_that_refuses_the_connection_closes_the_bridge_with_1011() {
     let dir = scratch("refused");
     let file = dir.join("tokens");
-    std::fs::write(&file, format!("gone: {}\n", closed_port())).unwrap();
+    let closed = ClosedPort::tcp();
+    std::fs::write(&file, format!("gone: {}\n", closed.addr)).unwrap();
     let relay = relay_with_tokens(&file, None).await;
     let mut ws = relay.ws("/websockify?token=gone").await;
     match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {

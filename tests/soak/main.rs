@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use chaos::{Ctx, Mode, Stats, Targets};
 use futures_util::{SinkExt, StreamExt};
-use sockrelay_tests::{http_get, ws_echo_roundtrip, RelayProcess, Rng, WAIT};
+use sockrelay_tests::{http_get, ws_echo_roundtrip, ClosedPort, RelayProcess, Rng, WAIT};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -272,10 +272,8 @@ async fn soak_and_chaos() {
     );
     let per_bridge = stalled.stalled.saturating_sub(stalled.before) / STALLED_READERS as u64;
     // Allowed, but nothing listens there.
-    let unreachable = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = ClosedPort::tcp();
+    let unreachable = closed.addr;
     let (chaos_target, dead_target) = (targets.addr.to_string(), unreachable.to_string());
     let relay = RelayProcess::spawn(&[
         "--allow",

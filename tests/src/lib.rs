@@ -221,6 +221,41 @@ pub fn counter(metrics: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no counter {name} in {metrics}"))
 }
 
+/// A loopback port that refuses whatever is sent to it for as long as this value lives.
+///
+/// The port stays bound, so no other socket gets it while a test runs: not another test's
+/// listener, nor a connection's own ephemeral port (a port bound and then released can be
+/// handed to either at once, and a test that expected a refusal then finds somebody there).
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    _held: Box<dyn Send + Sync>,
+}
+
+impl ClosedPort {
+    /// TCP on 127.0.0.1: bound, never listening, so a connection attempt is reset at once.
+    pub fn tcp() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        Self {
+            addr,
+            _held: Box::new(socket),
+        }
+    }
+
+    /// UDP on 127.0.0.1: bound and connected to another port, so a datagram from anyone else
+    /// finds no socket and draws ICMP port unreachable.
+    pub fn udp() -> Self {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect("127.0.0.1:9").unwrap();
+        let addr = socket.local_addr().unwrap();
+        Self {
+            addr,
+            _held: Box::new(socket),
+        }
+    }
+}
+
 /// A deterministic pseudo-random generator (xorshift), so failures reproduce.
 pub struct Rng(u64);
 

@@ -463,9 +463,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_refusal_within_a_batch_closes_the_bridge_at_once() {
+        // Bound, so nobody else gets the port, and connected elsewhere, so the bridge's
+        // datagrams find no socket and draw ICMP port unreachable.
         let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        closed.connect("127.0.0.1:9").await.unwrap();
         let port = closed.local_addr().unwrap();
-        drop(closed);
         let (mut client, _relay, task) = bridge_to(port).await;
         for _ in 0..10 {
             client.feed(TMessage::binary(vec![7u8; 100])).await.unwrap();
