@@ -139,6 +139,7 @@ where
     S: Stream<Item = Result<Message, WsError>> + Unpin,
 {
     let mut batch: Vec<Bytes> = Vec::new();
+    let mut gso = true;
     loop {
         // The first message is waited for; those the codec has without waiting are taken as
         // they are. Polled with this task's context, not a no-op one: the codec may write (a
@@ -158,7 +159,7 @@ where
             held = batch.iter().map(Bytes::len).sum();
         }
         if !batch.is_empty() {
-            let (sent, result) = send_all(socket, &batch).await;
+            let (sent, result) = send_all(socket, &batch, &mut gso).await;
             // What went out counts, whatever happened to the rest.
             if sent > 0 {
                 activity.moved();
@@ -199,29 +200,56 @@ fn take(step: Step, max: usize, batch: &mut Vec<Bytes>) -> Taken {
     }
 }
 
-/// Sends each of `datagrams` to the connected target, in order: with `sendmmsg`, as many at a
-/// time as the kernel takes. How many went out, and the error that stopped the rest.
+/// Sends each of `datagrams` to the connected target, in order, and says how many went out and
+/// the error that stopped the rest. A run of datagrams of one size (the last of it may be
+/// shorter) goes with one `sendmsg` and segmentation offload while `gso` holds: the kernel
+/// builds, routes and queues it once and cuts it into the same datagrams, each its own
+/// packet, as late as it can. Other datagrams go with `sendmmsg`, as many at a time as the
+/// kernel takes. A kernel or route that cannot segment (EIO, EINVAL, EMSGSIZE: the
+/// segment and its headers above the route's MTU) gets the run again without it, and the
+/// bridge stops asking (`gso` turns false).
 ///
 /// `sendmmsg` that stops short says how many it sent and drops the error that stopped it
 /// (the man page: "the error code is lost"), an ICMP error about the target among them; so
 /// after a short count the next datagram goes alone, with `send`, which reports it.
 #[cfg(target_os = "linux")]
-async fn send_all(socket: &UdpSocket, datagrams: &[Bytes]) -> (usize, io::Result<()>) {
+async fn send_all(
+    socket: &UdpSocket,
+    datagrams: &[Bytes],
+    gso: &mut bool,
+) -> (usize, io::Result<()>) {
     use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
     use std::io::IoSlice;
 
     let mut sent = 0;
     let mut alone = datagrams.len() == 1;
     while sent < datagrams.len() {
+        let rest = &datagrams[sent..];
+        let (singles, run) = if *gso {
+            split_run(rest)
+        } else {
+            (rest.len(), 0)
+        };
+        if singles == 0 {
+            match send_segmented(socket, &rest[..run]).await {
+                Ok(()) => {
+                    sent += run;
+                    alone = false;
+                }
+                Err(e) if cannot_segment(&e) => *gso = false,
+                Err(e) => return (sent, Err(e)),
+            }
+            continue;
+        }
         if alone {
-            if let Err(e) = socket.send(&datagrams[sent]).await {
+            if let Err(e) = socket.send(&rest[0]).await {
                 return (sent, Err(e));
             }
             sent += 1;
             alone = false;
             continue;
         }
-        let rest = &datagrams[sent..];
+        let rest = &rest[..singles];
         let result = socket
             .async_io(Interest::WRITABLE, || {
                 let iovs: Vec<[IoSlice<'_>; 1]> = rest.iter().map(|d| [IoSlice::new(d)]).collect();
@@ -251,10 +279,80 @@ async fn send_all(socket: &UdpSocket, datagrams: &[Bytes]) -> (usize, io::Result
     (sent, Ok(()))
 }
 
+/// The most datagrams one segmented send carries (the kernel's `UDP_MAX_SEGMENTS`, 64 before
+/// Linux 6.9 and 128 since).
+#[cfg(target_os = "linux")]
+const GSO_SEGMENTS: usize = 64;
+
+/// Where the first run of `datagrams` worth segmenting starts, and how long it is: two or more
+/// non-empty datagrams of one size, then perhaps one shorter but not empty, together no larger
+/// than one datagram may be. `(datagrams.len(), 0)` when there is none.
+#[cfg(target_os = "linux")]
+fn split_run(datagrams: &[Bytes]) -> (usize, usize) {
+    let mut start = 0;
+    while start + 1 < datagrams.len() {
+        let size = datagrams[start].len();
+        let fits = |n: usize| n <= GSO_SEGMENTS && n * size <= MAX_DATAGRAM_V4;
+        let mut len = 1;
+        while start + len < datagrams.len() && datagrams[start + len].len() == size && fits(len + 1)
+        {
+            len += 1;
+        }
+        if size > 0 && len >= 2 {
+            if let Some(last) = datagrams.get(start + len) {
+                let total = len * size + last.len();
+                if (1..size).contains(&last.len()) && len < GSO_SEGMENTS && total <= MAX_DATAGRAM_V4
+                {
+                    len += 1;
+                }
+            }
+            return (start, len);
+        }
+        start += len;
+    }
+    (datagrams.len(), 0)
+}
+
+/// Sends `run` (see [`split_run`]) with one `sendmsg`, segmented at the size of its first.
+#[cfg(target_os = "linux")]
+async fn send_segmented(socket: &UdpSocket, run: &[Bytes]) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrStorage};
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+
+    let size =
+        u16::try_from(run[0].len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let total: usize = run.iter().map(Bytes::len).sum();
+    socket
+        .async_io(Interest::WRITABLE, || {
+            let iov: Vec<IoSlice<'_>> = run.iter().map(|d| IoSlice::new(d)).collect();
+            let control = [ControlMessage::UdpGsoSegments(&size)];
+            let fd = socket.as_raw_fd();
+            match sendmsg::<SockaddrStorage>(fd, &iov, &control, MsgFlags::empty(), None)? {
+                n if n == total => Ok(()),
+                _ => Err(io::ErrorKind::WriteZero.into()),
+            }
+        })
+        .await
+}
+
+/// Whether a segmented send failed for want of segmentation, not for the target's sake.
+#[cfg(target_os = "linux")]
+fn cannot_segment(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(code) if code == nix::libc::EIO || code == nix::libc::EINVAL || code == nix::libc::EMSGSIZE
+    )
+}
+
 /// Sends each of `datagrams` to the connected target, in order. How many went out, and the
 /// error that stopped the rest.
 #[cfg(not(target_os = "linux"))]
-async fn send_all(socket: &UdpSocket, datagrams: &[Bytes]) -> (usize, io::Result<()>) {
+async fn send_all(
+    socket: &UdpSocket,
+    datagrams: &[Bytes],
+    _gso: &mut bool,
+) -> (usize, io::Result<()>) {
     for (sent, d) in datagrams.iter().enumerate() {
         if let Err(e) = socket.send(d).await {
             return (sent, Err(e));
@@ -430,11 +528,6 @@ mod tests {
         (client, relay, task)
     }
 
-    /// Messages read together to a target that refuses them: the refusal (an ICMP error,
-    /// which `sendmmsg` drops when it hits a datagram after the first) closes the bridge
-    /// with 1011 at once, not after the whole batch. The error `sendmmsg` dropped is gone, so
-    /// the datagram sent alone after it goes too, and the next refusal is the one reported:
-    /// two datagrams out of ten.
     /// A UDP bridge parks its codec while quiet too, and datagrams go both ways across it.
     #[tokio::test]
     async fn datagrams_go_both_ways_across_quiet_spells() {
@@ -461,14 +554,45 @@ mod tests {
         assert_eq!((report.client_to_target, report.target_to_client), (30, 60));
     }
 
-    #[tokio::test]
-    async fn a_refusal_within_a_batch_closes_the_bridge_at_once() {
-        // Bound, so nobody else gets the port, and connected elsewhere, so the bridge's
-        // datagrams find no socket and draw ICMP port unreachable.
+    /// A UDP socket on loopback that draws ICMP port unreachable for as long as it lives:
+    /// bound, so nobody else gets the port, and connected elsewhere, so no datagram from the
+    /// bridge finds it.
+    async fn refusing() -> UdpSocket {
         let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         closed.connect("127.0.0.1:9").await.unwrap();
-        let port = closed.local_addr().unwrap();
-        let (mut client, _relay, task) = bridge_to(port).await;
+        closed
+    }
+
+    /// Messages of different sizes read together to a target that refuses them: the refusal
+    /// (an ICMP error, which `sendmmsg` drops when it hits a datagram after the first) closes
+    /// the bridge with 1011 at once, not after the whole batch. The error `sendmmsg` dropped
+    /// is gone, so the datagram sent alone after it goes too, and the next refusal is the one
+    /// reported: two datagrams out of ten.
+    #[tokio::test]
+    async fn a_refusal_within_a_batch_closes_the_bridge_at_once() {
+        let closed = refusing().await;
+        let (mut client, _relay, task) = bridge_to(closed.local_addr().unwrap()).await;
+        for i in 1..=10 {
+            client.feed(TMessage::binary(datagram(i))).await.unwrap();
+        }
+        client.flush().await.unwrap();
+        match client.next().await.unwrap().unwrap() {
+            TMessage::Close(Some(f)) => assert_eq!(u16::from(f.code), 1011),
+            other => panic!("unexpected {other:?}"),
+        }
+        let report = task.await.unwrap();
+        let (one, two) = (datagram(1).len() as u64, datagram(2).len() as u64);
+        let sent = report.client_to_target;
+        assert!([one, one + two].contains(&sent), "{sent} B counted as sent");
+    }
+
+    /// Messages of one size read together go as one segmented send: to a target that refuses
+    /// them, all of it went out before the refusal came back, and the bridge closes with 1011.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_refused_run_of_one_size_is_sent_whole_then_closes_1011() {
+        let closed = refusing().await;
+        let (mut client, _relay, task) = bridge_to(closed.local_addr().unwrap()).await;
         for _ in 0..10 {
             client.feed(TMessage::binary(vec![7u8; 100])).await.unwrap();
         }
@@ -478,8 +602,12 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let report = task.await.unwrap();
-        let sent = report.client_to_target;
-        assert!((100..=200).contains(&sent), "{sent} B counted as sent");
+        assert!(
+            matches!(report.ending, Ending::TargetError(_)),
+            "{:?}",
+            report.ending
+        );
+        assert_eq!(report.client_to_target, 1000);
     }
 
     /// Datagram `i` of the tests: its size and bytes tell it apart (empty ones included).
@@ -535,6 +663,115 @@ mod tests {
         assert!(matches!(report.ending, Ending::ClientClosed(_)));
         let total: usize = (0..count).map(|i| datagram(i).len()).sum();
         assert_eq!(report.client_to_target, total as u64);
+    }
+
+    /// The sizes of the messages of [`runs_of_one_size_arrive_as_the_datagrams_sent`]: runs
+    /// of one size, some ending shorter, between single ones and empty ones.
+    const RUN_SIZES: &[usize] = &[
+        100, 100, 100, 50, 7, 200, 200, 0, 0, 300, 1, 1, 1, 1, 30_000, 30_000, 30_000, 9, 9,
+    ];
+
+    /// The `i`th message of [`RUN_SIZES`], its bytes telling it apart.
+    fn run_message(i: usize) -> Vec<u8> {
+        vec![i as u8 + 1; RUN_SIZES[i]]
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn runs_worth_segmenting_are_found_within_the_kernels_limits() {
+        let of = |sizes: &[usize]| {
+            let datagrams: Vec<Bytes> = sizes.iter().map(|&n| Bytes::from(vec![0; n])).collect();
+            split_run(&datagrams)
+        };
+        assert_eq!(of(&[]), (0, 0));
+        assert_eq!(of(&[100]), (1, 0));
+        assert_eq!(of(&[100, 200, 300]), (3, 0));
+        assert_eq!(of(&[100, 100]), (0, 2));
+        // A shorter one ends a run; a longer or an empty one does not join it.
+        assert_eq!(of(&[100, 100, 50, 50]), (0, 3));
+        assert_eq!(of(&[100, 100, 150]), (0, 2));
+        assert_eq!(of(&[100, 100, 0]), (0, 2));
+        assert_eq!(of(&[7, 100, 100, 100]), (1, 3));
+        assert_eq!(of(&[0, 0, 0]), (3, 0));
+        assert_eq!(of(&[5, 0, 0, 9, 9]), (3, 2));
+        // At most GSO_SEGMENTS datagrams, and no more bytes than one datagram.
+        assert_eq!(of(&[10; 100]), (0, GSO_SEGMENTS));
+        assert_eq!(of(&[30_000, 30_000, 30_000]), (0, 2));
+        assert_eq!(of(&[30_000, 30_000, 5_508]), (0, 2));
+        assert_eq!(of(&[30_000, 30_000, 5_507]), (0, 3));
+        assert_eq!(of(&[40_000, 40_000]), (2, 0));
+    }
+
+    #[tokio::test]
+    async fn runs_of_one_size_arrive_as_the_datagrams_sent() {
+        let (mut client, target, relay, task) = bridge().await;
+        for i in 0..RUN_SIZES.len() {
+            client.feed(TMessage::binary(run_message(i))).await.unwrap();
+        }
+        client.flush().await.unwrap();
+        let mut buf = vec![0u8; 65_536];
+        for i in 0..RUN_SIZES.len() {
+            let (n, from) = target.recv_from(&mut buf).await.unwrap();
+            assert_eq!(
+                (&buf[..n], from),
+                (&run_message(i)[..], relay),
+                "datagram {i}"
+            );
+        }
+        client.close(None).await.unwrap();
+        let report = task.await.unwrap();
+        assert_eq!(
+            report.client_to_target,
+            RUN_SIZES.iter().sum::<usize>() as u64
+        );
+    }
+
+    /// Where the kernel cannot segment (a UDP-Lite socket: EIO, as a route without checksum
+    /// offload would), a run goes again one datagram at a time, and nothing is lost.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_run_the_kernel_cannot_segment_goes_one_datagram_at_a_time() {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let lite = || -> Option<UdpSocket> {
+            match Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDPLITE)) {
+                Ok(socket) => {
+                    socket.set_nonblocking(true).unwrap();
+                    socket
+                        .bind(
+                            &"127.0.0.1:0"
+                                .parse::<std::net::SocketAddr>()
+                                .unwrap()
+                                .into(),
+                        )
+                        .unwrap();
+                    Some(UdpSocket::from_std(socket.into()).unwrap())
+                }
+                // A kernel built without UDP-Lite: nothing to try it with here.
+                Err(e) if e.raw_os_error() == Some(nix::libc::EPROTONOSUPPORT) => None,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let (Some(target), Some(relay_side)) = (lite(), lite()) else {
+            eprintln!("no UDP-Lite in this kernel: the fallback is not tried");
+            return;
+        };
+        relay_side
+            .connect(target.local_addr().unwrap())
+            .await
+            .unwrap();
+        let relay = relay_side.local_addr().unwrap();
+        let datagrams: Vec<Bytes> = (0..RUN_SIZES.len())
+            .map(|i| run_message(i).into())
+            .collect();
+        let mut gso = true;
+        let (sent, result) = send_all(&relay_side, &datagrams, &mut gso).await;
+        assert_eq!((sent, result.ok()), (datagrams.len(), Some(())));
+        assert!(!gso, "segmentation was not turned off");
+        let mut buf = vec![0u8; 65_536];
+        for (i, d) in datagrams.iter().enumerate() {
+            let (n, from) = target.recv_from(&mut buf).await.unwrap();
+            assert_eq!((&buf[..n], from), (&d[..], relay), "datagram {i}");
+        }
     }
 
     #[tokio::test]
