@@ -9,9 +9,10 @@
 //! measured, runs out (BENCHMARKS.md). As the reference echo it stays a plain read and write.
 //!
 //! `--udp` echoes UDP datagrams instead: each one back to its sender, as it came. It is the
-//! target of the UDP bridges the benchmark measures; a plain blocking loop of one receive and one
-//! send per datagram (no event loop to pay for, on the CPU it shares with the load generator),
-//! with a receive buffer large enough for every datagram the load generator keeps in flight.
+//! target of the UDP bridges the benchmark measures; a plain blocking loop (no event loop to pay
+//! for, on the CPU it shares with the load generator) that on Linux receives every datagram
+//! waiting with one `recvmmsg` and answers them with one `sendmmsg`, with a receive buffer large
+//! enough for every datagram the load generator keeps in flight.
 
 use std::net::SocketAddr;
 
@@ -65,7 +66,11 @@ fn udp_echo(addr: SocketAddr) -> Result<()> {
         eprintln!("bare-echo: SO_RCVBUF: {e} (keeping the default)");
     }
     println!("listening on udp {}", socket.local_addr()?);
+    #[cfg(target_os = "linux")]
+    batched::echo(&socket);
+    #[cfg(not(target_os = "linux"))]
     let mut buf = vec![0u8; 65_536];
+    #[cfg(not(target_os = "linux"))]
     loop {
         // A failed receive or send costs that datagram only: UDP's own loss, which the load
         // generator counts. (An unconnected socket gets no ICMP errors from Linux.)
@@ -151,6 +156,120 @@ mod spliced {
                 return stream.shutdown().await;
             }
             last = n;
+        }
+    }
+}
+
+/// The UDP echo's loop on Linux: each system call carries a batch of datagrams.
+#[cfg(target_os = "linux")]
+mod batched {
+    use nix::sys::socket::SockaddrStorage;
+    use nix::sys::socket::{recvmmsg, sendmmsg, sendmsg, ControlMessage, MsgFlags, MultiHeaders};
+    use std::io::{IoSlice, IoSliceMut};
+    use std::os::fd::{AsRawFd, RawFd};
+
+    /// The most datagrams one call receives or sends (and the kernel's fewest
+    /// `UDP_MAX_SEGMENTS`).
+    const BATCH: usize = 64;
+
+    /// The most bytes one segmented send carries: one IPv4 datagram's payload.
+    const GSO_BYTES: usize = 65_507;
+
+    /// Echoes every datagram to its sender until killed. Datagrams of one size in a row from
+    /// one sender go back with one segmented send (UDP_SEGMENT), as a sender that batches
+    /// would get them from a server that does; the others with one `sendmmsg`. A failed
+    /// receive or send costs those datagrams only: UDP's own loss, which the load generator
+    /// counts.
+    pub fn echo(socket: &std::net::UdpSocket) -> ! {
+        let fd = socket.as_raw_fd();
+        let mut bufs = vec![vec![0u8; 65_536]; BATCH];
+        let mut received = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        let mut sending = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        let mut got: Vec<(usize, Option<SockaddrStorage>)> = Vec::with_capacity(BATCH);
+        let mut gso = true;
+        loop {
+            got.clear();
+            {
+                let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
+                    bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+                // Blocks for the first datagram, then takes those already waiting.
+                match recvmmsg(
+                    fd,
+                    &mut received,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_WAITFORONE,
+                    None,
+                ) {
+                    Ok(msgs) => got.extend(msgs.map(|m| (m.bytes, m.address))),
+                    Err(_) => continue,
+                }
+            }
+            let mut start = 0;
+            let mut singles = 0..0;
+            while start < got.len() {
+                let (size, to) = got[start];
+                let mut end = start + 1;
+                while gso
+                    && end < got.len()
+                    && got[end] == (size, to)
+                    && (end + 1 - start) * size <= GSO_BYTES
+                {
+                    end += 1;
+                }
+                if end - start < 2 || size == 0 {
+                    singles = singles.start..start + 1;
+                    start += 1;
+                    continue;
+                }
+                send_each(fd, &mut sending, &bufs, &got, singles.clone());
+                singles = end..end;
+                let iov: Vec<IoSlice<'_>> = bufs[start..end]
+                    .iter()
+                    .map(|b| IoSlice::new(&b[..size]))
+                    .collect();
+                let segment = size as u16;
+                let control = [ControlMessage::UdpGsoSegments(&segment)];
+                if let Err(e) = sendmsg(fd, &iov, &control, MsgFlags::empty(), to.as_ref()) {
+                    if matches!(e, nix::errno::Errno::EIO | nix::errno::Errno::EINVAL) {
+                        // No segmentation here: these go one by one, and all later ones.
+                        gso = false;
+                        send_each(fd, &mut sending, &bufs, &got, start..end);
+                    }
+                }
+                start = end;
+            }
+            send_each(fd, &mut sending, &bufs, &got, singles);
+        }
+    }
+
+    /// Sends datagrams `range` of `got` (their bytes in `bufs`) back to their senders with
+    /// `sendmmsg`.
+    fn send_each(
+        fd: RawFd,
+        headers: &mut MultiHeaders<SockaddrStorage>,
+        bufs: &[Vec<u8>],
+        got: &[(usize, Option<SockaddrStorage>)],
+        range: std::ops::Range<usize>,
+    ) {
+        let slices: Vec<[IoSlice<'_>; 1]> = range
+            .clone()
+            .map(|i| [IoSlice::new(&bufs[i][..got[i].0])])
+            .collect();
+        let addrs: Vec<Option<SockaddrStorage>> = range.map(|i| got[i].1).collect();
+        let mut done = 0;
+        while done < slices.len() {
+            let none: [ControlMessage<'_>; 0] = [];
+            match sendmmsg(
+                fd,
+                headers,
+                &slices[done..],
+                &addrs[done..],
+                none,
+                MsgFlags::empty(),
+            ) {
+                Ok(sent) => done += sent.count().max(1),
+                Err(_) => done += 1,
+            }
         }
     }
 }

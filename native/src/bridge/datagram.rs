@@ -9,14 +9,16 @@
 //! same as for a stream target.
 //!
 //! Buffering is bounded the same way as for streams: nothing is read ahead. A client message is
-//! read only after the previous datagram was sent. Datagrams from the target go to the client in
-//! batches: those that have arrived together (at most [`BATCH`] bytes of frames) are received
-//! one after the other and written with one write, and the next are received only once that
-//! write is done. A client that does not read therefore stops the relay from receiving: the
-//! target's datagrams queue in the socket's kernel receive buffer, and once it is full the
+//! read only after the previous ones were sent (those read together go with one system call).
+//! Datagrams from the target go to the client in batches: those that have arrived together (at
+//! most [`BATCH`] bytes of frames and [`BATCH_DATAGRAMS`] datagrams, received up to
+//! [`RECV_SLOTS`] at a time) are written with one flush, and the next are received only once
+//! that write is done. A client that does not read therefore stops the relay from receiving:
+//! the target's datagrams queue in the socket's kernel receive buffer, and once it is full the
 //! kernel drops the newest (UDP's own loss, counted by the kernel as `RcvbufErrors` in
-//! /proc/net/snmp). The relay holds at most one datagram from the client and one batch for it,
-//! and a 64 KiB receive buffer from the first datagram on.
+//! /proc/net/snmp). A bridge holds at most one batch of client messages and one batch of
+//! datagrams (its last receive may take it past [`BATCH`] by up to [`RECV_SLOTS`] datagrams);
+//! the receive buffers belong to the runtime's threads, not to bridges.
 
 use std::future::poll_fn;
 use std::io;
@@ -361,18 +363,64 @@ async fn send_all(
     (datagrams.len(), Ok(()))
 }
 
-thread_local! {
-    /// Where datagrams are received, one buffer per runtime thread rather than per bridge: each
-    /// is copied out at once, so no bridge holds it across an await.
-    static RECV: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; RECV_BUFFER]);
+/// The most datagrams one receive takes: with `recvmmsg` (Linux), a burst from the target costs
+/// one system call per this many datagrams instead of one each.
+const RECV_SLOTS: usize = if cfg!(target_os = "linux") { 8 } else { 1 };
+
+/// Where datagrams are received, per runtime thread rather than per bridge: each is copied out
+/// at once, so no bridge holds them across an await. [`RECV_SLOTS`] buffers that any UDP
+/// payload fits (none is truncated); their pages are touched only as datagrams fill them.
+struct Slots {
+    bufs: Vec<Vec<u8>>,
+    #[cfg(target_os = "linux")]
+    headers: nix::sys::socket::MultiHeaders<()>,
 }
 
-/// The next datagram the socket holds, copied to a buffer of its size.
-fn receive(socket: &UdpSocket) -> io::Result<Bytes> {
-    RECV.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        let n = socket.try_recv(&mut buf)?;
-        Ok(Bytes::copy_from_slice(&buf[..n]))
+thread_local! {
+    static RECV: std::cell::RefCell<Slots> = std::cell::RefCell::new(Slots {
+        bufs: vec![vec![0; RECV_BUFFER]; RECV_SLOTS],
+        #[cfg(target_os = "linux")]
+        headers: nix::sys::socket::MultiHeaders::preallocate(RECV_SLOTS, None),
+    });
+}
+
+/// Receives up to `want` (at most [`RECV_SLOTS`]) of the datagrams the socket holds, each
+/// copied to a buffer of its size, onto `into`. WouldBlock when it holds none.
+fn receive(socket: &UdpSocket, want: usize, into: &mut Vec<Bytes>) -> io::Result<()> {
+    RECV.with(|slots| {
+        let slots = &mut *slots.borrow_mut();
+        let want = want.clamp(1, RECV_SLOTS);
+        #[cfg(target_os = "linux")]
+        if want > 1 {
+            use nix::sys::socket::{recvmmsg, MsgFlags};
+            use std::io::IoSliceMut;
+            use std::os::fd::AsRawFd;
+            return socket.try_io(Interest::READABLE, || {
+                let mut iovs: Vec<[IoSliceMut<'_>; 1]> = slots.bufs[..want]
+                    .iter_mut()
+                    .map(|b| [IoSliceMut::new(b)])
+                    .collect();
+                let fd = socket.as_raw_fd();
+                let got = recvmmsg(
+                    fd,
+                    &mut slots.headers,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_DONTWAIT,
+                    None,
+                )?;
+                let sizes: Vec<usize> = got.map(|m| m.bytes).collect();
+                into.extend(
+                    sizes
+                        .iter()
+                        .zip(&slots.bufs)
+                        .map(|(&n, b)| Bytes::copy_from_slice(&b[..n])),
+                );
+                Ok(())
+            });
+        }
+        let n = socket.try_recv(&mut slots.bufs[0])?;
+        into.push(Bytes::copy_from_slice(&slots.bufs[0][..n]));
+        Ok(())
     })
 }
 
@@ -413,27 +461,35 @@ where
         // BATCH_DATAGRAMS datagrams) goes into the codec's queue, then to the client with one
         // flush (the codec writes every 8 KiB it has queued).
         let (mut framed, mut bytes, mut count, mut error) = (0, 0, 0, None);
+        let mut received = Vec::new();
         while framed < BATCH && count < BATCH_DATAGRAMS {
-            let datagram = match receive(socket) {
-                Ok(datagram) => datagram,
+            let want = (BATCH_DATAGRAMS - count).min(RECV_SLOTS);
+            match receive(socket, want, &mut received) {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 // After the datagrams received before it have gone out.
                 Err(e) => {
                     error = Some(e);
                     break;
                 }
-            };
-            let n = datagram.len();
-            let message = Message::binary(datagram);
-            match sink.feed(message).await {
-                Ok(()) => {}
-                // The client closed first: its Close is being handled by the other pump.
-                Err(WsError::AlreadyClosed) => return std::future::pending().await,
-                Err(e) => return classify_ws_error(e),
             }
-            framed += n + FRAME_HEADER;
-            bytes += n;
-            count += 1;
+            // Fewer than asked for: the socket holds no more.
+            let drained = received.len() < want;
+            for datagram in received.drain(..) {
+                let n = datagram.len();
+                match sink.feed(Message::binary(datagram)).await {
+                    Ok(()) => {}
+                    // The client closed first: its Close is being handled by the other pump.
+                    Err(WsError::AlreadyClosed) => return std::future::pending().await,
+                    Err(e) => return classify_ws_error(e),
+                }
+                framed += n + FRAME_HEADER;
+                bytes += n;
+                count += 1;
+            }
+            if drained {
+                break;
+            }
         }
         if framed > 0 {
             activity.moved();
