@@ -9,10 +9,13 @@
 //! measured, runs out (BENCHMARKS.md). As the reference echo it stays a plain read and write.
 //!
 //! `--udp` echoes UDP datagrams instead: each one back to its sender, as it came. It is the
-//! target of the UDP bridges the benchmark measures; a plain blocking loop (no event loop to pay
-//! for, on the CPU it shares with the load generator) that on Linux receives every datagram
-//! waiting with one `recvmmsg` and answers them with one `sendmmsg`, with a receive buffer large
-//! enough for every datagram the load generator keeps in flight.
+//! target of the UDP bridges the benchmark measures, on the CPU it shares with the load
+//! generator: a plain blocking loop (no event loop to pay for) with a receive buffer large
+//! enough for every datagram the load generator keeps in flight, which on Linux batches as a
+//! modern UDP server does: every datagram waiting comes in with one `recvmmsg`, with UDP_GRO a
+//! segmented send comes in whole and goes back whole, datagrams of one size in a row from one
+//! sender go back with one segmented send, and the rest with one `sendmmsg`. The bridges
+//! measured get the same echo; the cheaper it is, the later the load side runs out.
 
 use std::net::SocketAddr;
 
@@ -163,8 +166,8 @@ mod spliced {
 /// The UDP echo's loop on Linux: each system call carries a batch of datagrams.
 #[cfg(target_os = "linux")]
 mod batched {
-    use nix::sys::socket::SockaddrStorage;
-    use nix::sys::socket::{recvmmsg, sendmmsg, sendmsg, ControlMessage, MsgFlags, MultiHeaders};
+    use nix::sys::socket::{recvmmsg, sendmmsg, sendmsg, setsockopt, sockopt, MultiHeaders};
+    use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, SockaddrStorage};
     use std::io::{IoSlice, IoSliceMut};
     use std::os::fd::{AsRawFd, RawFd};
 
@@ -177,19 +180,25 @@ mod batched {
 
     /// Echoes every datagram to its sender until killed. Datagrams of one size in a row from
     /// one sender go back with one segmented send (UDP_SEGMENT), as a sender that batches
-    /// would get them from a server that does; the others with one `sendmmsg`. A failed
-    /// receive or send costs those datagrams only: UDP's own loss, which the load generator
-    /// counts.
+    /// would get them from a server that does; the others with one `sendmmsg`. With UDP_GRO
+    /// on, a segmented send comes in whole, with its segment size, and goes back whole with
+    /// the same, as a modern UDP server (QUIC's) takes and answers them. A failed receive or
+    /// send costs those datagrams only: UDP's own loss, which the load generator counts.
     pub fn echo(socket: &std::net::UdpSocket) -> ! {
         let fd = socket.as_raw_fd();
+        let gro = setsockopt(socket, sockopt::UdpGroSegment, &true).is_ok();
         let mut bufs = vec![vec![0u8; 65_536]; BATCH];
-        let mut received = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
         let mut sending = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-        let mut got: Vec<(usize, Option<SockaddrStorage>)> = Vec::with_capacity(BATCH);
+        // Each received message's size, sender, and segment size when it came in whole.
+        let mut got: Vec<(usize, Option<SockaddrStorage>, Option<u16>)> = Vec::with_capacity(BATCH);
         let mut gso = true;
         loop {
             got.clear();
             {
+                // Made anew for each call: the kernel shortens each header's control length
+                // to what it wrote, and recvmmsg does not set it back.
+                let control = gro.then(|| nix::cmsg_space!(i32));
+                let mut received = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, control);
                 let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
                     bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
                 // Blocks for the first datagram, then takes those already waiting.
@@ -200,18 +209,39 @@ mod batched {
                     MsgFlags::MSG_WAITFORONE,
                     None,
                 ) {
-                    Ok(msgs) => got.extend(msgs.map(|m| (m.bytes, m.address))),
+                    Ok(msgs) => got.extend(msgs.map(|m| {
+                        let segment = m.cmsgs().ok().and_then(|mut c| {
+                            c.find_map(|c| match c {
+                                ControlMessageOwned::UdpGroSegments(n) => u16::try_from(n).ok(),
+                                _ => None,
+                            })
+                        });
+                        (
+                            m.bytes,
+                            m.address,
+                            segment.filter(|&n| usize::from(n) < m.bytes),
+                        )
+                    })),
                     Err(_) => continue,
                 }
             }
             let mut start = 0;
             let mut singles = 0..0;
             while start < got.len() {
-                let (size, to) = got[start];
+                let (size, to, segment) = got[start];
+                if let Some(segment) = segment {
+                    send_each(fd, &mut sending, &bufs, &got, singles.clone());
+                    singles = start + 1..start + 1;
+                    let iov = [IoSlice::new(&bufs[start][..size])];
+                    let control = [ControlMessage::UdpGsoSegments(&segment)];
+                    let _ = sendmsg(fd, &iov, &control, MsgFlags::empty(), to.as_ref());
+                    start += 1;
+                    continue;
+                }
                 let mut end = start + 1;
                 while gso
                     && end < got.len()
-                    && got[end] == (size, to)
+                    && got[end] == (size, to, None)
                     && (end + 1 - start) * size <= GSO_BYTES
                 {
                     end += 1;
@@ -248,7 +278,7 @@ mod batched {
         fd: RawFd,
         headers: &mut MultiHeaders<SockaddrStorage>,
         bufs: &[Vec<u8>],
-        got: &[(usize, Option<SockaddrStorage>)],
+        got: &[(usize, Option<SockaddrStorage>, Option<u16>)],
         range: std::ops::Range<usize>,
     ) {
         let slices: Vec<[IoSlice<'_>; 1]> = range
