@@ -107,8 +107,9 @@ test("a relay without api/check (404): allowed targets still connect, refusals a
 test("an allowed target that is not listening: close 1011 with the relay's reason", async () => {
   const closed = await closedPort();
   const port = closed.port;
-  const relay = await startRelay(["--allow", `127.0.0.1:${port}`]);
+  let relay;
   try {
+    relay = await startRelay(["--allow", `127.0.0.1:${port}`]);
     await openClient(relay);
     await page.locator("#target").selectOption(`127.0.0.1:${port}`);
     await page.getByRole("button", { name: "Connect", exact: true }).click();
@@ -116,7 +117,7 @@ test("an allowed target that is not listening: close 1011 with the relay's reaso
     assert.match(await status(), /^The target failed \(code 1011: target unreachable: connection refused\)$/);
     await page.locator("#log li.error .data", { hasText: "code 1011" }).waitFor();
   } finally {
-    await relay.stop();
+    await relay?.stop();
     await closed.close();
   }
 });

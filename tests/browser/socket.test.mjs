@@ -324,9 +324,11 @@ test("Python layer: a target that refuses the connection raises ConnectionRefuse
   // The relay accepts the WebSocket, then reports the target's refusal as a Close.
   const closed = await closedPort();
   const port = closed.port;
-  const refusing = await startRelay(["--allow", `127.0.0.1:${port}`]);
-  const other = await browser.context.newPage();
+  let refusing;
+  let other;
   try {
+    refusing = await startRelay(["--allow", `127.0.0.1:${port}`]);
+    other = await browser.context.newPage();
     await other.goto(`${refusing.url}healthz`);
     const result = await other.evaluate(async (port) => {
       const { socket } = await import("/pkg/socket.js");
@@ -337,8 +339,8 @@ test("Python layer: a target that refuses the connection raises ConnectionRefuse
     }, port);
     assert.match(result, /^ConnectionRefusedError: .*connection refused/);
   } finally {
-    await other.close();
-    await refusing.stop();
+    await other?.close();
+    await refusing?.stop();
     await closed.close();
   }
 });

@@ -166,10 +166,12 @@ mod spliced {
 /// The UDP echo's loop on Linux: each system call carries a batch of datagrams.
 #[cfg(target_os = "linux")]
 mod batched {
-    use nix::sys::socket::{recvmmsg, sendmmsg, sendmsg, setsockopt, sockopt, MultiHeaders};
+    use nix::sys::socket::{recvmmsg, sendmsg, setsockopt, sockopt, MultiHeaders};
     use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, SockaddrStorage};
+    use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny};
     use std::io::{IoSlice, IoSliceMut};
-    use std::os::fd::{AsRawFd, RawFd};
+    use std::net::{SocketAddr, UdpSocket};
+    use std::os::fd::AsRawFd;
 
     /// The most datagrams one call receives or sends (and the kernel's fewest
     /// `UDP_MAX_SEGMENTS`).
@@ -178,126 +180,125 @@ mod batched {
     /// The most bytes one segmented send carries: one IPv4 datagram's payload.
     const GSO_BYTES: usize = 65_507;
 
+    /// One received message: its size, its sender, and its segment size when it came in whole
+    /// (several datagrams of that size, the last perhaps shorter).
+    type Got = (usize, SocketAddr, Option<u16>);
+
     /// Echoes every datagram to its sender until killed. Datagrams of one size in a row from
     /// one sender go back with one segmented send (UDP_SEGMENT), as a sender that batches
     /// would get them from a server that does; the others with one `sendmmsg`. With UDP_GRO
     /// on, a segmented send comes in whole, with its segment size, and goes back whole with
     /// the same, as a modern UDP server (QUIC's) takes and answers them. A failed receive or
     /// send costs those datagrams only: UDP's own loss, which the load generator counts.
-    pub fn echo(socket: &std::net::UdpSocket) -> ! {
+    pub fn echo(socket: &UdpSocket) -> ! {
         let fd = socket.as_raw_fd();
         let gro = setsockopt(socket, sockopt::UdpGroSegment, &true).is_ok();
         let mut bufs = vec![vec![0u8; 65_536]; BATCH];
-        let mut sending = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-        // Each received message's size, sender, and segment size when it came in whole.
-        let mut got: Vec<(usize, Option<SockaddrStorage>, Option<u16>)> = Vec::with_capacity(BATCH);
+        let mut got: Vec<Got> = Vec::with_capacity(BATCH);
         let mut gso = true;
         loop {
             got.clear();
             {
-                // Made anew for each call: the kernel shortens each header's control length
-                // to what it wrote, and recvmmsg does not set it back.
+                // Made anew for each call: the kernel shortens each header's control and
+                // address lengths to what it wrote, and recvmmsg does not set them back.
                 let control = gro.then(|| nix::cmsg_space!(i32));
                 let mut received = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, control);
                 let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
                     bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
                 // Blocks for the first datagram, then takes those already waiting.
-                match recvmmsg(
-                    fd,
-                    &mut received,
-                    iovs.iter_mut(),
-                    MsgFlags::MSG_WAITFORONE,
-                    None,
-                ) {
-                    Ok(msgs) => got.extend(msgs.map(|m| {
-                        let segment = m.cmsgs().ok().and_then(|mut c| {
-                            c.find_map(|c| match c {
-                                ControlMessageOwned::UdpGroSegments(n) => u16::try_from(n).ok(),
-                                _ => None,
-                            })
-                        });
-                        (
-                            m.bytes,
-                            m.address,
-                            segment.filter(|&n| usize::from(n) < m.bytes),
-                        )
-                    })),
-                    Err(_) => continue,
+                let flags = MsgFlags::MSG_WAITFORONE;
+                let Ok(msgs) = recvmmsg(fd, &mut received, iovs.iter_mut(), flags, None) else {
+                    continue;
+                };
+                for m in msgs {
+                    let Some(from) = m.address.and_then(|a| socket_addr(&a)) else {
+                        continue;
+                    };
+                    let segment = m.cmsgs().ok().and_then(|mut c| {
+                        c.find_map(|c| match c {
+                            ControlMessageOwned::UdpGroSegments(n) => u16::try_from(n).ok(),
+                            _ => None,
+                        })
+                    });
+                    got.push((m.bytes, from, segment.filter(|&n| usize::from(n) < m.bytes)));
                 }
             }
             let mut start = 0;
             let mut singles = 0..0;
             while start < got.len() {
                 let (size, to, segment) = got[start];
-                if let Some(segment) = segment {
-                    send_each(fd, &mut sending, &bufs, &got, singles.clone());
-                    singles = start + 1..start + 1;
-                    let iov = [IoSlice::new(&bufs[start][..size])];
-                    let control = [ControlMessage::UdpGsoSegments(&segment)];
-                    let _ = sendmsg(fd, &iov, &control, MsgFlags::empty(), to.as_ref());
-                    start += 1;
-                    continue;
-                }
-                let mut end = start + 1;
-                while gso
-                    && end < got.len()
-                    && got[end] == (size, to, None)
-                    && (end + 1 - start) * size <= GSO_BYTES
-                {
-                    end += 1;
-                }
-                if end - start < 2 || size == 0 {
-                    singles = singles.start..start + 1;
-                    start += 1;
-                    continue;
-                }
-                send_each(fd, &mut sending, &bufs, &got, singles.clone());
+                // A message that came in whole, or a run of one size from one sender.
+                let (end, segment) = match segment {
+                    Some(segment) => (start + 1, segment),
+                    None => {
+                        let mut end = start + 1;
+                        while gso
+                            && end < got.len()
+                            && got[end] == (size, to, None)
+                            && (end + 1 - start) * size <= GSO_BYTES
+                        {
+                            end += 1;
+                        }
+                        if end - start < 2 || size == 0 {
+                            singles = singles.start..start + 1;
+                            start += 1;
+                            continue;
+                        }
+                        (end, size as u16)
+                    }
+                };
+                send_each(socket, &bufs, &got, singles);
                 singles = end..end;
-                let iov: Vec<IoSlice<'_>> = bufs[start..end]
-                    .iter()
-                    .map(|b| IoSlice::new(&b[..size]))
+                let iov: Vec<IoSlice<'_>> = (start..end)
+                    .map(|i| IoSlice::new(&bufs[i][..got[i].0]))
                     .collect();
-                let segment = size as u16;
                 let control = [ControlMessage::UdpGsoSegments(&segment)];
-                if let Err(e) = sendmsg(fd, &iov, &control, MsgFlags::empty(), to.as_ref()) {
-                    if matches!(e, nix::errno::Errno::EIO | nix::errno::Errno::EINVAL) {
+                let to_nix = SockaddrStorage::from(to);
+                if let Err(e) = sendmsg(fd, &iov, &control, MsgFlags::empty(), Some(&to_nix)) {
+                    use nix::errno::Errno;
+                    if matches!(e, Errno::EIO | Errno::EINVAL | Errno::EMSGSIZE) && end - start > 1
+                    {
                         // No segmentation here: these go one by one, and all later ones.
                         gso = false;
-                        send_each(fd, &mut sending, &bufs, &got, start..end);
+                        send_each(socket, &bufs, &got, start..end);
                     }
                 }
                 start = end;
             }
-            send_each(fd, &mut sending, &bufs, &got, singles);
+            send_each(socket, &bufs, &got, singles);
         }
     }
 
-    /// Sends datagrams `range` of `got` (their bytes in `bufs`) back to their senders with
+    /// The sender's address as the standard library's.
+    fn socket_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
+        if let Some(v4) = a.as_sockaddr_in() {
+            return Some(SocketAddr::V4((*v4).into()));
+        }
+        a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
+    }
+
+    /// Sends messages `range` of `got` (their bytes in `bufs`) back to their senders with
     /// `sendmmsg`.
-    fn send_each(
-        fd: RawFd,
-        headers: &mut MultiHeaders<SockaddrStorage>,
-        bufs: &[Vec<u8>],
-        got: &[(usize, Option<SockaddrStorage>, Option<u16>)],
-        range: std::ops::Range<usize>,
-    ) {
-        let slices: Vec<[IoSlice<'_>; 1]> = range
+    fn send_each(socket: &UdpSocket, bufs: &[Vec<u8>], got: &[Got], range: std::ops::Range<usize>) {
+        let iovs: Vec<[IoSlice<'_>; 1]> = range
             .clone()
             .map(|i| [IoSlice::new(&bufs[i][..got[i].0])])
             .collect();
-        let addrs: Vec<Option<SockaddrStorage>> = range.map(|i| got[i].1).collect();
+        let addrs: Vec<SocketAddrAny> = range.map(|i| got[i].1.into()).collect();
         let mut done = 0;
-        while done < slices.len() {
-            let none: [ControlMessage<'_>; 0] = [];
-            match sendmmsg(
-                fd,
-                headers,
-                &slices[done..],
-                &addrs[done..],
-                none,
-                MsgFlags::empty(),
-            ) {
-                Ok(sent) => done += sent.count().max(1),
+        while done < iovs.len() {
+            let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = iovs[done..]
+                .iter()
+                .map(|_| SendAncillaryBuffer::default())
+                .collect();
+            let mut msgs: Vec<MMsgHdr<'_>> = iovs[done..]
+                .iter()
+                .zip(&addrs[done..])
+                .zip(controls.iter_mut())
+                .map(|((iov, addr), control)| MMsgHdr::new_with_addr(addr, iov, control))
+                .collect();
+            match sendmmsg(socket, &mut msgs, SendFlags::empty()) {
+                Ok(sent) => done += sent.max(1),
                 Err(_) => done += 1,
             }
         }

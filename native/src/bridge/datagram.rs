@@ -9,7 +9,8 @@
 //! same as for a stream target.
 //!
 //! Buffering is bounded the same way as for streams: nothing is read ahead. A client message is
-//! read only after the previous ones were sent (those read together go with one system call).
+//! read only after the previous ones were sent (those read together go in as few system calls
+//! as the kernel allows: see [`send_all`]).
 //! Datagrams from the target go to the client in batches: those that have arrived together (at
 //! most [`BATCH`] bytes of frames and [`BATCH_DATAGRAMS`] datagrams, received up to
 //! [`RECV_SLOTS`] at a time) are written with one flush, and the next are received only once
@@ -141,7 +142,7 @@ where
     S: Stream<Item = Result<Message, WsError>> + Unpin,
 {
     let mut batch: Vec<Bytes> = Vec::new();
-    let mut gso = true;
+    let mut gso = segment_limit(socket);
     loop {
         // The first message is waited for; those the codec has without waiting are taken as
         // they are. Polled with this task's context, not a no-op one: the codec may write (a
@@ -204,21 +205,22 @@ fn take(step: Step, max: usize, batch: &mut Vec<Bytes>) -> Taken {
 
 /// Sends each of `datagrams` to the connected target, in order, and says how many went out and
 /// the error that stopped the rest. A run of datagrams of one size (the last of it may be
-/// shorter) goes with one `sendmsg` and segmentation offload while `gso` holds: the kernel
-/// builds, routes and queues it once and cuts it into the same datagrams, each its own
-/// packet, as late as it can. Other datagrams go with `sendmmsg`, as many at a time as the
-/// kernel takes. A kernel or route that cannot segment (EIO, EINVAL, EMSGSIZE: the
-/// segment and its headers above the route's MTU) gets the run again without it, and the
-/// bridge stops asking (`gso` turns false).
+/// shorter) no larger than `gso` (see [`segment_limit`]) goes with one `sendmsg` and
+/// segmentation offload: the kernel builds, routes and queues it once and cuts it into the same
+/// datagrams, each its own packet, as late as it can. Other datagrams go with `sendmmsg`, as
+/// many at a time as the kernel takes. Where the kernel cannot segment (EIO, EINVAL) the run
+/// goes again without it and `gso` turns 0; where the route's MTU has fallen below the run's
+/// datagrams (EMSGSIZE, and the MTU read again says so) `gso` takes the new limit and the run
+/// goes again. Any other error is the target's, as it would be from a plain send.
 ///
 /// `sendmmsg` that stops short says how many it sent and drops the error that stopped it
 /// (the man page: "the error code is lost"), an ICMP error about the target among them; so
-/// after a short count the next datagram goes alone, with `send`, which reports it.
+/// after a short count the next datagram goes alone, with `send`, which reports the next one.
 #[cfg(target_os = "linux")]
 async fn send_all(
     socket: &UdpSocket,
     datagrams: &[Bytes],
-    gso: &mut bool,
+    gso: &mut usize,
 ) -> (usize, io::Result<()>) {
     use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
     use std::io::IoSlice;
@@ -227,18 +229,23 @@ async fn send_all(
     let mut alone = datagrams.len() == 1;
     while sent < datagrams.len() {
         let rest = &datagrams[sent..];
-        let (singles, run) = if *gso {
-            split_run(rest)
-        } else {
-            (rest.len(), 0)
-        };
+        let (singles, run) = split_run(rest, *gso);
         if singles == 0 {
             match send_segmented(socket, &rest[..run]).await {
                 Ok(()) => {
                     sent += run;
                     alone = false;
                 }
-                Err(e) if cannot_segment(&e) => *gso = false,
+                Err(e) if matches!(e.raw_os_error(), Some(nix::libc::EIO | nix::libc::EINVAL)) => {
+                    *gso = 0
+                }
+                Err(e) if e.raw_os_error() == Some(nix::libc::EMSGSIZE) => {
+                    let limit = mtu_limit(socket);
+                    if limit >= rest[0].len() {
+                        return (sent, Err(e));
+                    }
+                    *gso = limit;
+                }
                 Err(e) => return (sent, Err(e)),
             }
             continue;
@@ -286,25 +293,66 @@ async fn send_all(
 #[cfg(target_os = "linux")]
 const GSO_SEGMENTS: usize = 64;
 
-/// Where the first run of `datagrams` worth segmenting starts, and how long it is: two or more
-/// non-empty datagrams of one size, then perhaps one shorter but not empty, together no larger
-/// than one datagram may be. `(datagrams.len(), 0)` when there is none.
+/// The IP and UDP headers of a datagram, at most (IPv6's 40 bytes and UDP's 8).
 #[cfg(target_os = "linux")]
-fn split_run(datagrams: &[Bytes]) -> (usize, usize) {
+const HEADERS: usize = 48;
+
+/// The largest datagram a segmented send to the target may be cut into: what the route's MTU
+/// leaves after the IP and UDP headers. 0 (none) where the kernel does not know the UDP_SEGMENT
+/// option (before Linux 4.18, which would ignore the control message and send a run as one
+/// datagram) or the MTU is unknown.
+#[cfg(target_os = "linux")]
+fn segment_limit(socket: &UdpSocket) -> usize {
+    use nix::sys::socket::{getsockopt, sockopt::UdpGsoSegment};
+    match getsockopt(socket, UdpGsoSegment) {
+        Ok(_) => mtu_limit(socket),
+        Err(_) => 0,
+    }
+}
+
+/// What the route's MTU to the connected target leaves of a datagram after its headers; 0 when
+/// it is not known.
+#[cfg(target_os = "linux")]
+fn mtu_limit(socket: &UdpSocket) -> usize {
+    use rustix::net::sockopt::{ip_mtu, ipv6_mtu};
+    let (mtu, headers) = match socket.peer_addr() {
+        Ok(addr) if addr.is_ipv6() => (ipv6_mtu(socket), 40 + 8),
+        _ => (ip_mtu(socket), 20 + 8),
+    };
+    mtu.map_or(0, |mtu| (mtu as usize).saturating_sub(headers))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn segment_limit(_: &UdpSocket) -> usize {
+    0
+}
+
+/// Where the first run of `datagrams` worth segmenting starts, and how long it is: two or more
+/// non-empty datagrams of one size no larger than `limit`, then perhaps one shorter but not
+/// empty, together within what one segmented send carries. `(datagrams.len(), 0)` when there is
+/// none.
+#[cfg(target_os = "linux")]
+fn split_run(datagrams: &[Bytes], limit: usize) -> (usize, usize) {
     let mut start = 0;
     while start + 1 < datagrams.len() {
         let size = datagrams[start].len();
-        let fits = |n: usize| n <= GSO_SEGMENTS && n * size <= MAX_DATAGRAM_V4;
+        // At most GSO_SEGMENTS datagrams and one datagram's bytes; and within GSO_SEGMENTS
+        // segments counting the headers, which kernels before 5.6 counted.
+        let fits = |count: usize, bytes: usize| {
+            count <= GSO_SEGMENTS
+                && bytes <= MAX_DATAGRAM_V4
+                && bytes + HEADERS <= GSO_SEGMENTS * size
+        };
         let mut len = 1;
-        while start + len < datagrams.len() && datagrams[start + len].len() == size && fits(len + 1)
+        while start + len < datagrams.len()
+            && datagrams[start + len].len() == size
+            && fits(len + 1, (len + 1) * size)
         {
             len += 1;
         }
-        if size > 0 && len >= 2 {
+        if (1..=limit).contains(&size) && len >= 2 {
             if let Some(last) = datagrams.get(start + len) {
-                let total = len * size + last.len();
-                if (1..size).contains(&last.len()) && len < GSO_SEGMENTS && total <= MAX_DATAGRAM_V4
-                {
+                if (1..size).contains(&last.len()) && fits(len + 1, len * size + last.len()) {
                     len += 1;
                 }
             }
@@ -338,22 +386,13 @@ async fn send_segmented(socket: &UdpSocket, run: &[Bytes]) -> io::Result<()> {
         .await
 }
 
-/// Whether a segmented send failed for want of segmentation, not for the target's sake.
-#[cfg(target_os = "linux")]
-fn cannot_segment(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(code) if code == nix::libc::EIO || code == nix::libc::EINVAL || code == nix::libc::EMSGSIZE
-    )
-}
-
 /// Sends each of `datagrams` to the connected target, in order. How many went out, and the
 /// error that stopped the rest.
 #[cfg(not(target_os = "linux"))]
 async fn send_all(
     socket: &UdpSocket,
     datagrams: &[Bytes],
-    _gso: &mut bool,
+    _gso: &mut usize,
 ) -> (usize, io::Result<()>) {
     for (sent, d) in datagrams.iter().enumerate() {
         if let Err(e) = socket.send(d).await {
@@ -378,7 +417,7 @@ struct Slots {
 
 thread_local! {
     static RECV: std::cell::RefCell<Slots> = std::cell::RefCell::new(Slots {
-        bufs: vec![vec![0; RECV_BUFFER]; RECV_SLOTS],
+        bufs: (0..RECV_SLOTS).map(|_| vec![0; RECV_BUFFER]).collect(),
         #[cfg(target_os = "linux")]
         headers: nix::sys::socket::MultiHeaders::preallocate(RECV_SLOTS, None),
     });
@@ -735,10 +774,11 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn runs_worth_segmenting_are_found_within_the_kernels_limits() {
-        let of = |sizes: &[usize]| {
+        let within = |limit: usize, sizes: &[usize]| {
             let datagrams: Vec<Bytes> = sizes.iter().map(|&n| Bytes::from(vec![0; n])).collect();
-            split_run(&datagrams)
+            split_run(&datagrams, limit)
         };
+        let of = |sizes: &[usize]| within(MAX_DATAGRAM_V4, sizes);
         assert_eq!(of(&[]), (0, 0));
         assert_eq!(of(&[100]), (1, 0));
         assert_eq!(of(&[100, 200, 300]), (3, 0));
@@ -750,12 +790,46 @@ mod tests {
         assert_eq!(of(&[7, 100, 100, 100]), (1, 3));
         assert_eq!(of(&[0, 0, 0]), (3, 0));
         assert_eq!(of(&[5, 0, 0, 9, 9]), (3, 2));
-        // At most GSO_SEGMENTS datagrams, and no more bytes than one datagram.
-        assert_eq!(of(&[10; 100]), (0, GSO_SEGMENTS));
+        // At most GSO_SEGMENTS datagrams, and their headers within GSO_SEGMENTS segments too
+        // (what kernels before 5.6 checked): 63 of 64 B, 59 of 10 B.
+        assert_eq!(of(&[64; 100]), (0, 63));
+        assert_eq!(of(&[10; 100]), (0, 59));
+        assert_eq!(of(&[1000; 100]), (0, 63));
+        let mut tail = vec![1000; 63];
+        tail.push(900);
+        assert_eq!(of(&tail), (0, GSO_SEGMENTS));
+        // No more bytes than one datagram.
         assert_eq!(of(&[30_000, 30_000, 30_000]), (0, 2));
         assert_eq!(of(&[30_000, 30_000, 5_508]), (0, 2));
         assert_eq!(of(&[30_000, 30_000, 5_507]), (0, 3));
         assert_eq!(of(&[40_000, 40_000]), (2, 0));
+        // Datagrams larger than the route's MTU allows are not segmented; none are at 0.
+        assert_eq!(within(1472, &[1500, 1500, 1472, 1472]), (2, 2));
+        assert_eq!(within(0, &[64, 64, 64]), (3, 0));
+    }
+
+    /// On loopback (MTU 65,536) any datagram may be segmented: the limit is the MTU less the
+    /// headers, as the kernel checks it.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_segment_limit_is_the_routes_mtu_less_the_headers() {
+        for (local, headers) in [("127.0.0.1:0", 28), ("[::1]:0", 48)] {
+            let (a, b) = (
+                UdpSocket::bind(local).await.unwrap(),
+                UdpSocket::bind(local).await.unwrap(),
+            );
+            a.connect(b.local_addr().unwrap()).await.unwrap();
+            let mtu = if local.starts_with('[') {
+                rustix::net::sockopt::ipv6_mtu(&a)
+            } else {
+                rustix::net::sockopt::ip_mtu(&a)
+            };
+            assert_eq!(
+                segment_limit(&a),
+                mtu.unwrap() as usize - headers,
+                "{local}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -819,10 +893,11 @@ mod tests {
         let datagrams: Vec<Bytes> = (0..RUN_SIZES.len())
             .map(|i| run_message(i).into())
             .collect();
-        let mut gso = true;
+        let mut gso = segment_limit(&relay_side);
+        assert!(gso > 30_000, "UDP-Lite knows the option: {gso}");
         let (sent, result) = send_all(&relay_side, &datagrams, &mut gso).await;
         assert_eq!((sent, result.ok()), (datagrams.len(), Some(())));
-        assert!(!gso, "segmentation was not turned off");
+        assert_eq!(gso, 0, "segmentation was not turned off");
         let mut buf = vec![0u8; 65_536];
         for (i, d) in datagrams.iter().enumerate() {
             let (n, from) = target.recv_from(&mut buf).await.unwrap();
