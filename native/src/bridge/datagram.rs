@@ -702,7 +702,17 @@ mod tests {
             "{:?}",
             report.ending
         );
-        assert_eq!(report.client_to_target, 1000);
+        // Where the kernel cannot segment, the messages go with sendmmsg: one or two of them
+        // before the refusal stops it (see the test above).
+        let probe = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        probe.connect(closed.local_addr().unwrap()).await.unwrap();
+        let expected: &[u64] = if segment_limit(&probe) > 0 {
+            &[1000]
+        } else {
+            &[100, 200]
+        };
+        let sent = report.client_to_target;
+        assert!(expected.contains(&sent), "{sent} B counted as sent");
     }
 
     /// Datagram `i` of the tests: its size and bytes tell it apart (empty ones included).
