@@ -447,13 +447,8 @@ fn receive(socket: &UdpSocket, want: usize, into: &mut Vec<Bytes>) -> io::Result
                     MsgFlags::MSG_DONTWAIT,
                     None,
                 )?;
-                let sizes: Vec<usize> = got.map(|m| m.bytes).collect();
-                into.extend(
-                    sizes
-                        .iter()
-                        .zip(&slots.bufs)
-                        .map(|(&n, b)| Bytes::copy_from_slice(&b[..n])),
-                );
+                // Each datagram as received (an empty one has no slice).
+                into.extend(got.map(|m| Bytes::copy_from_slice(m.iovs().next().unwrap_or(&[]))));
                 Ok(())
             });
         }

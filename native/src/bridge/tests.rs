@@ -1759,17 +1759,13 @@ async fn quiet_spells_park_the_codec_and_lose_nothing() {
         assert_eq!(got, payload, "split at {split}");
         quiet().await;
     }
-    client
-        .get_mut()
-        .write_all(&masked_fragment(false, 0x2, b"frag"))
-        .await
-        .unwrap();
-    quiet().await;
-    client
-        .get_mut()
-        .write_all(&masked_fragment(true, 0x0, b"ments"))
-        .await
-        .unwrap();
+    for (fin, opcode, part) in [(false, 0x2, &b"frag"[..]), (true, 0x0, &b"ments"[..])] {
+        let fragment = masked_fragment(fin, opcode, part);
+        client.get_mut().write_all(&fragment).await.unwrap();
+        if !fin {
+            quiet().await;
+        }
+    }
     let mut got = [0u8; 9];
     target.read_exact(&mut got).await.unwrap();
     assert_eq!(&got, b"fragments");
