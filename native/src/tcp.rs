@@ -73,6 +73,26 @@ pub async fn connect(addr: SocketAddr, congestion: Option<&str>) -> io::Result<T
     socket.connect(addr).await
 }
 
+/// Gives a client's connection up once bytes sent to it have gone unacknowledged for
+/// `timeout` (Linux's `TCP_USER_TIMEOUT`): the kernel then resets it, and reads and writes on
+/// it fail. With the heartbeat on, `timeout` is `--ping-interval` plus `--ping-timeout`, the
+/// time within which the heartbeat finds a silent client, so that a client that vanished (a
+/// laptop closed, a network dropped) is found in that time even while its target keeps
+/// sending: the relay's writes to it still succeed, into the socket's send buffer, and bytes
+/// that move that way would otherwise keep the bridge from being judged (see
+/// `bridge::heartbeat`). A client that is there acknowledges what reaches it, however slowly.
+/// One whose receive window stays closed that long (it reads nothing) is given up too, as the
+/// kernel counts unanswered window updates, not the probes it answers.
+#[cfg(target_os = "linux")]
+pub fn give_up_unacknowledged(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
+    socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn give_up_unacknowledged(_stream: &TcpStream, _timeout: Duration) -> io::Result<()> {
+    Ok(())
+}
+
 /// A TCP socket of `addr`'s family with `congestion` set.
 fn socket_for(addr: SocketAddr, congestion: Option<&str>) -> io::Result<TcpSocket> {
     let socket = if addr.is_ipv4() {

@@ -138,3 +138,43 @@ async fn a_silent_client_of_a_udp_bridge_is_closed_too() {
         "{metrics}"
     );
 }
+
+/// A client that vanishes (a closed laptop, a dropped network) while its target keeps sending:
+/// the relay's writes to it still succeed, into the socket's send buffer, so bytes move on the
+/// bridge, yet nothing reaches the client. The relay finds it within `--ping-interval` plus
+/// `--ping-timeout` anyway, as it finds a silent client: the kernel gives up on bytes
+/// unacknowledged that long (TCP_USER_TIMEOUT), and the target is reset as for any client that
+/// vanished. The client's disappearance needs an address that can
+/// be taken away without a reset or an ICMP error: tests/python/vanished_client.py runs in a
+/// network namespace of its own (`unshare --net`, root), with only a loopback interface.
+#[test]
+fn a_client_that_vanishes_while_its_target_sends_is_found_within_the_ping_timeout() {
+    let script = format!("{}/python/vanished_client.py", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "python3", &script])
+        .arg(sockrelay_tests::sockrelay_bin())
+        .args(["1", "2"])
+        .output()
+        .expect("unshare could not be run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("unshare failed") {
+        // Not root (or no network namespaces in this sandbox): nothing here can stand in.
+        eprintln!("SKIPPED: a network namespace of its own is needed: {stderr}");
+        return;
+    }
+    assert!(out.status.success(), "vanished_client.py failed: {stderr}");
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let closed = seen["closed_after"].as_f64().unwrap_or_else(|| {
+        panic!("the bridge was still open 20 s after its client vanished: {seen}")
+    });
+    // 1 + 2 s, counted from the first unanswered retransmission; the kernel checks it when a
+    // retransmission timer fires (every 0.2 s to 1.6 s here).
+    assert!(
+        closed < 10.0,
+        "closed {closed} s after the client vanished: {seen}"
+    );
+    let line = seen["line"].as_str().unwrap();
+    assert!(line.contains("ending=client gone"), "{line}");
+    assert!(line.contains("code=1006"), "{line}");
+    assert_eq!(seen["target_saw"], "ConnectionResetError", "{seen}");
+}
