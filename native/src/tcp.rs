@@ -65,12 +65,23 @@ pub async fn accept(
 }
 
 /// Connects to `addr` with `congestion` (when set) from the first packet on, holding at most
-/// [`NOTSENT_LOWAT`] unsent bytes.
+/// [`NOTSENT_LOWAT`] unsent bytes, with urgent data kept in the stream (see
+/// [`keep_urgent_inline`]).
 pub async fn connect(addr: SocketAddr, congestion: Option<&str>) -> io::Result<TcpStream> {
     let socket = socket_for(addr, congestion)?;
     #[cfg(target_os = "linux")]
     socket2::SockRef::from(&socket).set_tcp_notsent_lowat(NOTSENT_LOWAT)?;
+    keep_urgent_inline(&socket)?;
     socket.connect(addr).await
+}
+
+/// Keeps TCP urgent data (a byte sent with `MSG_OOB`, as telnet's Synch sends its Data Mark)
+/// in the stream where it was sent (`SO_OOBINLINE`, which RFC 6093 asks of applications that
+/// meet the urgent mechanism). Without it the kernel takes that byte out of the stream, and a
+/// bridge would pass on a stream with a byte missing (telnet's `IAC DM` would reach the
+/// client as a lone `IAC`, which then swallows the next byte as a command).
+pub fn keep_urgent_inline(socket: &impl std::os::fd::AsFd) -> io::Result<()> {
+    socket2::SockRef::from(socket).set_out_of_band_inline(true)
 }
 
 /// Gives a client's connection up once bytes sent to it have gone unacknowledged for

@@ -179,6 +179,27 @@ async fn allowed_extra_target_and_target_eof_delivers_everything_then_1000() {
     relay.wait_bridges_closed().await;
 }
 
+/// TCP urgent data (a byte sent with `MSG_OOB`, as telnet's Synch sends its Data Mark) is a byte
+/// of the stream: it reaches the client where it was sent, not dropped as the kernel drops it
+/// from a socket that does not ask to keep it inline.
+#[tokio::test]
+async fn urgent_data_from_the_target_arrives_in_its_place() {
+    let addr = target(move |mut s| async move {
+        s.write_all(b"telnet \xff").await.unwrap();
+        socket2::SockRef::from(&s)
+            .send_out_of_band(b"\xf2")
+            .unwrap();
+        s.write_all(b" and on").await.unwrap();
+    })
+    .await;
+    let relay = TestRelay::with(|s| s.allow = vec![addr.to_string()]).await;
+    let mut ws = relay.ws(&format!("/ws?target={addr}")).await;
+    let (data, close) = read_until_close(&mut ws).await;
+    assert_eq!(data, b"telnet \xff\xf2 and on");
+    assert_eq!(close.unwrap().0, 1000);
+    relay.wait_bridges_closed().await;
+}
+
 #[tokio::test]
 async fn client_close_shuts_the_target_write_side_after_all_bytes() {
     let (tx, rx) = tokio::sync::oneshot::channel();
