@@ -113,6 +113,7 @@ pub async fn run<W: Client + Send>(
         &ending,
         None::<&mut tokio::io::Empty>,
         limits.max_message,
+        tokio::time::Instant::now() + ending::CLOSE_GRACE,
     )
     .await;
     super::report(ending, &shared, metrics)

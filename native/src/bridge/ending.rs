@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_websockets::proto::ProtocolError;
 use tokio_websockets::{CloseCode, Error as WsError, Message};
@@ -135,12 +136,15 @@ pub struct Report {
 }
 
 /// Ends the client's side as `ending` calls for: the Close the client hears, after its answer
-/// to ours or our answer to its. `target_read` is the target's, unless it was reset.
+/// to ours or our answer to its, by `deadline` (the bridge's ending plus [`CLOSE_GRACE`]: the
+/// whole closing handshake, whatever part of it the bridge waited for already, takes no
+/// longer). `target_read` is the target's, unless it was reset.
 pub(super) async fn close<W, R>(
     ws: &mut W,
     ending: &Ending,
     target_read: Option<&mut R>,
     max_message: usize,
+    deadline: Instant,
 ) where
     W: Client,
     R: AsyncRead + Unpin,
@@ -149,7 +153,7 @@ pub(super) async fn close<W, R>(
         // Our Close went out after the target's bytes: what remains is to read the client up
         // to its Close and end the stream.
         Ending::TargetClosed => {
-            let _ = tokio::time::timeout(CLOSE_GRACE, finish(ws)).await;
+            let _ = tokio::time::timeout_at(deadline, finish(ws)).await;
         }
         // The client's Close is answered and the target has seen EOF after the client's last
         // bytes. Until the target ends its side too, what it still sends is read and dropped:
@@ -163,34 +167,37 @@ pub(super) async fn close<W, R>(
                 }
             };
             let _ = tokio::join!(
-                tokio::time::timeout(CLOSE_GRACE, finish(ws)),
-                tokio::time::timeout(CLOSE_GRACE, drain_target),
+                tokio::time::timeout_at(deadline, finish(ws)),
+                tokio::time::timeout_at(deadline, drain_target),
             );
         }
         Ending::TargetError(e) => {
             let reason = format!("target error: {}", short_io_error(e));
-            close_client(ws, close_message(codes::TARGET_ERROR, &reason)).await;
+            close_client_by(ws, close_message(codes::TARGET_ERROR, &reason), deadline).await;
         }
         Ending::TooBig => {
             let reason = too_big_reason(max_message);
-            close_client(ws, close_message(codes::TOO_BIG, &reason)).await;
+            close_client_by(ws, close_message(codes::TOO_BIG, &reason), deadline).await;
         }
         Ending::DatagramTooBig(max) => {
             let reason = datagram_too_big_reason(*max);
-            close_client(ws, close_message(codes::TOO_BIG, &reason)).await;
+            close_client_by(ws, close_message(codes::TOO_BIG, &reason), deadline).await;
         }
         Ending::Protocol(_) => {
-            close_client(ws, close_message(codes::PROTOCOL, "protocol error")).await;
+            let close = close_message(codes::PROTOCOL, "protocol error");
+            close_client_by(ws, close, deadline).await;
         }
         Ending::Idle => {
-            close_client(ws, close_message(codes::GOING_AWAY, "idle timeout")).await;
+            let close = close_message(codes::GOING_AWAY, "idle timeout");
+            close_client_by(ws, close, deadline).await;
         }
         Ending::PingTimeout => {
-            close_client(ws, close_message(codes::GOING_AWAY, "ping timeout")).await;
+            let close = close_message(codes::GOING_AWAY, "ping timeout");
+            close_client_by(ws, close, deadline).await;
         }
         Ending::Shutdown => {
             let close = close_message(codes::GOING_AWAY, "relay shutting down");
-            close_client(ws, close).await;
+            close_client_by(ws, close, deadline).await;
         }
         Ending::ClientGone => {}
     }
@@ -226,7 +233,12 @@ fn datagram_too_big_reason(max: usize) -> String {
 /// its own Close (1002, 1007 or 1009 with the reason); sending ours then fails and the codec's
 /// goes out instead.
 pub(super) async fn close_client<W: Client>(ws: &mut W, close: Message) {
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+    close_client_by(ws, close, Instant::now() + CLOSE_GRACE).await;
+}
+
+/// [`close_client`], done or given up by `deadline`.
+async fn close_client_by<W: Client>(ws: &mut W, close: Message, deadline: Instant) {
+    let _ = tokio::time::timeout_at(deadline, async {
         let _ = ws.send(close).await;
         finish(ws).await;
     })

@@ -373,7 +373,7 @@ struct Opened {
     metrics: Arc<Metrics>,
     closed: Closed,
     /// The bridge's place under `--max-conns`, given back at its end.
-    permit: OwnedSemaphorePermit,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Opened {
@@ -382,15 +382,22 @@ impl Opened {
         Opened {
             metrics: env.metrics.clone(),
             closed,
-            permit,
+            _permit: permit,
         }
     }
 
-    /// Counts the bridge to `target` closed, logs its line, and gives its place back.
+    /// Logs the bridge's line; it is counted closed, and its place given back, as it goes.
     fn end(self, target: &str, report: &Report) {
-        self.metrics.bridge_closed();
         self.closed.report(target, report);
-        drop(self.permit);
+    }
+}
+
+/// A bridge is counted closed however it ends, a task that panicked included (its place under
+/// `--max-conns` goes back with the permit): `sockrelay_bridges_active` never counts one that
+/// is gone.
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.metrics.bridge_closed();
     }
 }
 
@@ -521,7 +528,7 @@ where
     let mut target_write = activity.watch(target_write);
     let shared = Shared::default();
 
-    let ending = {
+    let (ending, deadline) = {
         let (mut stream, mut sink) = halves::halves(&ws);
         // Each pump is polled only after its own wake-up: the task wakes for one socket at a
         // time, and polling the other pump then costs a trip through the codec or a target
@@ -566,14 +573,16 @@ where
             ending = down => ending,
             ending = watch => ending,
         };
+        // One grace for the whole closing handshake, counted from here.
+        let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
         if let Ending::TargetClosed = ending {
             // The target has only shut down its sending side, perhaps: what the client sends
             // until it answers our Close (a write in progress included) still goes to the
             // target, which then sees EOF. A target that is gone entirely makes the writes
             // fail, which changes nothing: the bridge ended because the target closed.
-            let _ = tokio::time::timeout(CLOSE_GRACE, up).await;
+            let _ = tokio::time::timeout_at(deadline, up).await;
         }
-        ending
+        (ending, deadline)
     };
 
     // In place, not moved out of the lock: the bridge's future would hold it twice.
@@ -590,7 +599,14 @@ where
     let target_read = target_halves.as_mut().map(|(read, _)| read);
     // Boxed: the closing handshake's state is only needed at the end, not for the bridge's
     // whole life.
-    Box::pin(ending::close(ws, &ending, target_read, limits.max_message)).await;
+    Box::pin(ending::close(
+        ws,
+        &ending,
+        target_read,
+        limits.max_message,
+        deadline,
+    ))
+    .await;
     if let Some(splicer) = &splicer {
         let late = splicer.bytes().saturating_sub(shared.spliced.load(Relaxed));
         if late > 0 {

@@ -1781,3 +1781,64 @@ async fn quiet_spells_park_the_codec_and_lose_nothing() {
     );
     assert_eq!(report.client_to_target, 3 * 200 + 6 * 1000 + 9);
 }
+
+#[test]
+fn a_bridge_is_counted_closed_and_gives_its_place_back_however_it_ends() {
+    let env = Env {
+        settings: Arc::new(Settings::ephemeral()),
+        metrics: Arc::new(Metrics::new()),
+        cancel: CancellationToken::new(),
+        tracker: tokio_util::task::TaskTracker::new(),
+    };
+    let places = Arc::new(tokio::sync::Semaphore::new(1));
+    let permit = places.clone().try_acquire_owned().unwrap();
+    let opened = Opened::new(&env, Closed::new(None), permit);
+    assert_eq!(env.metrics.bridges_active(), 1);
+    assert_eq!(places.available_permits(), 0);
+    // A bridge's task that panics unwinds through its `Opened`.
+    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _opened = opened;
+        panic!("a bridge that fails");
+    }));
+    assert!(ended.is_err());
+    assert_eq!(env.metrics.bridges_active(), 0);
+    assert_eq!(places.available_permits(), 1);
+    // And one that ends as bridges do.
+    let permit = places.clone().try_acquire_owned().unwrap();
+    let report = Report {
+        client_to_target: 0,
+        target_to_client: 0,
+        ending: Ending::TargetClosed,
+    };
+    Opened::new(&env, Closed::new(None), permit).end("test", &report);
+    assert_eq!(env.metrics.bridges_active(), 0);
+    assert_eq!(places.available_permits(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_answers_the_targets_close_is_given_one_grace_in_all() {
+    // The target sends its last bytes and closes; the client reads nothing and never answers
+    // the Close. The bridge waits for its answer while the client's messages could still go to
+    // the target, then for the closing handshake: one grace for both, not one each.
+    let (client_io, mut target, task) = raw_harness(limits(), 64 * 1024, 64 * 1024);
+    target.write_all(b"bye").await.unwrap();
+    drop(target);
+    let start = Instant::now();
+    let report = task.await.unwrap();
+    assert!(
+        matches!(report.ending, Ending::TargetClosed),
+        "{:?}",
+        report.ending
+    );
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= CLOSE_GRACE && elapsed < CLOSE_GRACE + Duration::from_millis(100),
+        "closed after {elapsed:?}"
+    );
+    // What the client was sent: the target's bytes, then the Close.
+    let mut raw = Vec::new();
+    let mut client_io = client_io;
+    client_io.read_to_end(&mut raw).await.unwrap();
+    let close = [&[0x88, 15, 0x03, 0xe8][..], b"target closed"].concat();
+    assert_eq!(raw, [&[0x82, 3][..], b"bye", &close].concat());
+}
