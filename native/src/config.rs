@@ -184,6 +184,10 @@ settings! {
     /// entry (`sockrelay websockify` runs this way)
     no_builtins: bool => builtins: bool = Off;
 
+    /// Take WebSocket upgrades on every path, not only /ws and /websockify, as websockify does
+    /// (`sockrelay websockify` runs this way); other requests still get the pages
+    ws_any_path: bool => ws_any_path: bool = On;
+
     /// Require this token on /ws, /api/targets, /api/check and /metrics, as `?token=...` or
     /// `Authorization: Bearer ...` (401 without it). /healthz (for load balancers) and the
     /// pages stay open: neither tells what the relay reaches; a page opened with
@@ -236,10 +240,11 @@ settings! {
     #[arg(value_name = "SECS")]
     ping_timeout: Option<u64> => ping_timeout: Duration = Secs(30), check a_second;
 
-    /// Largest WebSocket message accepted from a client, in bytes; larger ones close the
-    /// bridge with code 1009
+    /// Largest WebSocket message accepted from a client, in bytes (16 to 1073741824, 1 GiB);
+    /// larger ones close the bridge with code 1009. A frame's header makes room for its whole
+    /// declared size, so each connection may hold up to this much
     #[arg(value_name = "BYTES")]
-    max_message: Option<usize> => max_message: usize = Value(1 << 20), check at_least(16, " bytes");
+    max_message: Option<usize> => max_message: usize = Value(1 << 20), check message_size;
 
     /// Copy bulk data from targets to WebSocket clients instead of splicing it (Linux: by
     /// default the target's bulk bytes go to a plain-TCP client through a pipe, never through
@@ -329,6 +334,19 @@ impl Kind<Vec<String>> for List {
     }
 }
 
+/// A switch that turns something on.
+struct On;
+
+impl Kind<bool> for On {
+    type Resolved = bool;
+    fn resolve(&self, given: bool) -> bool {
+        given
+    }
+    fn shown(&self) -> Option<String> {
+        None
+    }
+}
+
 /// A switch that turns something off: the resolved value says whether it is on.
 struct Off;
 
@@ -400,6 +418,23 @@ fn at_least(min: usize, unit: &'static str) -> impl Fn(&usize) -> Result<(), Str
         }
         Ok(())
     }
+}
+
+/// The largest `--max-message`. The codec makes room for a frame's whole declared size as soon
+/// as its header arrives, before any of it: a limit near the address space (2^64 - 1 as
+/// "unlimited") let a 14-byte header make the relay ask for more memory than it can have, and
+/// a failed allocation aborts the process, every bridge with it.
+pub const MAX_MESSAGE_LIMIT: usize = 1 << 30;
+
+fn message_size(n: &usize) -> Result<(), String> {
+    at_least(16, " bytes")(n)?;
+    if *n > MAX_MESSAGE_LIMIT {
+        return Err(format!(
+            "must be at most {MAX_MESSAGE_LIMIT} bytes (1 GiB): each connection may hold a \
+             whole frame of this size"
+        ));
+    }
+    Ok(())
 }
 
 fn a_second(d: &Duration) -> Result<(), String> {
@@ -700,7 +735,7 @@ mod tests {
             .filter(|&long| long != "config")
             .map(|long| format!("`{long}`"))
             .collect();
-        assert_eq!(flags.len(), 24);
+        assert_eq!(flags.len(), 25);
         let f = write("no-such-key = 1\n");
         let args = ServeArgs {
             config: Some(f.0.clone()),
@@ -782,5 +817,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("allow"));
+    }
+
+    #[test]
+    fn max_message_is_refused_past_a_size_that_can_be_held() {
+        let with = |n: usize| {
+            Settings::resolve(&ServeArgs {
+                max_message: Some(n),
+                ..ServeArgs::default()
+            })
+        };
+        assert_eq!(
+            with(MAX_MESSAGE_LIMIT).unwrap().max_message,
+            MAX_MESSAGE_LIMIT
+        );
+        assert_eq!(with(16).unwrap().max_message, 16);
+        for n in [15, MAX_MESSAGE_LIMIT + 1, 1 << 47, usize::MAX] {
+            let e = with(n).unwrap_err().to_string();
+            assert!(e.contains("max-message"), "{n}: {e}");
+        }
     }
 }

@@ -211,6 +211,9 @@ impl WebsockifyArgs {
         let mut serve = ServeArgs {
             http: Some(listen_addr(&self.source, self.prefer_ipv6)?),
             no_builtins: true,
+            // websockify takes an upgrade on whatever path it comes (a proxy in front may have
+            // rewritten noVNC's `/websockify` to `/`).
+            ws_any_path: true,
             web: self.web.clone(),
             origin: self.origin.clone(),
             trusted_proxy: self.trusted_proxy.clone(),
@@ -424,6 +427,7 @@ mod tests {
         let (serve, extras) = parse("6080 localhost:5900").unwrap();
         assert_eq!(serve.http, Some("0.0.0.0:6080".parse().unwrap()));
         assert!(serve.no_builtins);
+        assert!(serve.ws_any_path);
         assert_eq!(serve.allow, ["localhost:5900"]);
         assert!(serve.target_tokens.is_none());
         assert_eq!(serve.idle_timeout, Some(QUIET_BRIDGE_SECS));

@@ -97,6 +97,7 @@ fn help_documents_every_option_with_its_default() {
         ("--trusted-proxy", None),
         ("--web", None),
         ("--no-builtins", None),
+        ("--ws-any-path", None),
         ("--token", None),
         ("--frame-ancestors", Some("'self'".into())),
         ("--max-conns", Some(d.max_conns.to_string())),
@@ -140,7 +141,7 @@ fn help_documents_every_option_with_its_default() {
                 ),
             }
         }
-        let token = &entries[12].1;
+        let token = &entries[13].1;
         assert!(token.contains("[env: SOCKRELAY_TOKEN]"), "{token}");
     }
 }

@@ -913,6 +913,30 @@ async fn malformed_and_oversized_frames_end_only_their_own_bridge() {
     relay.wait_bridges_closed().await;
 }
 
+/// At the largest `--max-message` the relay takes (1 GiB), frames that claim far more (a 14-byte
+/// header asking for 2^47 bytes, or 2^63 - 1) close their bridge with 1009 before any memory is
+/// set aside for them: the codec makes room for a frame's declared size when its header
+/// arrives, and a limit near the address space let such a header abort the whole relay.
+#[tokio::test]
+async fn frames_claiming_more_than_the_largest_limit_end_only_their_bridge() {
+    let largest = sockrelay::config::MAX_MESSAGE_LIMIT;
+    let relay = TestRelay::with(|s| s.max_message = largest).await;
+    let host = relay.http.to_string();
+    for claim in [largest as u64 + 1, 1 << 47, u64::MAX >> 1] {
+        let mut header = vec![0x82, 0xff];
+        header.extend_from_slice(&claim.to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4]);
+        let mut answer = exchange(relay.http, upgrade(&host, "/ws", "").as_bytes()).await;
+        assert_eq!(answer.status, 101, "{}", answer.head);
+        answer.stream.write_all(&header).await.unwrap();
+        let mut data = Vec::new();
+        let code = read_server_frames(&mut answer.stream, &mut data).await;
+        assert_eq!(code, Some(1009), "a frame of {claim} bytes");
+    }
+    relay.wait_bridges_closed().await;
+    still_serves(relay.http).await;
+}
+
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()

@@ -462,7 +462,9 @@ async fn one_target_mode_sends_every_connection_to_it_and_opens_nothing_else() {
         .filter(|l| l.contains("listening"))
         .collect();
     assert_eq!(services.len(), 1, "only the HTTP listener: {services:?}");
-    for path in ["/websockify", "/ws"] {
+    // websockify takes an upgrade on any path: a proxy in front may have rewritten noVNC's
+    // `/websockify` to `/` (nginx's `proxy_pass http://127.0.0.1:6080/;`), or to its own.
+    for path in ["/websockify", "/ws", "/", "/vnc/socket?x=1"] {
         let mut ws = relay.ws(path).await;
         assert_eq!(greeting(&mut ws).await, "alpha\n", "{path}");
     }

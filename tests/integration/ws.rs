@@ -200,6 +200,53 @@ async fn urgent_data_from_the_target_arrives_in_its_place() {
     relay.wait_bridges_closed().await;
 }
 
+/// A WebSocket handshake on a path that is not a bridge's gets a 404 that says where bridges
+/// are (not the page at that path, which a WebSocket client cannot use), unless
+/// `--ws-any-path` (websockify's way) takes it there too.
+#[tokio::test]
+async fn handshakes_on_other_paths_get_404_unless_any_path_is_on() {
+    let relay = TestRelay::start().await;
+    for path in ["/", "/index.html", "/nothing/here"] {
+        let url = relay.ws_url(path);
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), 404, "{path}");
+                let body = String::from_utf8_lossy(r.body().as_deref().unwrap_or_default());
+                assert!(body.contains("/ws"), "{path}: {body}");
+            }
+            other => panic!("{path}: {:?}", other.map(|_| ())),
+        }
+    }
+    // The pages themselves are still there.
+    let (status, _) = sockrelay_tests::parse_response(
+        &raw_http(
+            relay.http,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await,
+    );
+    assert_eq!(status, 200);
+    let relay = TestRelay::with(|s| s.ws_any_path = true).await;
+    for path in ["/", "/index.html", "/nothing/here?target=echo"] {
+        let mut ws = relay.ws(path).await;
+        ws.send(Message::binary(b"any path".to_vec()))
+            .await
+            .unwrap();
+        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+            Some(Ok(Message::Binary(b))) => assert_eq!(&b[..], b"any path", "{path}"),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    let (status, _) = sockrelay_tests::parse_response(
+        &raw_http(
+            relay.http,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await,
+    );
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn client_close_shuts_the_target_write_side_after_all_bytes() {
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -469,6 +516,15 @@ async fn bad_handshakes_are_refused_clearly() {
         ),
         (
             "POST /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+            405,
+            "",
+        ),
+        // A HEAD request is not a handshake, however complete its headers (RFC 6455, 4.1).
+        (
+            handshake(&format!(
+                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n"
+            ))
+            .replacen("GET", "HEAD", 1),
             405,
             "",
         ),

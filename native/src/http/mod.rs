@@ -82,7 +82,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(guarded)
         // Open even with `--token`: load balancers probe it, and it tells nothing.
         .route("/healthz", get(|| async { "ok\n" }))
-        .fallback(get(static_file))
+        .fallback(get(fallback))
         .layer(axum::middleware::from_fn(require_host))
         // Added after that layer: `/ws` checks Host with the rest of its handshake, and
         // counts the refusal as one.
@@ -229,6 +229,20 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state.metrics.encode(),
     )
         .into_response()
+}
+
+/// What no route takes: a WebSocket handshake (a bridge with `--ws-any-path`, as websockify
+/// takes one on any path; otherwise a 404 that says where bridges are), or a page.
+async fn fallback(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    if policy::handshake::asks_for_websocket(request.headers()) {
+        if state.settings.ws_any_path {
+            return ws::ws(State(state), request).await;
+        }
+        let error = "no WebSocket here: bridges are opened on /ws (and /websockify)";
+        let body = Json(serde_json::json!({ "error": error }));
+        return (StatusCode::NOT_FOUND, body).into_response();
+    }
+    static_file(State(state), request).await
 }
 
 async fn static_file(State(state): State<Arc<AppState>>, request: Request) -> Response {

@@ -15,6 +15,17 @@ use crate::metrics::RefusalReason;
 use crate::policy::{self, Refusal};
 
 pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request) -> Response {
+    // The route takes GET, and so HEAD (which a GET route answers too); a HEAD request is not
+    // a handshake (RFC 6455, 4.1), and must not open a bridge.
+    if request.method() != axum::http::Method::GET {
+        let refusal = Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            RefusalReason::BadRequest,
+            "the WebSocket handshake is a GET request",
+        )
+        .with_header(axum::http::header::ALLOW, "GET");
+        return refuse(&state, refusal);
+    }
     let rules = policy::Rules {
         allow: &state.allow,
         origin: &state.origin,

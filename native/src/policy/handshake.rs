@@ -13,13 +13,21 @@ pub(super) fn header_has_token(headers: &HeaderMap, name: HeaderName, token: &st
     })
 }
 
+/// Whether a request asks to become a WebSocket (`Upgrade: websocket`), well formed or not.
+pub fn asks_for_websocket(headers: &HeaderMap) -> bool {
+    header_has_token(headers, header::UPGRADE, "websocket")
+}
+
 /// The headers of a handshake that must appear at most once: with two, the relay and a proxy
-/// in front of it could each believe a different one (RFC 6455 4.2.1 and 11.3.1).
-const SINGLE_HEADERS: [HeaderName; 4] = [
+/// in front of it could each believe a different one (RFC 6455 4.2.1 and 11.3.1). The same
+/// goes for the relay's token in `Authorization` (RFC 9110, 11.6.2, has one set of
+/// credentials).
+const SINGLE_HEADERS: [HeaderName; 5] = [
     header::HOST,
     header::SEC_WEBSOCKET_KEY,
     header::SEC_WEBSOCKET_VERSION,
     header::ORIGIN,
+    header::AUTHORIZATION,
 ];
 
 /// Why a handshake's headers are ambiguous or incomplete, if they are: a header of

@@ -86,7 +86,7 @@ impl Refusal {
         Refusal::new(StatusCode::BAD_REQUEST, RefusalReason::BadRequest, message)
     }
 
-    fn with_header(self, name: HeaderName, value: &'static str) -> Refusal {
+    pub fn with_header(self, name: HeaderName, value: &'static str) -> Refusal {
         Refusal {
             header: Some((name, value)),
             ..self
@@ -264,6 +264,15 @@ async fn choose_target(rules: Rules<'_>, query: &Query) -> Result<(Dest, bool), 
 /// name is case-insensitive (RFC 9110, 11.1); one space separates it from the token.
 pub fn token_ok(expected: &str, query: Option<&str>, headers: &HeaderMap) -> bool {
     use subtle::ConstantTimeEq;
+    if headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        // Two sets of credentials: a proxy in front could have checked the other one.
+        return false;
+    }
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -78,13 +78,14 @@ type Row = (
 async fn each_rule_refuses_with_its_status_reason_and_message() {
     use RefusalReason::*;
     #[rustfmt::skip]
-    let rows: [Row; 15] = [
+    let rows: [Row; 16] = [
         ("no Upgrade", None, &[("upgrade", "")], StatusCode::UPGRADE_REQUIRED, BadRequest, "this endpoint is a WebSocket", Some("upgrade")),
         ("Connection without upgrade", None, &[("connection", "")], StatusCode::UPGRADE_REQUIRED, BadRequest, "Connection: Upgrade", Some("upgrade")),
         ("two Hosts", None, &[("host", "a")], StatusCode::BAD_REQUEST, BadRequest, "more than one Host header", None),
         ("no Host", None, &[("host", "")], StatusCode::BAD_REQUEST, BadRequest, "missing Host header", None),
         ("a Host that is not one authority", None, &[("host", ""), ("host", "a b")], StatusCode::BAD_REQUEST, BadRequest, "invalid Host header", None),
         ("two keys", None, &[("sec-websocket-key", KEY)], StatusCode::BAD_REQUEST, BadRequest, "more than one Sec-WebSocket-Key header", None),
+        ("two credentials", Some("target=echo"), &[("authorization", "Bearer nope"), ("authorization", "Bearer s3cret")], StatusCode::BAD_REQUEST, BadRequest, "more than one Authorization header", None),
         ("version 8", None, &[("sec-websocket-version", ""), ("sec-websocket-version", "8")], StatusCode::UPGRADE_REQUIRED, BadRequest, "Sec-WebSocket-Version", Some("sec-websocket-version")),
         ("no key", None, &[("sec-websocket-key", "")], StatusCode::BAD_REQUEST, BadRequest, "Sec-WebSocket-Key", None),
         ("a body", None, &[("content-length", "5")], StatusCode::BAD_REQUEST, BadRequest, "must not have a body", None),
@@ -169,5 +170,15 @@ fn token_from_query_or_bearer() {
     ] {
         h.insert(header::AUTHORIZATION, HeaderValue::from_static(wrong));
         assert!(!token_ok("s3cret", None, &h), "{wrong}");
+    }
+    // Two sets of credentials, in either order, authenticate nobody, whatever the query says.
+    for (first, second) in [
+        ("Bearer s3cret", "Bearer nope"),
+        ("Bearer nope", "Bearer s3cret"),
+    ] {
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static(first));
+        h.append(header::AUTHORIZATION, HeaderValue::from_static(second));
+        assert!(!token_ok("s3cret", None, &h), "{first}, {second}");
+        assert!(!token_ok("s3cret", Some("s3cret"), &h), "{first}, {second}");
     }
 }
