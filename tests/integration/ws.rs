@@ -218,14 +218,7 @@ async fn handshakes_on_other_paths_get_404_unless_any_path_is_on() {
         }
     }
     // The pages themselves are still there.
-    let (status, _) = sockrelay_tests::parse_response(
-        &raw_http(
-            relay.http,
-            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .await,
-    );
-    assert_eq!(status, 200);
+    assert_eq!(sockrelay_tests::http_get(relay.http, "/").await.0, 200);
     let relay = TestRelay::with(|s| s.ws_any_path = true).await;
     for path in ["/", "/index.html", "/nothing/here?target=echo"] {
         let mut ws = relay.ws(path).await;
@@ -237,14 +230,7 @@ async fn handshakes_on_other_paths_get_404_unless_any_path_is_on() {
             other => panic!("{path}: {other:?}"),
         }
     }
-    let (status, _) = sockrelay_tests::parse_response(
-        &raw_http(
-            relay.http,
-            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .await,
-    );
-    assert_eq!(status, 200);
+    assert_eq!(sockrelay_tests::http_get(relay.http, "/").await.0, 200);
 }
 
 #[tokio::test]
