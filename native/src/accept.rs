@@ -84,13 +84,6 @@ pub async fn serve(
         let state = state.clone();
         connections.spawn(async move {
             let _ = stream.set_nodelay(true);
-            let settings = &state.settings;
-            if !settings.ping_interval.is_zero() {
-                let unacknowledged = settings.ping_interval + settings.ping_timeout;
-                if let Err(e) = crate::tcp::give_up_unacknowledged(&stream, unacknowledged) {
-                    debug!(%peer, error = %e, "cannot set TCP_USER_TIMEOUT");
-                }
-            }
             tokio::select! {
                 () = place.shed() => debug!(%peer, "closed to make room for a new connection (--max-heads)"),
                 () = serve_stream(stream, peer, router, tls, &state, &place) => {}

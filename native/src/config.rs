@@ -235,8 +235,7 @@ settings! {
 
     /// Seconds a client may stay silent after a Ping (no Pong, no other frame, and no byte
     /// moving on its bridge) before the bridge is closed with 1001 "ping timeout" and its
-    /// target reset, as for a client that vanished. A client connection also gives up bytes
-    /// left unacknowledged for the interval plus this (TCP_USER_TIMEOUT)
+    /// target reset, as for a client that vanished
     #[arg(value_name = "SECS")]
     ping_timeout: Option<u64> => ping_timeout: Duration = Secs(30), check a_second;
 

@@ -24,8 +24,8 @@
 //! Everything else (the codec's reads, its control and small data frames, TLS connections and
 //! other systems) takes the ordinary path, and so does a read that cannot be spliced: when no
 //! pipe can be had (out of descriptors or of pipe memory), or when the target's next bytes
-//! follow TCP urgent data, at which `splice` stops while a copying read goes on (the relay
-//! keeps urgent data inline, see [`crate::tcp::keep_urgent_inline`]).
+//! follow TCP urgent data: `splice` stops at its mark, where a copying read that starts there
+//! reads on (the relay keeps urgent data inline, see [`crate::tcp::keep_urgent_inline`]).
 //!
 //! Where TCP paces the client's connection (a congestion control such as bbr does, loopback
 //! included), a spliced frame leaves faster than the pacing rate and its rest is sent from
@@ -398,8 +398,9 @@ impl Splicer {
                 Ok(n) => Ok(SpliceIn::Frame(n)),
                 Err(rustix::io::Errno::AGAIN) => {
                     // Usually nothing to read: the readiness was from bytes already taken, and
-                    // waiting is right. But splice also stops at TCP urgent data, where a
-                    // copying read goes on; if bytes are waiting, keep the readiness and copy.
+                    // waiting is right. But splice also stops at TCP urgent data, which a
+                    // copying read starting there reads on; if bytes are waiting, keep the
+                    // readiness and copy.
                     let mut byte = [0u8; 1];
                     let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
                     match rustix::net::recv(target, &mut byte[..], flags) {

@@ -5,8 +5,9 @@
 //! clients of every service get it from their listener, and targets get it on their socket
 //! before it connects.
 //!
-//! Target sockets also keep at most [`NOTSENT_LOWAT`] bytes that they have not yet sent (Linux's
-//! `TCP_NOTSENT_LOWAT`). Without it the kernel lets a socket queue megabytes for a slow target,
+//! Target sockets keep TCP urgent data in the stream ([`keep_urgent_inline`]), and at most
+//! [`NOTSENT_LOWAT`] bytes that they have not yet sent (Linux's `TCP_NOTSENT_LOWAT`). Without
+//! that the kernel lets a socket queue megabytes for a slow target,
 //! and the relay's writes finish long before the bytes move, so a bridge would look idle while
 //! a slow upload still goes on (its idle watch counts reads and writes). Client sockets do not
 //! get it: on them it stalled bulk downloads (a quick `scripts/bench.sh` run at 64 KiB x 8 fell
@@ -82,26 +83,6 @@ pub async fn connect(addr: SocketAddr, congestion: Option<&str>) -> io::Result<T
 /// client as a lone `IAC`, which then swallows the next byte as a command).
 pub fn keep_urgent_inline(socket: &impl std::os::fd::AsFd) -> io::Result<()> {
     socket2::SockRef::from(socket).set_out_of_band_inline(true)
-}
-
-/// Gives a client's connection up once bytes sent to it have gone unacknowledged for
-/// `timeout` (Linux's `TCP_USER_TIMEOUT`): the kernel then resets it, and reads and writes on
-/// it fail. With the heartbeat on, `timeout` is `--ping-interval` plus `--ping-timeout`, the
-/// time within which the heartbeat finds a silent client, so that a client that vanished (a
-/// laptop closed, a network dropped) is found in that time even while its target keeps
-/// sending: the relay's writes to it still succeed, into the socket's send buffer, and bytes
-/// that move that way would otherwise keep the bridge from being judged (see
-/// `bridge::heartbeat`). A client that is there acknowledges what reaches it, however slowly.
-/// One whose receive window stays closed that long (it reads nothing) is given up too, as the
-/// kernel counts unanswered window updates, not the probes it answers.
-#[cfg(target_os = "linux")]
-pub fn give_up_unacknowledged(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
-    socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout))
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn give_up_unacknowledged(_stream: &TcpStream, _timeout: Duration) -> io::Result<()> {
-    Ok(())
 }
 
 /// A TCP socket of `addr`'s family with `congestion` set.
