@@ -160,3 +160,34 @@ async fn a_missing_socket_closes_1011_target_unreachable() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// Unix stream sockets carry urgent data too (Linux 5.15 on): the byte reaches the client in
+/// its place, as from a TCP target.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn urgent_data_from_a_unix_target_arrives_in_its_place() {
+    let dir = TempDir::new();
+    let path = dir.socket("urgent.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let relay = TestRelay::with(|s| s.allow = vec![format!("unix:{path}")]).await;
+    let mut ws = relay.ws(&format!("/ws?target=unix:{path}")).await;
+    let (mut target, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    target.write_all(b"abc").await.unwrap();
+    socket2::SockRef::from(&target)
+        .send_out_of_band(b"!")
+        .unwrap();
+    target.write_all(b"def").await.unwrap();
+    target.shutdown().await.unwrap();
+    let mut down = Vec::new();
+    let code = loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+            Some(Ok(Message::Binary(b))) => down.extend_from_slice(&b),
+            Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!((down.as_slice(), code), (&b"abc!def"[..], 1000));
+}

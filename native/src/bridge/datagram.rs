@@ -88,7 +88,7 @@ pub async fn run<W: Client + Send>(
         let (mut stream, mut sink) = halves::halves(&ws);
         let up = client_to_target(&mut stream, &socket, max, &shared, activity, metrics);
         let down = target_to_client(&socket, &mut sink, &shared, activity, metrics);
-        let beat = Beat::new(&pinged, activity, limits.ping_interval, limits.ping_timeout);
+        let beat = Beat::new(&pinged, limits.ping_interval, limits.ping_timeout);
         let idle = idle(
             limits.idle_timeout,
             activity,

@@ -63,7 +63,6 @@ impl Pinged {
 /// Ping is due, and the deadline of the oldest unanswered one.
 pub(super) struct Beat<'a> {
     pinged: &'a Pinged,
-    activity: &'a Activity,
     /// Zero: no heartbeat.
     interval: Duration,
     timeout: Duration,
@@ -76,16 +75,10 @@ impl<'a> Beat<'a> {
     /// A Ping every `interval` (none when it is zero); a client that sends nothing for
     /// `timeout` after a Ping, while nothing else moves on the bridge either, has timed out (a
     /// client whose messages wait for a slow target is not judged: the target's progress
-    /// counts).
-    pub(super) fn new(
-        pinged: &'a Pinged,
-        activity: &'a Activity,
-        interval: Duration,
-        timeout: Duration,
-    ) -> Self {
+    /// counts, and so do bytes a slow reader takes).
+    pub(super) fn new(pinged: &'a Pinged, interval: Duration, timeout: Duration) -> Self {
         Beat {
             pinged,
-            activity,
             interval,
             timeout,
             next_ping: Instant::now() + interval,
@@ -102,14 +95,16 @@ impl<'a> Beat<'a> {
         Some(deadline.map_or(self.next_ping, |d| d.min(self.next_ping)))
     }
 
-    /// At `now`: [`Ending::PingTimeout`] if the client has been silent for the timeout after a
-    /// Ping; otherwise asks for a Ping when one is due (the upstream pump is woken to send it),
-    /// and says whether it did.
-    pub(super) fn check(&mut self, now: Instant) -> Result<bool, Ending> {
+    /// At `now`, with `progress` the bridge's bytes moved so far as its idle watch counts them
+    /// (every socket's, spliced frames included, the heartbeat's own discounted):
+    /// [`Ending::PingTimeout`] if the client has been silent for the timeout after a Ping while
+    /// nothing else moved; otherwise asks for a Ping when one is due (the upstream pump is
+    /// woken to send it), and says whether it did.
+    pub(super) fn check(&mut self, now: Instant, progress: u64) -> Result<bool, Ending> {
         if self.interval.is_zero() {
             return Ok(false);
         }
-        let heard = (self.pinged.frames.load(Relaxed), self.activity.count());
+        let heard = (self.pinged.frames.load(Relaxed), progress);
         if let Some((deadline, seen)) = self.waiting {
             if heard != seen {
                 self.waiting = None;
@@ -276,5 +271,35 @@ impl<W: Client> Sink<Message> for Heartbeat<'_, W> {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         self.get_mut().ws.poll_close_unpin(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_silent_after_a_ping_is_judged_only_while_nothing_moves() {
+        let pinged = Pinged::default();
+        let secs = Duration::from_secs;
+        let mut beat = Beat::new(&pinged, secs(10), secs(5));
+        let start = Instant::now();
+        assert!(!beat.check(start, 0).unwrap());
+        assert!(beat.check(start + secs(10), 0).unwrap(), "the first Ping");
+        // No Pong, but bytes moved (a slow reader taking frames, spliced ones included, which
+        // its idle watch counts): not judged.
+        assert!(!beat.check(start + secs(15), 7).unwrap());
+        assert!(beat.check(start + secs(20), 7).unwrap(), "the next Ping");
+        // No Pong and nothing moved for the timeout after it.
+        assert!(matches!(
+            beat.check(start + secs(25), 7),
+            Err(Ending::PingTimeout)
+        ));
+        // A frame from the client is heard too.
+        let mut beat = Beat::new(&pinged, secs(10), secs(5));
+        assert!(beat.check(start + secs(10), 7).unwrap());
+        pinged.frames.store(1, Relaxed);
+        assert!(!beat.check(start + secs(15), 7).unwrap());
     }
 }

@@ -407,10 +407,12 @@ impl<P: Parks> Future for Idle<'_, P> {
                     (*this.seen, *this.quiet) = (progress, 0);
                 }
             }
-            let moves = self.moves();
+            let (moves, progress) = (self.moves(), self.progress());
             let this = self.as_mut().project();
-            // A Ping asked for wakes the upstream pump, whose poll of the stream sends it.
-            let pinged = match this.beat.check(now) {
+            // A Ping asked for wakes the upstream pump, whose poll of the stream sends it. The
+            // heartbeat judges by the progress the idle timeout counts: spliced frames to a
+            // slow reader are progress too.
+            let pinged = match this.beat.check(now, progress) {
                 Ok(pinged) => pinged,
                 Err(ending) => return Poll::Ready(ending),
             };

@@ -554,7 +554,7 @@ where
                 cancel,
             ),
         );
-        let beat = Beat::new(&pinged, activity, limits.ping_interval, limits.ping_timeout);
+        let beat = Beat::new(&pinged, limits.ping_interval, limits.ping_timeout);
         let idle = idle(
             limits.idle_timeout,
             activity,

@@ -146,10 +146,15 @@ impl Dial for UnixAddr {
     }
 
     async fn dial(&self, _: &Settings) -> io::Result<UnixStream> {
-        match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&self.path)).await {
-            Ok(connected) => connected,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
-        }
+        let stream =
+            match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&self.path)).await {
+                Ok(connected) => connected?,
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+            };
+        // Unix stream sockets have urgent data too (Linux 5.15 on): kept in the stream, as
+        // for TCP targets. A kernel without it refuses nothing here (the option is generic).
+        crate::tcp::keep_urgent_inline(&stream)?;
+        Ok(stream)
     }
 
     fn reached(_: &UnixStream) -> io::Result<Option<(SocketAddr, SocketAddr)>> {
