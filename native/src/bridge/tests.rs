@@ -1842,3 +1842,48 @@ async fn a_client_that_never_answers_the_targets_close_is_given_one_grace_in_all
     let close = [&[0x88, 15, 0x03, 0xe8][..], b"target closed"].concat();
     assert_eq!(raw, [&[0x82, 3][..], b"bye", &close].concat());
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_slow_reader_of_a_spliced_download_is_not_taken_for_a_silent_client() {
+    // A Ping every second and a second to answer it. The client reads slowly (each spliced
+    // frame takes it seconds) and answers nothing (a raw socket), but the download keeps
+    // moving, which the heartbeat counts as the idle watch does: it ends with the target's
+    // Close, not with 1001 "ping timeout".
+    within(async {
+        let (mut client, mut target, splicer, task) = spliced_bridge(
+            Some(64 * 1024),
+            CancellationToken::new(),
+            beating(1, 1, 300),
+            None,
+        )
+        .await;
+        let data = download()[..256 << 10].to_vec();
+        let writer = tokio::spawn(async move {
+            target.write_all(&data).await.unwrap();
+            target.shutdown().await.unwrap();
+            target
+        });
+        // Read until a Close (the test's splicer keeps the socket open past the bridge).
+        let closed = [&[0x88, 15, 0x03, 0xe8][..], b"target closed"].concat();
+        let timed_out = [&[0x88, 14, 0x03, 0xe9][..], b"ping timeout"].concat();
+        let mut raw = Vec::new();
+        let mut buf = vec![0u8; 4 * 1024];
+        while !raw.ends_with(&closed) && !raw.ends_with(&timed_out) {
+            let n = client.read(&mut buf).await.unwrap();
+            assert!(n > 0, "no Close after {} bytes", raw.len());
+            raw.extend_from_slice(&buf[..n]);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let report = task.await.unwrap();
+        assert!(
+            matches!(report.ending, Ending::TargetClosed),
+            "{:?} after {} bytes",
+            report.ending,
+            raw.len()
+        );
+        drop(writer.await);
+        assert!(splicer.bytes() > 64 << 10, "{} spliced", splicer.bytes());
+    })
+    .await
+}
