@@ -134,3 +134,49 @@ async fn each_bridge_ends_with_one_log_line_saying_who_where_how_much_how_long_a
     // One line per bridge, not one per message or per direction.
     assert_eq!(relay.log_lines(&["bridge closed"]).len(), 2);
 }
+
+/// Downloads of `--web` files that their clients do not read hold no thread each: the relay's
+/// file reads share a small pool of blocking threads (tokio's default would grow one thread per
+/// concurrent read, up to 512, each keeping its stack and allocator arena resident).
+#[cfg(target_os = "linux")]
+#[test]
+fn unread_downloads_of_web_files_share_a_few_threads() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("sockrelay-webthreads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("big.bin"), vec![7u8; 8 << 20]).unwrap();
+    let relay = RelayProcess::spawn(&["--web", dir.to_str().unwrap()]);
+    let threads = || {
+        std::fs::read_to_string(format!("/proc/{}/status", relay.child.id()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap()
+    };
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(&relay.http.into()).unwrap();
+        let mut stream = std::net::TcpStream::from(socket);
+        stream
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        clients.push(stream);
+    }
+    let mut most = 0;
+    for _ in 0..20 {
+        most = most.max(threads());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(clients);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The runtime's workers (one per CPU), 16 blocking threads, the main thread, the log's.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        most <= cpus + 16 + 4,
+        "{most} threads for 200 unread downloads"
+    );
+}
