@@ -62,6 +62,7 @@ pub async fn serve(
 ) {
     let heads = Heads::new(budget(&state.settings));
     let connections = TaskTracker::new();
+    let mut failures = crate::tcp::FailedAccepts::default();
     loop {
         // Out of descriptors, most likely: closing the connection that has waited longest for
         // a head gives one back; otherwise give running ones time.
@@ -70,7 +71,14 @@ pub async fn serve(
                 debug!(error = %e, "accept failed: closed the oldest unfinished head");
                 Duration::from_millis(5)
             } else {
-                warn!(error = %e, "accept failed");
+                match failures.failed() {
+                    Some(count) => warn!(
+                        error = %e,
+                        count,
+                        "accept failed (count: failures since the last such warning)"
+                    ),
+                    None => debug!(error = %e, "accept failed"),
+                }
                 Duration::from_millis(100)
             }
         };

@@ -74,6 +74,7 @@ impl Drop for Open<'_> {
 /// every message.
 pub async fn serve_tcp(listener: TcpListener, service: TcpService, ctx: ServiceContext) {
     let mut connections = JoinSet::new();
+    let mut failures = crate::tcp::FailedAccepts::default();
     loop {
         // Finished connections leave the set here, so it holds at most the open ones and those
         // that ended since the last accept.
@@ -87,7 +88,15 @@ pub async fn serve_tcp(listener: TcpListener, service: TcpService, ctx: ServiceC
         };
         let failed = |e: &io::Error| {
             // Out of file descriptors and the like: back off instead of spinning.
-            warn!(service = service.name(), error = %e, "accept failed");
+            match failures.failed() {
+                Some(count) => warn!(
+                    service = service.name(),
+                    error = %e,
+                    count,
+                    "accept failed (count: failures since the last such warning)"
+                ),
+                None => debug!(service = service.name(), error = %e, "accept failed"),
+            }
             Duration::from_millis(100)
         };
         let Some((stream, peer)) = crate::tcp::accept(&listener, &ctx.cancel, failed).await else {

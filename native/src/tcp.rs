@@ -65,6 +65,34 @@ pub async fn accept(
     }
 }
 
+/// Failed accepts (out of descriptors, mostly) come back every pause while the condition lasts:
+/// a warning for each would flood the log (about 20 a second). This lets one through every
+/// [`FAILED_ACCEPT_WARN_EVERY`], with the number of failures since the last.
+#[derive(Debug, Default)]
+pub struct FailedAccepts {
+    warned: Option<std::time::Instant>,
+    since: u64,
+}
+
+/// How often a failing accept loop warns.
+pub const FAILED_ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
+
+impl FailedAccepts {
+    /// Counts a failure; `Some(failures since the last warning, this one included)` when it is
+    /// time to warn again.
+    pub fn failed(&mut self) -> Option<u64> {
+        self.since += 1;
+        if self
+            .warned
+            .is_some_and(|t| t.elapsed() < FAILED_ACCEPT_WARN_EVERY)
+        {
+            return None;
+        }
+        self.warned = Some(std::time::Instant::now());
+        Some(std::mem::take(&mut self.since))
+    }
+}
+
 /// Connects to `addr` with `congestion` (when set) from the first packet on, holding at most
 /// [`NOTSENT_LOWAT`] unsent bytes, with urgent data kept in the stream (see
 /// [`keep_urgent_inline`]).
@@ -154,6 +182,18 @@ fn congestion_error(name: &str, e: &io::Error) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn failed_accepts_warn_once_per_period_with_the_count_since() {
+        let mut failures = FailedAccepts::default();
+        assert_eq!(failures.failed(), Some(1));
+        for _ in 0..50 {
+            assert_eq!(failures.failed(), None);
+        }
+        // As if the period had passed.
+        failures.warned = Some(std::time::Instant::now() - FAILED_ACCEPT_WARN_EVERY);
+        assert_eq!(failures.failed(), Some(51));
+    }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]

@@ -95,7 +95,9 @@ pub fn validate_frame_ancestor(source: &str) -> Result<(), String> {
 
 /// Maps a request path to an embedded file name.
 fn file_name(path: &str) -> String {
-    let trimmed = path.trim_start_matches('/');
+    // One slash only: `//index.html` is no page here (nor in a `--web` directory, which is
+    // asked first and refuses empty parts), not the built-in client.
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
     match trimmed {
         "" => "index.html".into(),
         "docs" => "docs.html".into(),
@@ -224,6 +226,16 @@ mod tests {
         assert_eq!(file_name("/docs"), "docs.html");
         assert_eq!(file_name("/pkg/inet.js"), "pkg/inet.js");
         assert_eq!(file_name("/examples/"), "examples/index.html");
+        for doubled in [
+            "//",
+            "//index.html",
+            "///index.html",
+            "//docs",
+            "//pkg/inet.js",
+        ] {
+            let r = serve(doubled, &HeaderMap::new());
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{doubled}");
+        }
     }
 
     #[test]
