@@ -33,6 +33,17 @@ fn signal(relay: &RelayProcess, name: &str) {
 
 #[tokio::test]
 async fn sigterm_closes_open_bridges_with_1001_after_their_bytes_and_exits_0() {
+    stops_cleanly_on("TERM").await;
+}
+
+/// The terminal the relay runs in was closed: the same clean stop (by default SIGHUP killed the
+/// process, and every bridge was cut without its Close).
+#[tokio::test]
+async fn sighup_stops_the_relay_as_sigterm_does() {
+    stops_cleanly_on("HUP").await;
+}
+
+async fn stops_cleanly_on(name: &str) {
     let mut relay = RelayProcess::spawn(&[]);
     let mut clients = Vec::new();
     for i in 0..3u8 {
@@ -47,7 +58,7 @@ async fn sigterm_closes_open_bridges_with_1001_after_their_bytes_and_exits_0() {
         }
         clients.push(ws);
     }
-    signal(&relay, "TERM");
+    signal(&relay, name);
     for mut ws in clients {
         match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
             Some(Ok(Message::Close(Some(f)))) => {
