@@ -104,11 +104,25 @@ async fn broadcast_and_multicast_targets_are_refused_unless_written_out() {
     for target in [
         "udp:255.255.255.255:9",
         "udp:224.0.0.1:9",
-        "udp:[ff02::1]:9",
+        "udp:[ff05::1:3]:9",
     ] {
         let refused = relay.try_ws(&format!("/ws?target={target}"), &[]).await;
         assert_eq!(refused.map(|_| ()).unwrap_err().0, 403, "{target}");
     }
+    // A link-scope group cannot be reached at all (it needs an interface, which a target
+    // cannot name): refused with that reason, and refused in --allow too.
+    let refused = relay.try_ws("/ws?target=udp:[ff02::1]:9", &[]).await;
+    let (status, body) = refused.map(|_| ()).unwrap_err();
+    assert_eq!(status, 403);
+    assert!(body.contains("link-local"), "{body}");
+    let mut settings = sockrelay::config::Settings::ephemeral();
+    settings.allow = vec!["udp:[ff02::1]:9".into()];
+    let error = sockrelay::Relay::bind(settings)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("link-local"), "{error}");
     // Allowed by its exact address, a broadcast target is the operator's choice (checked only:
     // the tests send nothing off loopback).
     let relay = TestRelay::with(|s| s.allow = vec!["udp:255.255.255.255:9".into()]).await;

@@ -44,6 +44,12 @@ pub enum TargetError {
     UnbracketedIpv6,
     #[error("not a valid IPv6 address (zone ids are not accepted)")]
     BadIpv6,
+    #[error(
+        "a link-local IPv6 address (fe80::/10, or multicast of interface or link scope such as \
+         ff02::1) is reached only through an interface named with a zone id, which a target \
+         cannot carry"
+    )]
+    LinkLocalIpv6,
     #[error("numeric host must be a dotted-quad IPv4 address such as 127.0.0.1")]
     NonCanonicalIpv4,
     #[error("not a valid host name")]
@@ -65,6 +71,9 @@ impl TargetSpec {
             let (inside, after) = rest.split_once(']').ok_or(TargetError::BadIpv6)?;
             let port = after.strip_prefix(':').ok_or(TargetError::MissingPort)?;
             let ip: Ipv6Addr = inside.parse().map_err(|_| TargetError::BadIpv6)?;
+            if needs_zone(&ip) {
+                return Err(TargetError::LinkLocalIpv6);
+            }
             (Host::Ip(IpAddr::V6(ip)), port)
         } else {
             let (host, port) = text.rsplit_once(':').ok_or(TargetError::MissingPort)?;
@@ -93,6 +102,16 @@ fn parse_port(text: &str) -> Result<u16, TargetError> {
         Ok(port) if port > 0 => Ok(port),
         _ => Err(TargetError::BadPort),
     }
+}
+
+/// Whether connecting to `ip` needs an interface (a zone id, `%eth0`): link-local unicast, and
+/// multicast of interface-local or link-local scope (RFC 4291, 2.5.6 and 2.7). Without one the
+/// kernel refuses every connection (EINVAL), so such an entry could never bridge.
+fn needs_zone(ip: &Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    let link_local = first & 0xffc0 == 0xfe80;
+    let scoped_multicast = first & 0xff00 == 0xff00 && matches!(first & 0x000f, 1 | 2);
+    link_local || scoped_multicast
 }
 
 fn parse_host(text: &str) -> Result<Host, TargetError> {
@@ -531,6 +550,8 @@ mod tests {
         v4: "127.0.0.1:65432" => Ok("127.0.0.1:65432".into()),
         v6: "[::1]:80" => Ok("[::1]:80".into()),
         v6_long: "[0:0:0:0:0:0:0:1]:80" => Ok("[::1]:80".into()),
+        site_local_multicast: "[ff05::1:3]:547" => Ok("[ff05::1:3]:547".into()),
+        next_to_link_local: "[fec0::1]:80" => Ok("[fec0::1]:80".into()),
         name_lowercased: "LocalHost:22" => Ok("localhost:22".into()),
         port_zero: "127.0.0.1:0" => Err(TargetError::BadPort),
         port_too_big: "127.0.0.1:65536" => Err(TargetError::BadPort),
@@ -545,6 +566,11 @@ mod tests {
         decimal_v4: "2130706433:80" => Err(TargetError::NonCanonicalIpv4),
         trailing_dot: "localhost.:80" => Err(TargetError::BadHostName),
         zone_id: "[fe80::1%eth0]:80" => Err(TargetError::BadIpv6),
+        link_local_v6: "[fe80::1]:80" => Err(TargetError::LinkLocalIpv6),
+        link_local_v6_upper_half: "[febf::1]:80" => Err(TargetError::LinkLocalIpv6),
+        link_scope_multicast: "[ff02::1]:9" => Err(TargetError::LinkLocalIpv6),
+        interface_scope_multicast: "[ff01::1]:9" => Err(TargetError::LinkLocalIpv6),
+        transient_link_scope_multicast: "[ff12::1234]:9" => Err(TargetError::LinkLocalIpv6),
         unbracketed_v6: "::1:80" => Err(TargetError::UnbracketedIpv6),
         numeric_tld: "1.2.3.4.5:80" => Err(TargetError::BadHostName),
         space: "local host:80" => Err(TargetError::BadHostName),
@@ -675,18 +701,18 @@ mod tests {
             &[],
             &[
                 "udp:255.255.255.255:9".into(),
-                "udp:[ff02::1]:9".into(),
+                "udp:[ff05::1:3]:9".into(),
                 "udp:127.0.0.1:9".into(),
             ],
         )
         .await
         .unwrap();
         assert!(list.check("udp:255.255.255.255:9").await.is_ok());
-        assert!(list.check("udp:[ff02::1]:9").await.is_ok());
+        assert!(list.check("udp:[ff05::1:3]:9").await.is_ok());
         for refused in [
             "udp:224.0.0.1:9",
             "udp:255.255.255.255:10",
-            "udp:[ff02::2]:9",
+            "udp:[ff05::1:4]:9",
         ] {
             assert_eq!(
                 list.check(refused).await.unwrap_err(),
