@@ -49,6 +49,32 @@ fn echo_at(path: &str) {
     });
 }
 
+/// A bridge from `relay` to the Unix socket `path`, and the target's end of it from `listener`.
+async fn bridge_to(
+    relay: &TestRelay,
+    listener: &UnixListener,
+    path: &str,
+) -> (sockrelay_tests::Ws, tokio::net::UnixStream) {
+    let ws = relay.ws(&format!("/ws?target=unix:{path}")).await;
+    let (target, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    (ws, target)
+}
+
+/// The bytes a client receives up to the bridge's Close, and the Close's code.
+async fn until_close(ws: &mut sockrelay_tests::Ws) -> (Vec<u8>, u16) {
+    let mut down = Vec::new();
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+            Some(Ok(Message::Binary(b))) => down.extend_from_slice(&b),
+            Some(Ok(Message::Close(Some(f)))) => return (down, u16::from(f.code)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_unix_socket_target_carries_exact_bytes_both_ways() {
     let dir = TempDir::new();
@@ -110,25 +136,14 @@ async fn target_eof_closes_1000_after_its_bytes_and_a_client_close_ends_its_inpu
     let path = dir.socket("t.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let relay = TestRelay::with(|s| s.allow = vec![format!("unix:{path}")]).await;
-    let mut ws = relay.ws(&format!("/ws?target=unix:{path}")).await;
-    let (mut target, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut ws, mut target) = bridge_to(&relay, &listener, &path).await;
     ws.send(Message::binary(b"up".to_vec())).await.unwrap();
     let mut got = [0u8; 2];
     target.read_exact(&mut got).await.unwrap();
     assert_eq!(&got, b"up");
     target.write_all(b"down").await.unwrap();
     target.shutdown().await.unwrap();
-    let mut down = Vec::new();
-    let code = loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
-            Some(Ok(Message::Binary(b))) => down.extend_from_slice(&b),
-            Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    let (down, code) = until_close(&mut ws).await;
     assert_eq!((down.as_slice(), code), (&b"down"[..], 1000));
     drop(ws);
 
@@ -170,24 +185,13 @@ async fn urgent_data_from_a_unix_target_arrives_in_its_place() {
     let path = dir.socket("urgent.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let relay = TestRelay::with(|s| s.allow = vec![format!("unix:{path}")]).await;
-    let mut ws = relay.ws(&format!("/ws?target=unix:{path}")).await;
-    let (mut target, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut ws, mut target) = bridge_to(&relay, &listener, &path).await;
     target.write_all(b"abc").await.unwrap();
     socket2::SockRef::from(&target)
         .send_out_of_band(b"!")
         .unwrap();
     target.write_all(b"def").await.unwrap();
     target.shutdown().await.unwrap();
-    let mut down = Vec::new();
-    let code = loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
-            Some(Ok(Message::Binary(b))) => down.extend_from_slice(&b),
-            Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    let (down, code) = until_close(&mut ws).await;
     assert_eq!((down.as_slice(), code), (&b"abc!def"[..], 1000));
 }
