@@ -71,14 +71,7 @@ pub async fn serve(
                 debug!(error = %e, "accept failed: closed the oldest unfinished head");
                 Duration::from_millis(5)
             } else {
-                match failures.failed() {
-                    Some(count) => warn!(
-                        error = %e,
-                        count,
-                        "accept failed (count: failures since the last such warning)"
-                    ),
-                    None => debug!(error = %e, "accept failed"),
-                }
+                failures.log("http", e);
                 Duration::from_millis(100)
             }
         };

@@ -88,15 +88,7 @@ pub async fn serve_tcp(listener: TcpListener, service: TcpService, ctx: ServiceC
         };
         let failed = |e: &io::Error| {
             // Out of file descriptors and the like: back off instead of spinning.
-            match failures.failed() {
-                Some(count) => warn!(
-                    service = service.name(),
-                    error = %e,
-                    count,
-                    "accept failed (count: failures since the last such warning)"
-                ),
-                None => debug!(service = service.name(), error = %e, "accept failed"),
-            }
+            failures.log(service.name(), e);
             Duration::from_millis(100)
         };
         let Some((stream, peer)) = crate::tcp::accept(&listener, &ctx.cancel, failed).await else {

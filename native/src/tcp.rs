@@ -78,9 +78,23 @@ pub struct FailedAccepts {
 pub const FAILED_ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 
 impl FailedAccepts {
+    /// Logs the failed accept `e` of `service`: a warning with the count when one is due, else
+    /// a debug line.
+    pub fn log(&mut self, service: &str, e: &io::Error) {
+        match self.failed() {
+            Some(count) => tracing::warn!(
+                service,
+                error = %e,
+                count,
+                "accept failed (count: failures since the last such warning)"
+            ),
+            None => tracing::debug!(service, error = %e, "accept failed"),
+        }
+    }
+
     /// Counts a failure; `Some(failures since the last warning, this one included)` when it is
     /// time to warn again.
-    pub fn failed(&mut self) -> Option<u64> {
+    fn failed(&mut self) -> Option<u64> {
         self.since += 1;
         if self
             .warned
