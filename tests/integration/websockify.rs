@@ -952,6 +952,29 @@ async fn web_serves_a_directory_and_nothing_outside_it() {
         (status, body.as_str()),
         (200, "export default class RFB {}")
     );
+    // A directory is reached by its slash (so that its page's relative links work); a part of
+    // a file by `Range`; a file that changed fails `If-Match`.
+    let ask = |head: &str| {
+        sockrelay_tests::raw::exchange(
+            relay.http,
+            format!("{head}Host: {}\r\nConnection: close\r\n\r\n", relay.http),
+        )
+    };
+    let moved = ask("GET /core?a=1 HTTP/1.1\r\n").await;
+    assert_eq!(moved.status, 404, "core/ has no index.html");
+    std::fs::write(web.join("core/index.html"), "<p>core</p>").unwrap();
+    let moved = ask("GET /core?a=1 HTTP/1.1\r\n").await;
+    assert_eq!(
+        (moved.status, moved.header("location")),
+        (301, Some("/core/?a=1"))
+    );
+    let part = ask("GET /core/rfb.js HTTP/1.1\r\nRange: bytes=7-13\r\n").await;
+    assert_eq!(part.status, 206);
+    assert_eq!(part.header("content-range"), Some("bytes 7-13/27"));
+    assert_eq!(part.body, "default");
+    let changed = ask("GET /core/rfb.js HTTP/1.1\r\nIf-Match: \"old\"\r\n").await;
+    assert_eq!(changed.status, 412);
+    assert_eq!(ask("GET /core/rfb.js/ HTTP/1.1\r\n").await.status, 404);
 
     for path in [
         "/../secret.txt",

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::negotiate::{self, Coding};
+use super::negotiate::{self, Coding, Precondition};
 
 #[derive(rust_embed::Embed)]
 #[folder = "../web/"]
@@ -122,7 +122,7 @@ pub fn serve(path: &str, request_headers: &HeaderMap) -> Response {
         return (
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("not found: /{name}\n"),
+            format!("not found: {path}\n"),
         )
             .into_response();
     };
@@ -132,7 +132,7 @@ pub fn serve(path: &str, request_headers: &HeaderMap) -> Response {
         .filter(|c| public && Web::get(&format!("{name}{}", c.suffix())).is_some())
         .collect();
     let coding = negotiate::choose(
-        joined(request_headers, header::ACCEPT_ENCODING).as_deref(),
+        negotiate::joined(request_headers, header::ACCEPT_ENCODING).as_deref(),
         &compressed,
     );
     let file = match coding {
@@ -140,12 +140,10 @@ pub fn serve(path: &str, request_headers: &HeaderMap) -> Response {
         _ => Web::get(&format!("{name}{}", coding.suffix())).unwrap_or(file),
     };
     let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
-    let fresh = joined(request_headers, header::IF_NONE_MATCH)
-        .is_some_and(|tags| negotiate::none_match(&tags, &etag));
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        Response::new(Body::from(file.data))
+    let mut response = match negotiate::precondition(request_headers, &etag, None) {
+        Precondition::Proceed => Response::new(Body::from(file.data)),
+        Precondition::NotModified => StatusCode::NOT_MODIFIED.into_response(),
+        Precondition::Failed => return precondition_failed(),
     };
     let mime = mime_guess::from_path(&name).first_or_octet_stream();
     let headers = response.headers_mut();
@@ -176,14 +174,14 @@ pub fn serve(path: &str, request_headers: &HeaderMap) -> Response {
     response
 }
 
-/// Every value of a list header, joined as one (RFC 9110 5.3); `None` when there is none.
-fn joined(headers: &HeaderMap, name: HeaderName) -> Option<String> {
-    let values: Vec<&str> = headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    (!values.is_empty()).then(|| values.join(", "))
+/// 412, for a request whose `If-Match` or `If-Unmodified-Since` the file no longer meets.
+pub(crate) fn precondition_failed() -> Response {
+    (
+        StatusCode::PRECONDITION_FAILED,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "precondition failed: the file is not the one asked for\n",
+    )
+        .into_response()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -244,6 +242,36 @@ mod tests {
         let r = serve("/favicon.ico", &HeaderMap::new());
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "image/svg+xml");
+    }
+
+    /// Regression: `If-Match` was ignored.
+    #[test]
+    fn a_file_is_sent_only_as_the_validators_ask() {
+        let r = serve("/favicon.ico", &HeaderMap::new());
+        let etag = r.headers()[header::ETAG].clone();
+        for (name, value, status) in [
+            (
+                header::IF_NONE_MATCH,
+                etag.clone(),
+                StatusCode::NOT_MODIFIED,
+            ),
+            (header::IF_MATCH, etag.clone(), StatusCode::OK),
+            (
+                header::IF_MATCH,
+                HeaderValue::from_static("\"x\""),
+                StatusCode::PRECONDITION_FAILED,
+            ),
+            // No date to compare with: the date validators are not used.
+            (
+                header::IF_MODIFIED_SINCE,
+                HeaderValue::from_static("Sun, 06 Nov 2050 08:49:37 GMT"),
+                StatusCode::OK,
+            ),
+        ] {
+            let mut asked = HeaderMap::new();
+            asked.insert(name.clone(), value);
+            assert_eq!(serve("/favicon.ico", &asked).status(), status, "{name}");
+        }
     }
 
     #[test]

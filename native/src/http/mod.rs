@@ -246,12 +246,11 @@ async fn fallback(State(state): State<Arc<AppState>>, request: Request) -> Respo
 }
 
 async fn static_file(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (request, _) = request.into_parts();
     if let Some(web) = &state.web {
-        if let Some((mut response, inline)) =
-            web.serve(request.uri().path(), request.headers()).await
-        {
+        if let Some((mut response, inline)) = web.serve(&request).await {
             let host = request
-                .headers()
+                .headers
                 .get(header::HOST)
                 .and_then(|v| v.to_str().ok())
                 .filter(|h| policy::is_plain_authority(h));
@@ -265,7 +264,7 @@ async fn static_file(State(state): State<Arc<AppState>>, request: Request) -> Re
             return response;
         }
     }
-    assets::serve(request.uri().path(), request.headers())
+    assets::serve(request.uri.path(), &request.headers)
 }
 
 fn with_header(mut response: Response, name: HeaderName, value: &'static str) -> Response {

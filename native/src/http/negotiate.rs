@@ -1,9 +1,15 @@
-//! What a request for an embedded file asks of its representation: the content coding it
-//! accepts best (`Accept-Encoding`, with q-values, RFC 9110 12.5.3) and whether the copy it
-//! holds is current (`If-None-Match`, RFC 9110 13.1.2).
+//! What a request for a file asks of its representation: the content coding it accepts best
+//! (`Accept-Encoding`, with q-values, RFC 9110 12.5.3), whether the copy it holds is current or
+//! the one it means to change is still there (`If-None-Match`, `If-Modified-Since`,
+//! `If-Match`, `If-Unmodified-Since`, RFC 9110 13), and which part it wants (`Range` and
+//! `If-Range`, RFC 9110 14).
 //!
-//! Owns the parsing of those two headers only; which files have compressed copies, and the
-//! headers of the answer, are [`super::assets`]'s.
+//! Owns the parsing of those headers only; which files have compressed copies, and the headers
+//! of the answer, are [`super::assets`]'s and [`super::webdir`]'s.
+
+use std::time::{Duration, SystemTime};
+
+use axum::http::{header, HeaderMap, HeaderName};
 
 /// A content coding the relay can send: each compressed copy is made at build time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,25 +121,47 @@ pub fn choose(accept: Option<&str>, available: &[Coding]) -> Coding {
     best.0
 }
 
+/// Every value of a list header, joined as one (RFC 9110 5.3); `None` when there is none.
+pub fn joined(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
 /// Whether `if_none_match` (the values of every `If-None-Match` header, joined by commas)
 /// names `etag` (a strong tag, quoted) or is `*`. The comparison is weak, as RFC 9110 13.1.2
 /// says: `W/"x"` matches `"x"`.
 pub fn none_match(if_none_match: &str, etag: &str) -> bool {
-    let mut rest = if_none_match.trim_start();
+    listed(if_none_match, etag, true)
+}
+
+/// Whether `if_match` (every `If-Match` header's values, joined) names `etag` or is `*`. The
+/// comparison is strong, as RFC 9110 13.1.1 says: `W/"x"` matches nothing.
+pub fn if_match(if_match: &str, etag: &str) -> bool {
+    listed(if_match, etag, false)
+}
+
+/// Whether `list` is `*` or a list of entity tags that holds `etag`; a weak tag (`W/"x"`)
+/// counts only when `weak` allows it. A list that is not one matches nothing.
+fn listed(list: &str, etag: &str, weak: bool) -> bool {
+    let mut rest = list.trim();
     if rest == "*" {
         return true;
     }
     while !rest.is_empty() {
         rest = rest.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
+        let is_weak = rest.starts_with("W/");
         let tag_start = rest.strip_prefix("W/").unwrap_or(rest);
         let Some(quoted) = tag_start.strip_prefix('"') else {
-            // Not a list of entity tags: matches nothing, so the file is sent whole.
             return false;
         };
         let Some(end) = quoted.find('"') else {
             return false;
         };
-        if etag.len() == end + 2 && etag[1..end + 1] == quoted[..end] {
+        if (weak || !is_weak) && etag.len() == end + 2 && etag[1..end + 1] == quoted[..end] {
             return true;
         }
         rest = &quoted[end + 1..];
@@ -141,8 +169,145 @@ pub fn none_match(if_none_match: &str, etag: &str) -> bool {
     false
 }
 
+/// What the validators of a request say about a file that exists, in the order RFC 9110
+/// 13.2.2 gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// Answer as if they were not there (a `Range` may still apply).
+    Proceed,
+    /// 304: the client's copy is current.
+    NotModified,
+    /// 412: the client asked for this file only as it was, and it changed.
+    Failed,
+}
+
+/// Evaluates `If-Match`, `If-Unmodified-Since`, `If-None-Match` and `If-Modified-Since` of a
+/// GET or HEAD for a file whose strong tag is `etag` and that last changed at `modified`, if
+/// that is known (whole seconds count: an HTTP date has no finer ones). A date that does not
+/// parse is ignored, as are the date headers when the tag header of their pair is present.
+pub fn precondition(headers: &HeaderMap, etag: &str, modified: Option<SystemTime>) -> Precondition {
+    let modified = modified.map(whole_seconds);
+    let date = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+    };
+    if let Some(tags) = joined(headers, header::IF_MATCH) {
+        if !if_match(&tags, etag) {
+            return Precondition::Failed;
+        }
+    } else if let (Some(since), Some(modified)) = (date(header::IF_UNMODIFIED_SINCE), modified) {
+        if modified > since {
+            return Precondition::Failed;
+        }
+    }
+    if let Some(tags) = joined(headers, header::IF_NONE_MATCH) {
+        if none_match(&tags, etag) {
+            return Precondition::NotModified;
+        }
+    } else if let (Some(since), Some(modified)) = (date(header::IF_MODIFIED_SINCE), modified) {
+        if modified <= since {
+            return Precondition::NotModified;
+        }
+    }
+    Precondition::Proceed
+}
+
+/// `time` without its fraction of a second: what `Last-Modified` says of it.
+pub fn whole_seconds(time: SystemTime) -> SystemTime {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) => SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs()),
+        Err(_) => SystemTime::UNIX_EPOCH,
+    }
+}
+
+/// The part of a `len`-byte file a GET asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// All of it: no `Range`, one this server does not serve (several ranges, another unit,
+    /// a malformed one), or an `If-Range` the file no longer matches.
+    Whole,
+    /// 206: the bytes `start..=end`.
+    Bytes { start: u64, end: u64 },
+    /// 416: a range the file does not reach.
+    Unsatisfiable,
+}
+
+/// Reads `Range` (one `bytes` range: `A-B`, `A-` or `-N`) and `If-Range` (the file's strong
+/// tag, or exactly its `Last-Modified` date) for a file of `len` bytes.
+pub fn part(headers: &HeaderMap, etag: &str, modified: Option<SystemTime>, len: u64) -> Part {
+    let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Part::Whole;
+    };
+    if headers.get_all(header::RANGE).iter().count() > 1 {
+        return Part::Whole;
+    }
+    if let Some(if_range) = headers.get(header::IF_RANGE) {
+        let Ok(if_range) = if_range.to_str().map(str::trim) else {
+            return Part::Whole;
+        };
+        let current = if if_range.starts_with('"') {
+            if_range == etag
+        } else {
+            let date = httpdate::parse_http_date(if_range).ok();
+            date.is_some() && date == modified.map(whole_seconds)
+        };
+        if !current {
+            return Part::Whole;
+        }
+    }
+    let Some((unit, spec)) = range.trim().split_once('=') else {
+        return Part::Whole;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return Part::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Part::Whole;
+    };
+    // Digits only (`u64::from_str` would also take a sign); more than a u64 holds is as far
+    // as any file reaches.
+    let number = |text: &str| -> Option<u64> {
+        (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse().unwrap_or(u64::MAX))
+    };
+    match (first.trim(), last.trim()) {
+        ("", suffix) => match number(suffix) {
+            None => Part::Whole,
+            Some(0) => Part::Unsatisfiable,
+            Some(_) if len == 0 => Part::Unsatisfiable,
+            Some(n) => Part::Bytes {
+                start: len.saturating_sub(n),
+                end: len - 1,
+            },
+        },
+        (first, last) => {
+            let Some(start) = number(first) else {
+                return Part::Whole;
+            };
+            let end = match last {
+                "" => u64::MAX,
+                last => match number(last) {
+                    Some(end) if end >= start => end,
+                    _ => return Part::Whole,
+                },
+            };
+            if start >= len {
+                Part::Unsatisfiable
+            } else {
+                Part::Bytes {
+                    start,
+                    end: end.min(len - 1),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use Coding::{Brotli, Gzip, Identity};
 
@@ -225,6 +390,75 @@ mod tests {
         assert!(!none_match("\"a,abc\"", tag));
     }
 
+    #[test]
+    fn if_match_compares_strongly() {
+        let tag = "\"abc\"";
+        assert!(if_match("\"abc\"", tag));
+        assert!(if_match("\"x\", \"abc\"", tag));
+        assert!(if_match(" * ", tag));
+        assert!(!if_match("W/\"abc\"", tag));
+        assert!(!if_match("W/\"abc\", \"x\"", tag));
+        assert!(if_match("W/\"abc\", \"abc\"", tag));
+        assert!(!if_match("abc", tag));
+    }
+
+    fn range(value: &str, len: u64) -> Part {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, value.parse().unwrap());
+        part(&headers, "\"abc\"", None, len)
+    }
+
+    #[test]
+    fn one_byte_range_is_read() {
+        let bytes = |start, end| Part::Bytes { start, end };
+        assert_eq!(range("bytes=0-0", 10), bytes(0, 0));
+        assert_eq!(range("bytes=2-", 10), bytes(2, 9));
+        assert_eq!(range("BYTES = 2 - 4", 10), bytes(2, 4));
+        assert_eq!(range("bytes=-4", 10), bytes(6, 9));
+        assert_eq!(range("bytes=-40", 10), bytes(0, 9));
+        assert_eq!(range("bytes=8-40", 10), bytes(8, 9));
+        assert_eq!(range("bytes=10-", 10), Part::Unsatisfiable);
+        assert_eq!(range("bytes=-0", 10), Part::Unsatisfiable);
+        assert_eq!(range("bytes=0-", 0), Part::Unsatisfiable);
+        assert_eq!(range("bytes=-5", 0), Part::Unsatisfiable);
+        assert_eq!(
+            range("bytes=99999999999999999999-", 10),
+            Part::Unsatisfiable
+        );
+        for ignored in [
+            "bytes=3-2",
+            "bytes=0-1,4-5",
+            "bytes=",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=-+1",
+            "bytes=1",
+            "items=0-1",
+            "0-1",
+        ] {
+            assert_eq!(range(ignored, 10), Part::Whole, "{ignored}");
+        }
+        // If-Range: the tag exactly (a weak one never), or the date exactly.
+        let when = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, "bytes=1-2".parse().unwrap());
+        for (if_range, answer) in [
+            ("\"abc\"", bytes(1, 2)),
+            ("W/\"abc\"", Part::Whole),
+            ("\"abd\"", Part::Whole),
+            ("Tue, 14 Nov 2023 22:13:20 GMT", bytes(1, 2)),
+            ("Tue, 14 Nov 2023 22:13:19 GMT", Part::Whole),
+            ("soon", Part::Whole),
+        ] {
+            headers.insert(header::IF_RANGE, if_range.parse().unwrap());
+            assert_eq!(
+                part(&headers, "\"abc\"", Some(when), 10),
+                answer,
+                "{if_range}"
+            );
+        }
+    }
+
     /// Headers are client input: no arrangement of these characters may panic (slicing at a
     /// quote, a q-value's digits), whatever it answers.
     #[test]
@@ -243,6 +477,18 @@ mod tests {
             }
             let _ = choose(Some(&text), BOTH);
             let _ = none_match(&text, "\"abc\"");
+            let _ = if_match(&text, "\"abc\"");
+            let value = axum::http::HeaderValue::from_bytes(text.as_bytes()).unwrap();
+            let mut headers = HeaderMap::new();
+            for name in [header::RANGE, header::IF_RANGE, header::IF_MODIFIED_SINCE] {
+                headers.insert(name, value.clone());
+            }
+            for len in [0, 1, 17] {
+                if let Part::Bytes { start, end } = part(&headers, "\"abc\"", None, len) {
+                    assert!(start <= end && end < len, "{text}: {start}-{end} of {len}");
+                }
+            }
+            let _ = precondition(&headers, "\"abc\"", Some(SystemTime::now()));
         }
     }
 }

@@ -13,12 +13,18 @@
 //! `vnc_lite.html` start with such blocks, and an `'unsafe-inline'` for the whole directory would
 //! let any injected markup run (an `onerror=` attribute, a script copied from another page).
 
+use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::assets;
+use super::negotiate::{self, Part, Precondition};
 
 /// A directory to serve.
 #[derive(Debug, Clone)]
@@ -40,30 +46,33 @@ impl WebDir {
         Ok(WebDir { root })
     }
 
-    /// The answer for `path` (the request's, still percent-encoded), with the inline code its
-    /// policy allows (see [`content_security_policy`]), or `None` when the directory has no
-    /// such file or the path is refused.
-    pub async fn serve(
-        &self,
-        path: &str,
-        request_headers: &HeaderMap,
-    ) -> Option<(Response, Inline)> {
+    /// The answer to `request` (a GET's or HEAD's head), with the inline code its policy allows (see
+    /// [`content_security_policy`]), or `None` when the directory has no such file or the path
+    /// is refused. A directory's path without its final `/` is redirected to it (its page's
+    /// relative links need it), and a file's path with one is no file.
+    pub async fn serve(&self, request: &Parts) -> Option<(Response, Inline)> {
+        let path = request.uri.path();
         let relative = relative_path(path)?;
         let mut file = self.resolve(&self.root.join(&relative)).await?;
         let mut meta = tokio::fs::metadata(&file).await.ok()?;
+        let named_as_directory = path.ends_with('/');
         if meta.is_dir() {
             file = self.resolve(&file.join("index.html")).await?;
             meta = tokio::fs::metadata(&file).await.ok()?;
+            if meta.is_file() && !named_as_directory {
+                return Some((to_directory(&request.uri), Inline::default()));
+            }
+        } else if named_as_directory {
+            return None;
         }
         if !meta.is_file() {
             return None;
         }
-        let modified = meta
-            .modified()
-            .ok()
+        let modified = meta.modified().ok();
+        let stamp = modified
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
-        let etag = format!("\"{:x}-{modified:x}\"", meta.len());
+        let etag = format!("\"{:x}-{stamp:x}\"", meta.len());
         let mime = mime_guess::from_path(&file).first_or_octet_stream();
         // A page is read whole, so that its hashes are those of the bytes served (and of the
         // cached copy a 304 confirms).
@@ -75,25 +84,60 @@ impl WebDir {
         } else {
             None
         };
-        let mut response = if request_headers
-            .get(header::IF_NONE_MATCH)
-            .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-        {
-            StatusCode::NOT_MODIFIED.into_response()
-        } else {
-            let (body, len) = match &page {
-                Some((bytes, _)) => (Body::from(bytes.clone()), bytes.len() as u64),
-                None => {
-                    let opened = tokio::fs::File::open(&file).await.ok()?;
-                    let stream = tokio_util::io::ReaderStream::new(opened);
-                    (Body::from_stream(stream), meta.len())
-                }
-            };
-            let mut response = Response::new(body);
-            if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
-                response.headers_mut().insert(header::CONTENT_LENGTH, v);
+        // The page as read (the file may have changed since it was looked at).
+        let len = page
+            .as_ref()
+            .map_or(meta.len(), |(bytes, _)| bytes.len() as u64);
+        let headers = &request.headers;
+        let mut response = match negotiate::precondition(headers, &etag, modified) {
+            Precondition::Failed => {
+                return Some((assets::precondition_failed(), Inline::default()))
             }
-            response
+            Precondition::NotModified => StatusCode::NOT_MODIFIED.into_response(),
+            Precondition::Proceed => {
+                let part = if request.method == Method::GET {
+                    negotiate::part(headers, &etag, modified, len)
+                } else {
+                    Part::Whole
+                };
+                let (start, end) = match part {
+                    Part::Whole => (0, len.checked_sub(1)),
+                    Part::Bytes { start, end } => (start, Some(end)),
+                    Part::Unsatisfiable => {
+                        return Some((unsatisfiable(len), Inline::default()));
+                    }
+                };
+                let count = end.map_or(0, |end| end + 1 - start);
+                let body = match &page {
+                    Some((bytes, _)) => {
+                        let from = usize::try_from(start).ok()?;
+                        let to = usize::try_from(start + count).ok()?;
+                        Body::from(bytes.get(from..to)?.to_vec())
+                    }
+                    None => {
+                        let mut opened = tokio::fs::File::open(&file).await.ok()?;
+                        if start > 0 {
+                            opened.seek(SeekFrom::Start(start)).await.ok()?;
+                        }
+                        let stream = tokio_util::io::ReaderStream::new(opened.take(count));
+                        Body::from_stream(stream)
+                    }
+                };
+                let mut response = Response::new(body);
+                let headers = response.headers_mut();
+                if let Ok(v) = HeaderValue::from_str(&count.to_string()) {
+                    headers.insert(header::CONTENT_LENGTH, v);
+                }
+                headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+                if let (Part::Bytes { .. }, Some(end)) = (part, end) {
+                    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                    let range = format!("bytes {start}-{end}/{len}");
+                    if let Ok(v) = HeaderValue::from_str(&range) {
+                        response.headers_mut().insert(header::CONTENT_RANGE, v);
+                    }
+                }
+                response
+            }
         };
         let headers = response.headers_mut();
         let content_type = match mime.type_() {
@@ -109,6 +153,11 @@ impl WebDir {
         if let Ok(v) = HeaderValue::from_str(&etag) {
             headers.insert(header::ETAG, v);
         }
+        if let Some(modified) = modified {
+            if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
+                headers.insert(header::LAST_MODIFIED, v);
+            }
+        }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         Some((response, page.map(|(_, inline)| inline).unwrap_or_default()))
     }
@@ -123,6 +172,38 @@ impl WebDir {
             .any(|part| part.as_os_str().as_encoded_bytes().starts_with(b"."));
         (!hidden).then_some(resolved)
     }
+}
+
+/// 301 to `uri`'s path with a `/` added (its query kept): where a directory's page is.
+fn to_directory(uri: &Uri) -> Response {
+    let location = match uri.query() {
+        Some(query) => format!("{}/?{query}", uri.path()),
+        None => format!("{}/", uri.path()),
+    };
+    let mut response = (
+        StatusCode::MOVED_PERMANENTLY,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("moved to {location}\n"),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+/// 416, for a `Range` that starts past the end of a `len`-byte file.
+fn unsatisfiable(len: u64) -> Response {
+    let mut response = (
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("range not satisfiable: the file has {len} bytes\n"),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+        response.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    response
 }
 
 /// The largest HTML page whose inline code is allowed; a larger one is served with none.
@@ -407,6 +488,21 @@ fn percent_decode(text: &str) -> Option<String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use axum::http::{HeaderMap, HeaderName};
+
+    /// The head of a GET for `path` with `headers`.
+    fn ask(path: &str, headers: &HeaderMap) -> Parts {
+        let mut request = axum::http::Request::get(path).body(()).unwrap();
+        *request.headers_mut() = headers.clone();
+        request.into_parts().0
+    }
+
+    fn headers(pairs: &[(HeaderName, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.clone(), HeaderValue::from_str(value).unwrap()))
+            .collect()
+    }
 
     fn scripts(html: &str) -> Vec<String> {
         inline_code(html).scripts
@@ -542,8 +638,8 @@ mod tests {
             let base = crate::http::assets::content_security_policy(None, &[]);
             content_security_policy(&base, inline)
         };
-        let (_, lite) = dir.serve("/lite.html", &h).await.unwrap();
-        let (_, other) = dir.serve("/other.html", &h).await.unwrap();
+        let (_, lite) = dir.serve(&ask("/lite.html", &h)).await.unwrap();
+        let (_, other) = dir.serve(&ask("/other.html", &h)).await.unwrap();
         assert_eq!(
             lite,
             Inline {
@@ -558,14 +654,14 @@ mod tests {
         assert!(other.contains(two) && !other.contains(one), "{other}");
         // A page without inline code, and a file that is no page, allow none.
         for path in ["/vnc.html", "/core/rfb.js"] {
-            let (_, inline) = dir.serve(path, &h).await.unwrap();
+            let (_, inline) = dir.serve(&ask(path, &h)).await.unwrap();
             assert_eq!(inline, Inline::default(), "{path}");
         }
         // A 304 carries the page's policy too.
-        let (r, _) = dir.serve("/lite.html", &h).await.unwrap();
+        let (r, _) = dir.serve(&ask("/lite.html", &h)).await.unwrap();
         let mut again = HeaderMap::new();
         again.insert(header::IF_NONE_MATCH, r.headers()[header::ETAG].clone());
-        let (r, inline) = dir.serve("/lite.html", &again).await.unwrap();
+        let (r, inline) = dir.serve(&ask("/lite.html", &again)).await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(inline.scripts.len(), 1);
         std::fs::remove_dir_all(&base).unwrap();
@@ -625,13 +721,13 @@ mod tests {
     async fn files_with_their_types_and_nothing_outside() {
         let (base, dir) = temp_tree("serve");
         let h = HeaderMap::new();
-        let (r, _) = dir.serve("/vnc.html", &h).await.unwrap();
+        let (r, _) = dir.serve(&ask("/vnc.html", &h)).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(
             r.headers()[header::CONTENT_TYPE],
             "text/html; charset=utf-8"
         );
-        let (r, _) = dir.serve("/core/rfb.js", &h).await.unwrap();
+        let (r, _) = dir.serve(&ask("/core/rfb.js", &h)).await.unwrap();
         assert_eq!(
             r.headers()[header::CONTENT_TYPE],
             "text/javascript; charset=utf-8"
@@ -640,14 +736,260 @@ mod tests {
         let mut again = HeaderMap::new();
         again.insert(header::IF_NONE_MATCH, etag);
         assert_eq!(
-            dir.serve("/core/rfb.js", &again).await.unwrap().0.status(),
+            dir.serve(&ask("/core/rfb.js", &again))
+                .await
+                .unwrap()
+                .0
+                .status(),
             StatusCode::NOT_MODIFIED
         );
-        assert!(dir.serve("/.secret", &h).await.is_none());
-        assert!(dir.serve("/../outside.txt", &h).await.is_none());
-        assert!(dir.serve("/missing.html", &h).await.is_none());
+        assert!(dir.serve(&ask("/.secret", &h)).await.is_none());
+        assert!(dir.serve(&ask("/../outside.txt", &h)).await.is_none());
+        assert!(dir.serve(&ask("/missing.html", &h)).await.is_none());
         // A directory is not listed; it has no index.html here.
-        assert!(dir.serve("/core/", &h).await.is_none());
+        assert!(dir.serve(&ask("/core/", &h)).await.is_none());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    async fn body_of(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// Regression: `/dir` served `dir/index.html` where its relative links resolve against
+    /// `/`, and `/file.js/` served the file.
+    #[tokio::test]
+    async fn a_directory_is_named_with_its_slash_and_a_file_without() {
+        let (base, dir) = temp_tree("slash");
+        std::fs::create_dir(base.join("web/app")).unwrap();
+        std::fs::write(base.join("web/app/index.html"), "<p>app</p>").unwrap();
+        let h = HeaderMap::new();
+        for (path, location) in [
+            ("/app", "/app/"),
+            ("/app?autoconnect=1", "/app/?autoconnect=1"),
+        ] {
+            let (r, _) = dir.serve(&ask(path, &h)).await.unwrap();
+            assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY, "{path}");
+            assert_eq!(r.headers()[header::LOCATION], location);
+        }
+        let (r, _) = dir.serve(&ask("/app/", &h)).await.unwrap();
+        assert_eq!(body_of(r).await, "<p>app</p>");
+        assert!(dir.serve(&ask("/core/rfb.js/", &h)).await.is_none());
+        assert!(dir.serve(&ask("/vnc.html/", &h)).await.is_none());
+        // A directory without a page is not redirected to a 404.
+        assert!(dir.serve(&ask("/core", &h)).await.is_none());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Regression: `If-Match` and the date validators were ignored, and a list of tags in
+    /// `If-None-Match` was taken for one tag.
+    #[tokio::test]
+    async fn conditional_requests_are_answered_as_rfc_9110_says() {
+        let (base, dir) = temp_tree("conditional");
+        let when = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let file = std::fs::File::options()
+            .write(true)
+            .open(base.join("web/core/rfb.js"))
+            .unwrap();
+        file.set_modified(when + std::time::Duration::from_millis(300))
+            .unwrap();
+        drop(file);
+        let (r, _) = dir
+            .serve(&ask("/core/rfb.js", &HeaderMap::new()))
+            .await
+            .unwrap();
+        let etag = r.headers()[header::ETAG].to_str().unwrap().to_owned();
+        let date = httpdate::fmt_http_date(when);
+        assert_eq!(r.headers()[header::LAST_MODIFIED], date.as_str());
+        let before = httpdate::fmt_http_date(when - std::time::Duration::from_secs(1));
+        let weak = format!("W/{etag}");
+        let listed = format!("\"x\", {etag}");
+        use header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
+        for (asked, status) in [
+            (vec![(IF_NONE_MATCH, listed.as_str())], 304),
+            (vec![(IF_NONE_MATCH, weak.as_str())], 304),
+            (vec![(IF_NONE_MATCH, "*")], 304),
+            (vec![(IF_NONE_MATCH, "\"x\"")], 200),
+            (vec![(IF_MODIFIED_SINCE, date.as_str())], 304),
+            (vec![(IF_MODIFIED_SINCE, before.as_str())], 200),
+            (vec![(IF_MODIFIED_SINCE, "yesterday")], 200),
+            // The tag decides when both are there.
+            (
+                vec![(IF_NONE_MATCH, "\"x\""), (IF_MODIFIED_SINCE, date.as_str())],
+                200,
+            ),
+            (vec![(IF_MATCH, listed.as_str())], 200),
+            (vec![(IF_MATCH, "*")], 200),
+            (vec![(IF_MATCH, "\"x\"")], 412),
+            // If-Match compares strongly.
+            (vec![(IF_MATCH, weak.as_str())], 412),
+            (vec![(IF_UNMODIFIED_SINCE, date.as_str())], 200),
+            (vec![(IF_UNMODIFIED_SINCE, before.as_str())], 412),
+            (
+                vec![
+                    (IF_MATCH, etag.as_str()),
+                    (IF_UNMODIFIED_SINCE, before.as_str()),
+                ],
+                200,
+            ),
+            (vec![(IF_MATCH, "\"x\""), (IF_NONE_MATCH, "\"x\"")], 412),
+        ] {
+            let (r, _) = dir
+                .serve(&ask("/core/rfb.js", &headers(&asked)))
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), status, "{asked:?}");
+            if status == 304 {
+                assert_eq!(r.headers()[header::ETAG], etag.as_str());
+            }
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Regression: `Range` was ignored, so a download could not be resumed.
+    #[tokio::test]
+    async fn one_range_of_a_file_or_a_page_is_sent() {
+        let (base, dir) = temp_tree("range");
+        std::fs::write(base.join("web/page.html"), "<p>0123456789</p>").unwrap();
+        let (r, _) = dir
+            .serve(&ask("/core/rfb.js", &HeaderMap::new()))
+            .await
+            .unwrap();
+        assert_eq!(r.headers()[header::ACCEPT_RANGES], "bytes");
+        let etag = r.headers()[header::ETAG].to_str().unwrap().to_owned();
+        let modified = r.headers()[header::LAST_MODIFIED]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        use header::{IF_RANGE, RANGE};
+        // rfb.js holds `export default 1;` (17 bytes).
+        for (path, asked, status, range, body) in [
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=0-5")],
+                206,
+                "bytes 0-5/17",
+                "export",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=15-")],
+                206,
+                "bytes 15-16/17",
+                "1;",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=-2")],
+                206,
+                "bytes 15-16/17",
+                "1;",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=-99")],
+                206,
+                "bytes 0-16/17",
+                "export default 1;",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=7-99999999999999999999999")],
+                206,
+                "bytes 7-16/17",
+                "default 1;",
+            ),
+            (
+                "/page.html",
+                vec![(RANGE, "bytes=3-12")],
+                206,
+                "bytes 3-12/17",
+                "0123456789",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=0-1"), (IF_RANGE, etag.as_str())],
+                206,
+                "bytes 0-1/17",
+                "ex",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=0-1"), (IF_RANGE, modified.as_str())],
+                206,
+                "bytes 0-1/17",
+                "ex",
+            ),
+            // Not served as ranges: the whole file.
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=0-1"), (IF_RANGE, "\"x\"")],
+                200,
+                "",
+                "export default 1;",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=0-1,3-4")],
+                200,
+                "",
+                "export default 1;",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=5-1")],
+                200,
+                "",
+                "export default 1;",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "lines=0-1")],
+                200,
+                "",
+                "export default 1;",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=+1-2")],
+                200,
+                "",
+                "export default 1;",
+            ),
+            // Past the end.
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=17-")],
+                416,
+                "bytes */17",
+                "",
+            ),
+            (
+                "/core/rfb.js",
+                vec![(RANGE, "bytes=-0")],
+                416,
+                "bytes */17",
+                "",
+            ),
+        ] {
+            let (r, _) = dir.serve(&ask(path, &headers(&asked))).await.unwrap();
+            assert_eq!(r.status().as_u16(), status, "{path} {asked:?}");
+            let content_range = r.headers().get(header::CONTENT_RANGE);
+            assert_eq!(content_range.map_or("", |v| v.to_str().unwrap()), range);
+            if status != 416 {
+                assert_eq!(
+                    r.headers()[header::CONTENT_LENGTH],
+                    body.len().to_string().as_str()
+                );
+                assert_eq!(body_of(r).await, body, "{path} {asked:?}");
+            }
+        }
+        // HEAD is answered whole.
+        let mut head = ask("/core/rfb.js", &headers(&[(RANGE, "bytes=0-1")]));
+        head.method = Method::HEAD;
+        assert_eq!(dir.serve(&head).await.unwrap().0.status(), StatusCode::OK);
         std::fs::remove_dir_all(&base).unwrap();
     }
 
@@ -658,9 +1000,12 @@ mod tests {
         std::os::unix::fs::symlink(base.join("outside.txt"), base.join("web/escape.txt")).unwrap();
         std::os::unix::fs::symlink(base.join("web/vnc.html"), base.join("web/index.html")).unwrap();
         let h = HeaderMap::new();
-        assert!(dir.serve("/escape.txt", &h).await.is_none());
+        assert!(dir.serve(&ask("/escape.txt", &h)).await.is_none());
         // A link that stays inside is fine, and a directory serves its index.html.
-        assert_eq!(dir.serve("/", &h).await.unwrap().0.status(), StatusCode::OK);
+        assert_eq!(
+            dir.serve(&ask("/", &h)).await.unwrap().0.status(),
+            StatusCode::OK
+        );
         std::fs::remove_dir_all(&base).unwrap();
     }
 
@@ -675,8 +1020,8 @@ mod tests {
         std::os::unix::fs::symlink(base.join("web/.git"), base.join("web/cfg")).unwrap();
         std::os::unix::fs::symlink(base.join("web/.secret"), base.join("web/shown.txt")).unwrap();
         let h = HeaderMap::new();
-        assert!(dir.serve("/cfg/config", &h).await.is_none());
-        assert!(dir.serve("/shown.txt", &h).await.is_none());
+        assert!(dir.serve(&ask("/cfg/config", &h)).await.is_none());
+        assert!(dir.serve(&ask("/shown.txt", &h)).await.is_none());
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
