@@ -113,7 +113,11 @@ async fn serve_stream(
     let waiting = tokio::time::timeout_at(deadline, head_buffered(&stream, tls.is_some()));
     tokio::select! {
         waited = waiting => if waited.is_err() {
-            return debug!(%peer, "no request head within the handshake timeout");
+            debug!(%peer, "no request head within the handshake timeout");
+            if tls.is_none() {
+                answer_late_head(&stream, state.settings.handshake_timeout);
+            }
+            return;
         },
         () = state.cancel.cancelled() => return,
     }
@@ -162,6 +166,48 @@ async fn head_buffered(stream: &TcpStream, tls: bool) {
         }
     }
 }
+
+/// Answers a client that began a request head but did not finish it within `timeout` with
+/// 408, after reading what it sent: closed with those bytes unread, the socket would send a
+/// reset, which can discard the answer on the client's side. A client that sent nothing (a
+/// browser's spare connection, say) is closed without a word, as hyper closes an idle
+/// keep-alive connection. The socket is read and written directly: the wait for the head
+/// left tokio's readiness cleared.
+#[cfg(target_os = "linux")]
+fn answer_late_head(stream: &TcpStream, timeout: std::time::Duration) {
+    use rustix::net::{RecvFlags, SendFlags};
+    let mut scratch = [0u8; PEEK_MAX];
+    let mut read = 0;
+    // At most what the peek allows and a little more: never a loop on a client that streams.
+    while read < 4 * PEEK_MAX {
+        match rustix::net::recv(stream, &mut scratch[..], RecvFlags::DONTWAIT) {
+            Ok((_, n)) if n > 0 => read += n,
+            _ => break,
+        }
+    }
+    if read == 0 {
+        return;
+    }
+    let body = format!(
+        "request timeout: no complete request head within {} s\n",
+        timeout.as_secs_f64()
+    );
+    let answer = format!(
+        "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // A new connection's send buffer holds it whole; a client that does not read loses it.
+    let _ = rustix::net::send(
+        stream,
+        answer.as_bytes(),
+        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+    );
+}
+
+#[cfg(not(target_os = "linux"))]
+fn answer_late_head(_stream: &TcpStream, _timeout: std::time::Duration) {}
 
 /// Elsewhere the connection goes to hyper or rustls at once.
 #[cfg(not(target_os = "linux"))]

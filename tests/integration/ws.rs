@@ -453,11 +453,32 @@ async fn handshake_that_never_completes_is_dropped() {
         .unwrap();
     let started = std::time::Instant::now();
     let mut rest = Vec::new();
+    // Regression: the connection was closed with the head unread, so the client got a reset
+    // (ECONNRESET) and no answer; it now reads a 408 and the end of the stream.
     tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
         .await
         .expect("connection still open")
-        .ok();
+        .expect("a clean end, not a reset");
     assert!(started.elapsed() >= Duration::from_millis(900));
+    let answer = String::from_utf8_lossy(&rest);
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
+    let (_, body) = sockrelay_tests::raw::parse_response(&answer);
+    assert_eq!(
+        body,
+        "request timeout: no complete request head within 1 s\n"
+    );
+    // A connection that sent nothing is closed without an answer.
+    let mut silent = TcpStream::connect(relay.http).await.unwrap();
+    let mut nothing = Vec::new();
+    tokio::time::timeout(WAIT, silent.read_to_end(&mut nothing))
+        .await
+        .expect("connection still open")
+        .unwrap();
+    assert!(nothing.is_empty(), "{nothing:?}");
     still_serves(relay.http).await;
 }
 
