@@ -91,7 +91,7 @@ impl Ending {
             Ending::ClientClosed(codes::NO_STATUS) => "client closed".into(),
             Ending::ClientClosed(code) => format!("client closed ({code})"),
             Ending::ClientGone => "client gone".into(),
-            Ending::TargetError(e) => format!("target error: {e}"),
+            Ending::TargetError(e) => format!("target error: {}", short_io_error(e)),
             Ending::TooBig => "message too big".into(),
             Ending::DatagramTooBig(max) => datagram_too_big_reason(*max),
             Ending::Protocol(e) => format!("protocol error: {e}"),
@@ -279,6 +279,18 @@ pub(super) fn short_io_error(e: &io::Error) -> String {
         io::ErrorKind::ConnectionAborted => "connection aborted".into(),
         io::ErrorKind::TimedOut => "timed out".into(),
         io::ErrorKind::BrokenPipe => "broken pipe".into(),
-        _ => e.to_string(),
+        // The system's words, in the same form as those above: `No such file or directory
+        // (os error 2)` (a Unix socket that is not there) reads `no such file or directory`.
+        _ => {
+            let text = e.to_string();
+            let text = match text.rfind(" (os error ") {
+                Some(at) if text.ends_with(')') => &text[..at],
+                _ => &text,
+            };
+            let mut chars = text.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_lowercase().chain(chars).collect()
+            })
+        }
     }
 }
