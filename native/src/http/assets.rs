@@ -140,27 +140,41 @@ pub fn serve(path: &str, request_headers: &HeaderMap) -> Response {
         _ => Web::get(&format!("{name}{}", coding.suffix())).unwrap_or(file),
     };
     let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
-    let mut response = match negotiate::precondition(request_headers, &etag, None) {
+    let precondition = negotiate::precondition(request_headers, &etag, None);
+    let mut response = match precondition {
         Precondition::Proceed => Response::new(Body::from(file.data)),
-        Precondition::NotModified => StatusCode::NOT_MODIFIED.into_response(),
-        Precondition::Failed => return precondition_failed(),
+        Precondition::NotModified => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            // The length a 200 would have (an empty body's 0 is wrong for HEAD).
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(file.data.len()));
+            response
+        }
+        Precondition::Failed => precondition_failed(),
     };
-    let mime = mime_guess::from_path(&name).first_or_octet_stream();
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
-        headers.insert(header::CONTENT_TYPE, v);
+    if precondition != Precondition::Failed {
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            headers.insert(header::ETAG, v);
+        }
+        // Names carry no hash, so a cached copy is checked each time: a 304 costs a round trip.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if !compressed.is_empty() {
+            headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
     }
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, v);
+    // A 304 carries the validator and the caching rule only (RFC 9110 15.4.5).
+    if precondition == Precondition::Proceed {
+        let mime = mime_guess::from_path(&name).first_or_octet_stream();
+        if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+        if let Some(encoding) = coding.header() {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        }
     }
-    // Names carry no hash, so a cached copy is checked each time: a 304 costs a round trip.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Some(encoding) = coding.header() {
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
-    }
-    if !compressed.is_empty() {
-        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    }
+    // Every answer, a 412 too, is readable by pages of any origin.
     if public {
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -271,6 +285,25 @@ mod tests {
             let mut asked = HeaderMap::new();
             asked.insert(name.clone(), value);
             assert_eq!(serve("/favicon.ico", &asked).status(), status, "{name}");
+        }
+        // A 304 gives the validator and the length a 200 has, not an empty body's 0 (which
+        // HEAD sent), and no representation metadata.
+        let mut asked = HeaderMap::new();
+        asked.insert(header::IF_NONE_MATCH, etag);
+        let fresh = serve("/favicon.ico", &asked);
+        let whole = Web::get("favicon.svg").unwrap().data.len();
+        assert_eq!(
+            fresh.headers()[header::CONTENT_LENGTH],
+            whole.to_string().as_str()
+        );
+        assert!(!fresh.headers().contains_key(header::CONTENT_TYPE));
+        // A public module's 412 is readable by the page of another origin that asked.
+        if client_built() {
+            let mut asked = HeaderMap::new();
+            asked.insert(header::IF_MATCH, HeaderValue::from_static("\"x\""));
+            let refused = serve("/pkg/inet.js", &asked);
+            assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED);
+            assert_eq!(refused.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         }
     }
 

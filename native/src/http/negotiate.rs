@@ -187,12 +187,7 @@ pub enum Precondition {
 /// parse is ignored, as are the date headers when the tag header of their pair is present.
 pub fn precondition(headers: &HeaderMap, etag: &str, modified: Option<SystemTime>) -> Precondition {
     let modified = modified.map(whole_seconds);
-    let date = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
-    };
+    let date = |name| single(headers, name).and_then(|v| httpdate::parse_http_date(v).ok());
     if let Some(tags) = joined(headers, header::IF_MATCH) {
         if !if_match(&tags, etag) {
             return Precondition::Failed;
@@ -212,6 +207,16 @@ pub fn precondition(headers: &HeaderMap, etag: &str, modified: Option<SystemTime
         }
     }
     Precondition::Proceed
+}
+
+/// The value of a header that takes one (a date, `If-Range`), trimmed; `None` when it is
+/// absent, given more than once (RFC 9110 13.1.3: such a header is ignored) or not text.
+fn single(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => value.to_str().ok().map(str::trim),
+        _ => None,
+    }
 }
 
 /// `time` without its fraction of a second: what `Last-Modified` says of it.
@@ -234,36 +239,38 @@ pub enum Part {
     Unsatisfiable,
 }
 
-/// Reads `Range` (one `bytes` range: `A-B`, `A-` or `-N`) and `If-Range` (the file's strong
-/// tag, or exactly its `Last-Modified` date) for a file of `len` bytes.
+/// Reads `Range` (one `bytes` range: `A-B`, `A-` or `-N`, written without spaces) and
+/// `If-Range` (the file's strong tag, or its `Last-Modified` date when that is a strong
+/// validator: the file changed a second or more before now, RFC 9110 8.8.2.2) for a file of
+/// `len` bytes that last changed at `modified`.
 pub fn part(headers: &HeaderMap, etag: &str, modified: Option<SystemTime>, len: u64) -> Part {
-    let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+    let Some(range) = single(headers, header::RANGE) else {
         return Part::Whole;
     };
-    if headers.get_all(header::RANGE).iter().count() > 1 {
-        return Part::Whole;
-    }
-    if let Some(if_range) = headers.get(header::IF_RANGE) {
-        let Ok(if_range) = if_range.to_str().map(str::trim) else {
-            return Part::Whole;
-        };
-        let current = if if_range.starts_with('"') {
-            if_range == etag
-        } else {
-            let date = httpdate::parse_http_date(if_range).ok();
-            date.is_some() && date == modified.map(whole_seconds)
+    if headers.contains_key(header::IF_RANGE) {
+        let current = match single(headers, header::IF_RANGE) {
+            None => false,
+            Some(tag) if tag.starts_with('"') => tag == etag,
+            Some(date) => {
+                let settled = modified.filter(|m| {
+                    m.checked_add(Duration::from_secs(1))
+                        .is_some_and(|later| later <= SystemTime::now())
+                });
+                let date = httpdate::parse_http_date(date).ok();
+                date.is_some() && date == settled.map(whole_seconds)
+            }
         };
         if !current {
             return Part::Whole;
         }
     }
-    let Some((unit, spec)) = range.trim().split_once('=') else {
+    let Some((unit, spec)) = range.split_once('=') else {
         return Part::Whole;
     };
-    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+    if !unit.eq_ignore_ascii_case("bytes") || spec.contains(',') {
         return Part::Whole;
     }
-    let Some((first, last)) = spec.trim().split_once('-') else {
+    let Some((first, last)) = spec.split_once('-') else {
         return Part::Whole;
     };
     // Digits only (`u64::from_str` would also take a sign); more than a u64 holds is as far
@@ -272,7 +279,7 @@ pub fn part(headers: &HeaderMap, etag: &str, modified: Option<SystemTime>, len: 
         (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
             .then(|| text.parse().unwrap_or(u64::MAX))
     };
-    match (first.trim(), last.trim()) {
+    match (first, last) {
         ("", suffix) => match number(suffix) {
             None => Part::Whole,
             Some(0) => Part::Unsatisfiable,
@@ -413,7 +420,8 @@ mod tests {
         let bytes = |start, end| Part::Bytes { start, end };
         assert_eq!(range("bytes=0-0", 10), bytes(0, 0));
         assert_eq!(range("bytes=2-", 10), bytes(2, 9));
-        assert_eq!(range("BYTES = 2 - 4", 10), bytes(2, 4));
+        assert_eq!(range("BYTES=2-4", 10), bytes(2, 4));
+        assert_eq!(range(" bytes=2-4 ", 10), bytes(2, 4));
         assert_eq!(range("bytes=-4", 10), bytes(6, 9));
         assert_eq!(range("bytes=-40", 10), bytes(0, 9));
         assert_eq!(range("bytes=8-40", 10), bytes(8, 9));
@@ -434,6 +442,9 @@ mod tests {
             "bytes=-+1",
             "bytes=1",
             "items=0-1",
+            "bytes = 2-4",
+            "bytes=2 -4",
+            "bytes=2- 4",
             "0-1",
         ] {
             assert_eq!(range(ignored, 10), Part::Whole, "{ignored}");
@@ -455,6 +466,49 @@ mod tests {
                 part(&headers, "\"abc\"", Some(when), 10),
                 answer,
                 "{if_range}"
+            );
+        }
+        // Two of them are none.
+        headers.insert(header::IF_RANGE, "\"abc\"".parse().unwrap());
+        headers.append(header::IF_RANGE, "\"abc\"".parse().unwrap());
+        assert_eq!(part(&headers, "\"abc\"", Some(when), 10), Part::Whole);
+        // A date names one version only if the file changed a second or more before now: in
+        // the same second it may have changed twice.
+        let now = SystemTime::now();
+        let today = httpdate::fmt_http_date(now);
+        headers.insert(header::IF_RANGE, today.parse().unwrap());
+        assert_eq!(part(&headers, "\"abc\"", Some(now), 10), Part::Whole);
+    }
+
+    #[test]
+    fn a_date_header_given_twice_is_ignored() {
+        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let same = "Tue, 14 Nov 2023 22:13:20 GMT";
+        let before = "Tue, 14 Nov 2023 22:13:19 GMT";
+        for (name, pair, once) in [
+            (
+                header::IF_MODIFIED_SINCE,
+                [same, before],
+                Precondition::NotModified,
+            ),
+            (
+                header::IF_UNMODIFIED_SINCE,
+                [before, same],
+                Precondition::Failed,
+            ),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(name.clone(), pair[0].parse().unwrap());
+            assert_eq!(
+                precondition(&headers, "\"abc\"", Some(when)),
+                once,
+                "{name}"
+            );
+            headers.append(name.clone(), pair[1].parse().unwrap());
+            assert_eq!(
+                precondition(&headers, "\"abc\"", Some(when)),
+                Precondition::Proceed,
+                "{name}"
             );
         }
     }

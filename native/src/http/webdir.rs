@@ -15,7 +15,7 @@
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::request::Parts;
@@ -51,11 +51,9 @@ impl WebDir {
     /// is refused. A directory's path without its final `/` is redirected to it (its page's
     /// relative links need it), and a file's path with one is no file.
     pub async fn serve(&self, request: &Parts) -> Option<(Response, Inline)> {
-        let path = request.uri.path();
-        let relative = relative_path(path)?;
+        let (relative, named_as_directory) = relative_path(request.uri.path())?;
         let mut file = self.resolve(&self.root.join(&relative)).await?;
         let mut meta = tokio::fs::metadata(&file).await.ok()?;
-        let named_as_directory = path.ends_with('/');
         if meta.is_dir() {
             file = self.resolve(&file.join("index.html")).await?;
             meta = tokio::fs::metadata(&file).await.ok()?;
@@ -68,11 +66,15 @@ impl WebDir {
         if !meta.is_file() {
             return None;
         }
-        let modified = meta.modified().ok();
-        let stamp = modified
+        // Strong, as a file server's tag usually is: a rewrite to the same length within the
+        // file system's clock step (1 ns on ext4, tmpfs, xfs and btrfs) would keep it.
+        let mtime = meta.modified().ok();
+        let stamp = mtime
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
         let etag = format!("\"{:x}-{stamp:x}\"", meta.len());
+        // Never later than now (RFC 9110 8.8.2.1): a clock set back, a file from elsewhere.
+        let modified = mtime.map(|t| t.min(SystemTime::now()));
         let mime = mime_guess::from_path(&file).first_or_octet_stream();
         // A page is read whole, so that its hashes are those of the bytes served (and of the
         // cached copy a 304 confirms).
@@ -93,7 +95,14 @@ impl WebDir {
             Precondition::Failed => {
                 return Some((assets::precondition_failed(), Inline::default()))
             }
-            Precondition::NotModified => StatusCode::NOT_MODIFIED.into_response(),
+            Precondition::NotModified => {
+                let mut response = StatusCode::NOT_MODIFIED.into_response();
+                // The length a 200 would have (an empty body's 0 is wrong for HEAD).
+                if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+                    response.headers_mut().insert(header::CONTENT_LENGTH, v);
+                }
+                response
+            }
             Precondition::Proceed => {
                 let part = if request.method == Method::GET {
                     negotiate::part(headers, &etag, modified, len)
@@ -140,6 +149,15 @@ impl WebDir {
             }
         };
         let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            headers.insert(header::ETAG, v);
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        // A 304 carries the validator and the caching rule only (RFC 9110 15.4.5).
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return Some((response, page.map(|(_, inline)| inline).unwrap_or_default()));
+        }
+        let headers = response.headers_mut();
         let content_type = match mime.type_() {
             mime_guess::mime::TEXT => format!("{mime}; charset=utf-8"),
             _ if mime.subtype() == mime_guess::mime::JAVASCRIPT => {
@@ -150,15 +168,11 @@ impl WebDir {
         if let Ok(v) = HeaderValue::from_str(&content_type) {
             headers.insert(header::CONTENT_TYPE, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&etag) {
-            headers.insert(header::ETAG, v);
-        }
         if let Some(modified) = modified {
             if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
                 headers.insert(header::LAST_MODIFIED, v);
             }
         }
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         Some((response, page.map(|(_, inline)| inline).unwrap_or_default()))
     }
 
@@ -449,21 +463,22 @@ fn sha256_source(text: &str) -> String {
     )
 }
 
-/// The path under the directory a request path names, or `None` if it is refused.
-fn relative_path(path: &str) -> Option<PathBuf> {
+/// The path under the directory a request path names, and whether it ends with a `/` (once
+/// decoded: `%2F` is one too), or `None` if it is refused.
+fn relative_path(path: &str) -> Option<(PathBuf, bool)> {
     let decoded = percent_decode(path.strip_prefix('/')?)?;
     let mut relative = PathBuf::new();
     if decoded.is_empty() {
-        return Some(relative);
+        return Some((relative, true));
     }
-    let trimmed = decoded.strip_suffix('/').unwrap_or(&decoded);
-    for part in trimmed.split('/') {
+    let trimmed = decoded.strip_suffix('/');
+    for part in trimmed.unwrap_or(&decoded).split('/') {
         if part.is_empty() || part.starts_with('.') || part.contains(['\0', '\\']) {
             return None;
         }
         relative.push(part);
     }
-    Some(relative)
+    Some((relative, trimmed.is_some()))
 }
 
 /// Decodes `%XX` escapes once; `None` for a broken escape or bytes that are not UTF-8.
@@ -669,19 +684,12 @@ mod tests {
 
     #[test]
     fn plain_paths_only() {
-        assert_eq!(relative_path("/"), Some(PathBuf::new()));
-        assert_eq!(
-            relative_path("/core/rfb.js"),
-            Some(PathBuf::from("core/rfb.js"))
-        );
-        assert_eq!(
-            relative_path("/app/images/"),
-            Some(PathBuf::from("app/images"))
-        );
-        assert_eq!(
-            relative_path("/a%20b.html"),
-            Some(PathBuf::from("a b.html"))
-        );
+        let path = |p: &str, slash| Some((PathBuf::from(p), slash));
+        assert_eq!(relative_path("/"), path("", true));
+        assert_eq!(relative_path("/core/rfb.js"), path("core/rfb.js", false));
+        assert_eq!(relative_path("/app/images/"), path("app/images", true));
+        assert_eq!(relative_path("/app/images%2F"), path("app/images", true));
+        assert_eq!(relative_path("/a%20b.html"), path("a b.html", false));
         for refused in [
             "/../etc/passwd",
             "/%2e%2e/etc/passwd",
@@ -695,6 +703,8 @@ mod tests {
             "/a/.htpasswd",
             "/a%00.html",
             "/a%5c..%5cb",
+            "/app%2F/",
+            "/app/%2F",
             "/bad%zz",
             "/%ff",
             "relative",
@@ -751,6 +761,16 @@ mod tests {
         std::fs::remove_dir_all(&base).unwrap();
     }
 
+    /// Sets the modification time of `file` to `millis` after the epoch.
+    fn set_modified(file: &Path, millis: u64) {
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(UNIX_EPOCH + std::time::Duration::from_millis(millis))
+            .unwrap();
+    }
+
     async fn body_of(response: Response) -> String {
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
@@ -774,8 +794,10 @@ mod tests {
             assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY, "{path}");
             assert_eq!(r.headers()[header::LOCATION], location);
         }
-        let (r, _) = dir.serve(&ask("/app/", &h)).await.unwrap();
-        assert_eq!(body_of(r).await, "<p>app</p>");
+        for path in ["/app/", "/app%2F", "/app%2f?x"] {
+            let (r, _) = dir.serve(&ask(path, &h)).await.unwrap();
+            assert_eq!(body_of(r).await, "<p>app</p>", "{path}");
+        }
         assert!(dir.serve(&ask("/core/rfb.js/", &h)).await.is_none());
         assert!(dir.serve(&ask("/vnc.html/", &h)).await.is_none());
         // A directory without a page is not redirected to a 404.
@@ -789,13 +811,7 @@ mod tests {
     async fn conditional_requests_are_answered_as_rfc_9110_says() {
         let (base, dir) = temp_tree("conditional");
         let when = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        let file = std::fs::File::options()
-            .write(true)
-            .open(base.join("web/core/rfb.js"))
-            .unwrap();
-        file.set_modified(when + std::time::Duration::from_millis(300))
-            .unwrap();
-        drop(file);
+        set_modified(&base.join("web/core/rfb.js"), 1_700_000_000_300);
         let (r, _) = dir
             .serve(&ask("/core/rfb.js", &HeaderMap::new()))
             .await
@@ -842,9 +858,30 @@ mod tests {
                 .unwrap();
             assert_eq!(r.status().as_u16(), status, "{asked:?}");
             if status == 304 {
-                assert_eq!(r.headers()[header::ETAG], etag.as_str());
+                // The validator, and the length a 200 has (not an empty body's 0); no
+                // representation metadata.
+                let h = r.headers();
+                assert_eq!(h[header::ETAG], etag.as_str());
+                assert_eq!(h[header::CONTENT_LENGTH], "17");
+                assert!(!h.contains_key(header::CONTENT_TYPE), "{h:?}");
+                assert!(!h.contains_key(header::LAST_MODIFIED), "{h:?}");
             }
         }
+        // A file dated in the future is dated now at the latest (RFC 9110 8.8.2.1), so that a
+        // client's copy from now on is not refused as older than the file.
+        set_modified(&base.join("web/core/rfb.js"), 4_102_444_800_000);
+        let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        let soon = httpdate::fmt_http_date(soon);
+        let (r, _) = dir
+            .serve(&ask(
+                "/core/rfb.js",
+                &headers(&[(IF_UNMODIFIED_SINCE, &soon)]),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let date = httpdate::parse_http_date(r.headers()[header::LAST_MODIFIED].to_str().unwrap());
+        assert!(date.unwrap() <= std::time::SystemTime::now());
         std::fs::remove_dir_all(&base).unwrap();
     }
 
@@ -853,6 +890,12 @@ mod tests {
     async fn one_range_of_a_file_or_a_page_is_sent() {
         let (base, dir) = temp_tree("range");
         std::fs::write(base.join("web/page.html"), "<p>0123456789</p>").unwrap();
+        let page_modified = std::fs::metadata(base.join("web/page.html"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let page_date = httpdate::fmt_http_date(page_modified);
+        set_modified(&base.join("web/core/rfb.js"), 1_700_000_000_300);
         let (r, _) = dir
             .serve(&ask("/core/rfb.js", &HeaderMap::new()))
             .await
@@ -866,6 +909,14 @@ mod tests {
         use header::{IF_RANGE, RANGE};
         // rfb.js holds `export default 1;` (17 bytes).
         for (path, asked, status, range, body) in [
+            // A page written this second: its date may name two versions.
+            (
+                "/page.html",
+                vec![(RANGE, "bytes=3-12"), (IF_RANGE, page_date.as_str())],
+                200,
+                "",
+                "<p>0123456789</p>",
+            ),
             (
                 "/core/rfb.js",
                 vec![(RANGE, "bytes=0-5")],
