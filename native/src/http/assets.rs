@@ -291,11 +291,9 @@ mod tests {
         let mut asked = HeaderMap::new();
         asked.insert(header::IF_NONE_MATCH, etag);
         let fresh = serve("/favicon.ico", &asked);
-        let whole = Web::get("favicon.svg").unwrap().data.len();
-        assert_eq!(
-            fresh.headers()[header::CONTENT_LENGTH],
-            whole.to_string().as_str()
-        );
+        let whole = Web::get("favicon.svg").map(|f| f.data.len().to_string());
+        let length = fresh.headers().get(header::CONTENT_LENGTH);
+        assert_eq!(length.and_then(|v| v.to_str().ok()), whole.as_deref());
         assert!(!fresh.headers().contains_key(header::CONTENT_TYPE));
         // A public module's 412 is readable by the page of another origin that asked.
         if client_built() {
