@@ -68,10 +68,25 @@ enum Command {
 
 fn main() -> ExitCode {
     sockrelay_alloc::return_empty_pages_at_once();
-    match run(Cli::parse()) {
+    match run(Cli::parse_from(arguments())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fatal) => fatal.report(),
     }
+}
+
+/// The command line, with `websockify` first when the binary runs under that name: a link
+/// `websockify -> sockrelay` stands in for websockify where scripts run it by name (noVNC's
+/// `novnc_proxy`, a service unit).
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let called_websockify = args
+        .first()
+        .and_then(|program| std::path::Path::new(program).file_name())
+        .is_some_and(|name| name == "websockify");
+    if called_websockify {
+        args.splice(0..1, ["sockrelay".into(), "websockify".into()]);
+    }
+    args
 }
 
 fn run(cli: Cli) -> Result<(), Fatal> {

@@ -366,9 +366,18 @@ impl Websockify {
     }
 
     fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Websockify {
+        let mut command = std::process::Command::new(sockrelay_bin());
+        command.arg("websockify");
+        Self::spawn_command(command, args, env)
+    }
+
+    fn spawn_command(
+        mut command: std::process::Command,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Websockify {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(sockrelay_bin())
-            .arg("websockify")
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
@@ -554,6 +563,41 @@ fn websockify_options_sockrelay_cannot_honour_are_refused_by_name() {
         );
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
+}
+
+/// A link named `websockify` to the binary is websockify's command line: scripts that run
+/// `websockify` by name (noVNC's `novnc_proxy`) run the relay unchanged.
+#[tokio::test]
+async fn a_link_named_websockify_takes_websockify_s_command_line() {
+    let dir = scratch("argv0");
+    let link = dir.join("websockify");
+    std::os::unix::fs::symlink(sockrelay_bin(), &link).unwrap();
+    let out = std::process::Command::new(&link)
+        .args(["--daemon", "6080"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("sockrelay websockify: websockify option --daemon is not supported"),
+        "{stderr}"
+    );
+    let a = named_target("alpha").await;
+    let relay = Websockify::spawn_command(
+        std::process::Command::new(&link),
+        &["127.0.0.1:0", &a.to_string()],
+        &[],
+    );
+    let mut ws = relay.ws("/websockify").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    drop(relay);
+    // Under its own name, the first word is still the subcommand.
+    let out = std::process::Command::new(sockrelay_bin())
+        .args(["127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
