@@ -31,7 +31,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::http::{AppState, Local, Peer, MAX_HEADER_BYTES};
+use crate::http::{AppState, Local, Peer, Secure, MAX_HEADER_BYTES};
 
 /// How long open HTTP connections get to finish their request at shutdown.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
@@ -97,6 +97,30 @@ pub async fn serve(
     let _ = tokio::time::timeout(HTTP_DRAIN, connections.wait()).await;
 }
 
+/// What a listener takes on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Plain,
+    Tls,
+    /// Either, told apart by the first byte (`--plain-too`, websockify's `--cert` without
+    /// `--ssl-only`): a TLS handshake record starts with 22, a request head with a letter.
+    Either,
+}
+
+impl Expect {
+    /// Whether a connection whose first bytes are `first` speaks TLS.
+    fn is_tls(self, first: &[u8]) -> bool {
+        match self {
+            Expect::Plain => false,
+            Expect::Tls => true,
+            Expect::Either => first.first() == Some(&TLS_HANDSHAKE),
+        }
+    }
+}
+
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// Serves one accepted connection. Its first request head (or TLS ClientHello) is left in the
 /// kernel's socket buffer until it is complete, so that a slow client costs the relay a small
 /// task, not hyper's or rustls' buffers (16 KiB and more); the handshake timeout bounds that
@@ -109,51 +133,77 @@ async fn serve_stream(
     state: &AppState,
     place: &Arc<Place>,
 ) {
+    let expect = match &tls {
+        None => Expect::Plain,
+        Some(_) if state.settings.plain_too => Expect::Either,
+        Some(_) => Expect::Tls,
+    };
     let deadline = tokio::time::Instant::now() + state.settings.handshake_timeout;
-    let waiting = tokio::time::timeout_at(deadline, head_buffered(&stream, tls.is_some()));
-    tokio::select! {
-        waited = waiting => if waited.is_err() {
-            debug!(%peer, "no request head within the handshake timeout");
-            if tls.is_none() {
-                answer_late_head(&stream, state.settings.handshake_timeout);
+    let waiting = tokio::time::timeout_at(deadline, head_buffered(&stream, expect));
+    let first = tokio::select! {
+        waited = waiting => match waited {
+            Ok(first) => first,
+            Err(_) => {
+                debug!(%peer, "no request head within the handshake timeout");
+                if !expect.is_tls(&first_byte(&stream)) {
+                    answer_late_head(&stream, state.settings.handshake_timeout);
+                }
+                return;
             }
-            return;
         },
         () = state.cancel.cancelled() => return,
-    }
+    };
     let local = stream.local_addr().ok();
     // Boxed: the task of a connection still waiting above stays small.
     match tls {
-        None => Box::pin(serve_connection(stream, peer, local, router, state, place)).await,
-        Some(acceptor) => {
+        Some(acceptor) if expect.is_tls(&first) => {
             match tokio::time::timeout_at(deadline, Box::pin(acceptor.accept(stream))).await {
                 Ok(Ok(stream)) => {
-                    Box::pin(serve_connection(stream, peer, local, router, state, place)).await;
+                    let secure = Secure(true);
+                    let serving =
+                        serve_connection(stream, peer, local, secure, router, state, place);
+                    Box::pin(serving).await;
                 }
                 Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }
         }
+        _ => {
+            let serving =
+                serve_connection(stream, peer, local, Secure(false), router, state, place);
+            Box::pin(serving).await;
+        }
     }
 }
 
-/// Returns once the socket's receive buffer holds a whole request head (`tls`: a whole TLS
-/// record, the ClientHello), [`PEEK_MAX`] bytes, bytes that cannot start one, or an end or
-/// error, all left for hyper or rustls to read.
+/// The first byte waiting on `stream`, if any (left there).
+fn first_byte(stream: &TcpStream) -> Vec<u8> {
+    let mut byte = [0u8; 1];
+    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+    match rustix::net::recv(stream, &mut byte[..], flags) {
+        Ok((_, 1)) => byte.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// Returns once the socket's receive buffer holds a whole request head (or, for TLS, a whole
+/// record: the ClientHello), [`PEEK_MAX`] bytes, bytes that cannot start one, or an end or
+/// error, all left for hyper or rustls to read; gives the first byte, if any came.
 #[cfg(target_os = "linux")]
-async fn head_buffered(stream: &TcpStream, tls: bool) {
+async fn head_buffered(stream: &TcpStream, expect: Expect) -> Vec<u8> {
     use tokio::io::Interest;
     loop {
         match stream.ready(Interest::READABLE).await {
             Ok(ready) if !ready.is_read_closed() => {}
-            _ => return,
+            _ => return first_byte(stream),
         }
         let peeked = stream.try_io(Interest::READABLE, || {
             let mut buf = [0u8; PEEK_MAX];
             let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
             let (_, n) = rustix::net::recv(stream, &mut buf[..], flags)?;
+            let tls = expect.is_tls(&buf[..n]);
             if n == 0 || n >= PEEK_MAX || head_complete(&buf[..n], tls) {
-                Ok(())
+                Ok(buf[..n.min(1)].to_vec())
             } else {
                 // Not all there: clearing the readiness makes the next bytes wake this task
                 // (epoll reports every arrival of data to an edge-triggered waiter).
@@ -162,7 +212,8 @@ async fn head_buffered(stream: &TcpStream, tls: bool) {
         });
         match peeked {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            _ => return,
+            Ok(first) => return first,
+            Err(_) => return Vec::new(),
         }
     }
 }
@@ -209,9 +260,15 @@ fn answer_late_head(stream: &TcpStream, timeout: std::time::Duration) {
 #[cfg(not(target_os = "linux"))]
 fn answer_late_head(_stream: &TcpStream, _timeout: std::time::Duration) {}
 
-/// Elsewhere the connection goes to hyper or rustls at once.
+/// Elsewhere the connection goes to hyper or rustls once its first byte is there.
 #[cfg(not(target_os = "linux"))]
-async fn head_buffered(_stream: &TcpStream, _tls: bool) {}
+async fn head_buffered(stream: &TcpStream, _expect: Expect) -> Vec<u8> {
+    let mut byte = [0u8; 1];
+    match stream.peek(&mut byte).await {
+        Ok(1) => byte.to_vec(),
+        _ => Vec::new(),
+    }
+}
 
 /// Whether `buf`, the first bytes of a connection, holds a whole request head or TLS record,
 /// or cannot be the start of one (then hyper or rustls refuse it at once).
@@ -280,6 +337,7 @@ pub async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
     local: Option<SocketAddr>,
+    secure: Secure,
     router: Router,
     state: &AppState,
     place: &Arc<Place>,
@@ -294,6 +352,7 @@ pub async fn serve_connection<I>(
         let answering = Answering(place.clone());
         metrics.http_request();
         request.extensions_mut().insert(Peer(peer));
+        request.extensions_mut().insert(secure);
         if let Some(local) = local {
             request.extensions_mut().insert(Local(local));
         }

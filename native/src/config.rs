@@ -188,6 +188,10 @@ settings! {
     /// (`sockrelay websockify` runs this way); other requests still get the pages
     ws_any_path: bool => ws_any_path: bool = On;
 
+    /// With --tls-cert: take plain http:// and ws:// on the same port too, told apart from
+    /// TLS by their first byte, as websockify does with --cert but without --ssl-only
+    plain_too: bool => plain_too: bool = On;
+
     /// Require this token on /ws, /api/targets, /api/check and /metrics, as `?token=...` or
     /// `Authorization: Bearer ...` (401 without it). /healthz (for load balancers) and the
     /// pages stay open: neither tells what the relay reaches; a page opened with
@@ -562,6 +566,14 @@ impl Settings {
             }
         };
         let settings = given.settings(tls);
+        if settings.plain_too && settings.tls.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "plain-too".into(),
+                message: "plain-too takes plain connections beside TLS ones: it needs tls-cert \
+                          and tls-key"
+                    .into(),
+            });
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -726,6 +738,21 @@ mod tests {
     }
 
     #[test]
+    fn plain_too_needs_a_certificate() {
+        let args = ServeArgs {
+            plain_too: true,
+            ..ServeArgs::default()
+        };
+        match Settings::resolve(&args) {
+            Err(ConfigError::Invalid { key, message }) => {
+                assert_eq!(key, "plain-too");
+                assert!(message.contains("needs tls-cert"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn the_file_has_a_key_for_every_flag_but_config() {
         let command = ServeArgs::augment_args(clap::Command::new("serve"));
         let flags: Vec<String> = command
@@ -734,7 +761,7 @@ mod tests {
             .filter(|&long| long != "config")
             .map(|long| format!("`{long}`"))
             .collect();
-        assert_eq!(flags.len(), 25);
+        assert_eq!(flags.len(), 26);
         let f = write("no-such-key = 1\n");
         let args = ServeArgs {
             config: Some(f.0.clone()),

@@ -36,7 +36,8 @@ pub struct WebsockifyArgs {
     /// Serve files from DIR on the same port (noVNC's directory, say)
     #[arg(long, value_name = "DIR")]
     pub web: Option<PathBuf>,
-    /// TLS certificate file (PEM; may hold the key too); needs --ssl-only
+    /// TLS certificate file (PEM; may hold the key too): wss:// and https:// beside plain
+    /// ws:// and http:// on the same port (wss:// only with --ssl-only)
     #[arg(long, value_name = "CERT")]
     pub cert: Option<PathBuf>,
     /// TLS key file, if not in --cert
@@ -290,23 +291,16 @@ impl WebsockifyArgs {
         serve.target_tokens = tokens;
 
         match (&self.cert, self.ssl_only) {
-            (Some(_), false) => {
-                return Err(
-                    "--cert without --ssl-only: websockify would also take plain ws:// on the \
-                     same port, and sockrelay serves one or the other; add --ssl-only (wss:// \
-                     only), or leave TLS to a proxy in front"
-                        .into(),
-                )
-            }
-            (None, false) if self.key.is_some() => {
-                return Err("--key needs --cert and --ssl-only".into())
-            }
-            (cert, true) => {
+            (None, false) if self.key.is_some() => return Err("--key needs --cert".into()),
+            (None, false) => {}
+            // As websockify: with a certificate but without --ssl-only, plain connections on
+            // the same port too.
+            (cert, ssl_only) => {
                 let cert = cert.clone().unwrap_or_else(|| PathBuf::from("self.pem"));
                 serve.tls_key = Some(self.key.clone().unwrap_or_else(|| cert.clone()));
                 serve.tls_cert = Some(cert);
+                serve.plain_too = !ssl_only;
             }
-            (None, false) => {}
         }
         match self.ssl_version.as_deref() {
             None | Some("default" | "tlsv1_1" | "tlsv1_2") => {}
@@ -473,6 +467,13 @@ mod tests {
         let (serve, _) = parse("--ssl-only --key k.pem 6080 127.0.0.1:5900").unwrap();
         assert_eq!(serve.tls_cert, Some(PathBuf::from("self.pem")));
         assert_eq!(serve.tls_key, Some(PathBuf::from("k.pem")));
+        assert!(!serve.plain_too);
+        // A certificate without --ssl-only: plain connections on the same port too.
+        let (serve, _) = parse("--cert c.pem 6080 127.0.0.1:5900").unwrap();
+        assert_eq!(serve.tls_cert, Some(PathBuf::from("c.pem")));
+        assert!(serve.plain_too);
+        let (serve, _) = parse("6080 127.0.0.1:5900").unwrap();
+        assert!(serve.tls_cert.is_none() && !serve.plain_too);
     }
 
     #[test]
@@ -521,10 +522,7 @@ mod tests {
     fn inconsistent_lines_are_refused() {
         for (line, fragment) in [
             ("6080", "give TARGET_ADDR"),
-            (
-                "--cert c.pem 6080 127.0.0.1:5900",
-                "--cert without --ssl-only",
-            ),
+            ("--key k.pem 6080 127.0.0.1:5900", "--key needs --cert"),
             ("--token-source f 6080", "needs --token-plugin"),
             ("--token-plugin TokenFile 6080", "needs --token-source"),
             (

@@ -98,6 +98,7 @@ fn help_documents_every_option_with_its_default() {
         ("--web", None),
         ("--no-builtins", None),
         ("--ws-any-path", None),
+        ("--plain-too", None),
         ("--token", None),
         ("--frame-ancestors", Some("'self'".into())),
         ("--max-conns", Some(d.max_conns.to_string())),

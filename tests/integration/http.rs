@@ -134,6 +134,77 @@ async fn tls_serves_https_and_wss() {
     let _ = tokio::time::timeout(WAIT, plain.read_to_end(&mut sink)).await;
 }
 
+/// `--plain-too` (websockify's `--cert` without `--ssl-only`): one port takes TLS and plain
+/// connections, told apart by their first byte, each with its own scheme's origin.
+#[tokio::test]
+async fn plain_too_takes_tls_and_plain_on_one_port() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = write_temp("both-cert.pem", &certified.cert.pem());
+    let key = write_temp("both-key.pem", &certified.signing_key.serialize_pem());
+    let relay = TestRelay::with(|s| {
+        s.tls = Some(sockrelay_tests::sockrelay::config::TlsFiles { cert, key });
+        s.plain_too = true;
+        s.handshake_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let config = tokio_rustls::rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+
+    let tcp = TcpStream::connect(relay.http).await.unwrap();
+    let tls = connector.connect(name.clone(), tcp).await.unwrap();
+    let (ws, _) =
+        tokio_tungstenite::client_async(format!("wss://localhost:{}/ws", relay.http.port()), tls)
+            .await
+            .unwrap();
+    assert_eq!(ws_echo_roundtrip(ws, b"secure", &[3]).await, b"secure");
+    assert_eq!(http_get(relay.http, "/healthz").await, (200, "ok\n".into()));
+    let ws = relay.ws("/ws").await;
+    assert_eq!(ws_echo_roundtrip(ws, b"plain", &[5]).await, b"plain");
+
+    // A page of the relay's own origin is the http:// one on a plain connection, and the
+    // https:// one on a TLS connection, not the other way round. (An address that is not
+    // loopback, in the headers only: every loopback origin is allowed by default.)
+    let host = format!("192.0.2.7:{}", relay.http.port());
+    for (origin, status) in [
+        (format!("http://{host}"), 101),
+        (format!("https://{host}"), 403),
+    ] {
+        let asked = sockrelay_tests::raw::upgrade(&host, "/ws", &format!("Origin: {origin}\r\n"));
+        let answer = sockrelay_tests::raw::exchange(relay.http, asked).await;
+        assert_eq!(answer.status, status, "plain, Origin {origin}");
+    }
+    for (origin, status) in [
+        (format!("https://{host}"), 101),
+        (format!("http://{host}"), 403),
+    ] {
+        let tcp = TcpStream::connect(relay.http).await.unwrap();
+        let mut tls = connector.connect(name.clone(), tcp).await.unwrap();
+        let asked = sockrelay_tests::raw::upgrade(&host, "/ws", &format!("Origin: {origin}\r\n"));
+        tls.write_all(asked.as_bytes()).await.unwrap();
+        let mut head = vec![0u8; 12];
+        tokio::time::timeout(WAIT, tls.read_exact(&mut head))
+            .await
+            .unwrap()
+            .unwrap();
+        let head = String::from_utf8_lossy(&head).into_owned();
+        assert_eq!(head, format!("HTTP/1.1 {status}"), "TLS, Origin {origin}");
+    }
+    // A slow plain head still gets its 408.
+    let mut slow = TcpStream::connect(relay.http).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, slow.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 408 "), "{answer:?}");
+}
+
 #[tokio::test]
 async fn check_endpoint_explains_refusals() {
     let relay = TestRelay::start().await;

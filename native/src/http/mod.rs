@@ -68,6 +68,12 @@ pub struct Peer(pub SocketAddr);
 #[derive(Debug, Clone, Copy)]
 pub struct Local(pub SocketAddr);
 
+/// Whether the connection of a request speaks TLS, put into each request's extensions by the
+/// accept loop: with `--plain-too` one port takes both, and a page's own origin is `https://`
+/// on one connection and `http://` on the other.
+#[derive(Debug, Clone, Copy)]
+pub struct Secure(pub bool);
+
 pub fn router(state: Arc<AppState>) -> Router {
     // With `--token`, what the relay reaches and counts is as private as `/ws` itself.
     let guarded = Router::new()
@@ -282,5 +288,6 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let place = crate::accept::Place::alone();
-    crate::accept::serve_connection(io, peer, None, router, state, &place).await;
+    let secure = Secure(state.tls);
+    crate::accept::serve_connection(io, peer, None, secure, router, state, &place).await;
 }

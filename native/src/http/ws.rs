@@ -30,7 +30,11 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
         allow: &state.allow,
         origin: &state.origin,
         token: state.settings.token.as_deref(),
-        tls: state.tls,
+        // The connection's own scheme (a `--plain-too` port takes both).
+        tls: request
+            .extensions()
+            .get::<super::Secure>()
+            .map_or(state.tls, |secure| secure.0),
         tokens: state.tokens.as_ref(),
     };
     let parts = policy::Parts {
