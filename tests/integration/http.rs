@@ -59,25 +59,31 @@ async fn index_page_is_served_and_paths_cannot_escape() {
     }
 }
 
-fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sockrelay-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// The directory of a test's certificate files (`tag` keeps tests apart).
+fn tls_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sockrelay-tls-{tag}-{}", std::process::id()))
+}
+
+fn write_temp(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
 
-#[tokio::test]
-async fn tls_serves_https_and_wss() {
+/// A self-signed certificate for `localhost`: its files for the relay (named after `tag`), a
+/// client that trusts it, and the name it is for.
+fn self_signed(
+    tag: &str,
+) -> (
+    sockrelay_tests::sockrelay::config::TlsFiles,
+    tokio_rustls::TlsConnector,
+    tokio_rustls::rustls::pki_types::ServerName<'static>,
+) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert_pem = certified.cert.pem();
-    let cert = write_temp("cert.pem", &cert_pem);
-    let key = write_temp("key.pem", &certified.signing_key.serialize_pem());
-    let relay = TestRelay::with(|s| {
-        s.tls = Some(sockrelay_tests::sockrelay::config::TlsFiles { cert, key })
-    })
-    .await;
-
+    let dir = tls_dir(tag);
+    let cert = write_temp(&dir, "cert.pem", &certified.cert.pem());
+    let key = write_temp(&dir, "key.pem", &certified.signing_key.serialize_pem());
     let mut roots = tokio_rustls::rustls::RootCertStore::empty();
     roots.add(certified.cert.der().clone()).unwrap();
     let config = tokio_rustls::rustls::ClientConfig::builder()
@@ -85,6 +91,14 @@ async fn tls_serves_https_and_wss() {
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let files = sockrelay_tests::sockrelay::config::TlsFiles { cert, key };
+    (files, connector, name)
+}
+
+#[tokio::test]
+async fn tls_serves_https_and_wss() {
+    let (files, connector, name) = self_signed("only");
+    let relay = TestRelay::with(|s| s.tls = Some(files)).await;
 
     // https
     let tcp = TcpStream::connect(relay.http).await.unwrap();
@@ -123,9 +137,7 @@ async fn tls_serves_https_and_wss() {
         0
     );
 
-    let _ = std::fs::remove_dir_all(
-        std::env::temp_dir().join(format!("sockrelay-tls-{}", std::process::id())),
-    );
+    let _ = std::fs::remove_dir_all(tls_dir("only"));
 
     // Plain http to a TLS port fails the handshake without hurting the relay.
     let mut plain = TcpStream::connect(relay.http).await.unwrap();
@@ -138,22 +150,13 @@ async fn tls_serves_https_and_wss() {
 /// connections, told apart by their first byte, each with its own scheme's origin.
 #[tokio::test]
 async fn plain_too_takes_tls_and_plain_on_one_port() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert = write_temp("both-cert.pem", &certified.cert.pem());
-    let key = write_temp("both-key.pem", &certified.signing_key.serialize_pem());
+    let (files, connector, name) = self_signed("both");
     let relay = TestRelay::with(|s| {
-        s.tls = Some(sockrelay_tests::sockrelay::config::TlsFiles { cert, key });
+        s.tls = Some(files);
         s.plain_too = true;
         s.handshake_timeout = std::time::Duration::from_secs(1);
     })
     .await;
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    roots.add(certified.cert.der().clone()).unwrap();
-    let config = tokio_rustls::rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
 
     let tcp = TcpStream::connect(relay.http).await.unwrap();
     let tls = connector.connect(name.clone(), tcp).await.unwrap();
@@ -203,6 +206,7 @@ async fn plain_too_takes_tls_and_plain_on_one_port() {
         .unwrap()
         .unwrap();
     assert!(answer.starts_with(b"HTTP/1.1 408 "), "{answer:?}");
+    let _ = std::fs::remove_dir_all(tls_dir("both"));
 }
 
 #[tokio::test]
