@@ -108,12 +108,12 @@ enum Expect {
 }
 
 impl Expect {
-    /// Whether a connection whose first bytes are `first` speaks TLS.
-    fn is_tls(self, first: &[u8]) -> bool {
+    /// Whether a connection whose first byte is `first` speaks TLS.
+    fn is_tls(self, first: Option<u8>) -> bool {
         match self {
             Expect::Plain => false,
             Expect::Tls => true,
-            Expect::Either => first.first() == Some(&TLS_HANDSHAKE),
+            Expect::Either => first == Some(TLS_HANDSHAKE),
         }
     }
 }
@@ -145,7 +145,7 @@ async fn serve_stream(
             Ok(first) => first,
             Err(_) => {
                 debug!(%peer, "no request head within the handshake timeout");
-                if !expect.is_tls(&first_byte(&stream)) {
+                if !expect.is_tls(first_byte(&stream)) {
                     answer_late_head(&stream, state.settings.handshake_timeout);
                 }
                 return;
@@ -156,7 +156,7 @@ async fn serve_stream(
     let local = stream.local_addr().ok();
     // Boxed: the task of a connection still waiting above stays small.
     match tls {
-        Some(acceptor) if expect.is_tls(&first) => {
+        Some(acceptor) if expect.is_tls(first) => {
             match tokio::time::timeout_at(deadline, Box::pin(acceptor.accept(stream))).await {
                 Ok(Ok(stream)) => {
                     let secure = Secure(true);
@@ -177,20 +177,26 @@ async fn serve_stream(
 }
 
 /// The first byte waiting on `stream`, if any (left there).
-fn first_byte(stream: &TcpStream) -> Vec<u8> {
+#[cfg(target_os = "linux")]
+fn first_byte(stream: &TcpStream) -> Option<u8> {
     let mut byte = [0u8; 1];
     let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
     match rustix::net::recv(stream, &mut byte[..], flags) {
-        Ok((_, 1)) => byte.to_vec(),
-        _ => Vec::new(),
+        Ok((_, 1)) => Some(byte[0]),
+        _ => None,
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn first_byte(_stream: &TcpStream) -> Option<u8> {
+    None
 }
 
 /// Returns once the socket's receive buffer holds a whole request head (or, for TLS, a whole
 /// record: the ClientHello), [`PEEK_MAX`] bytes, bytes that cannot start one, or an end or
 /// error, all left for hyper or rustls to read; gives the first byte, if any came.
 #[cfg(target_os = "linux")]
-async fn head_buffered(stream: &TcpStream, expect: Expect) -> Vec<u8> {
+async fn head_buffered(stream: &TcpStream, expect: Expect) -> Option<u8> {
     use tokio::io::Interest;
     loop {
         match stream.ready(Interest::READABLE).await {
@@ -201,9 +207,9 @@ async fn head_buffered(stream: &TcpStream, expect: Expect) -> Vec<u8> {
             let mut buf = [0u8; PEEK_MAX];
             let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
             let (_, n) = rustix::net::recv(stream, &mut buf[..], flags)?;
-            let tls = expect.is_tls(&buf[..n]);
-            if n == 0 || n >= PEEK_MAX || head_complete(&buf[..n], tls) {
-                Ok(buf[..n.min(1)].to_vec())
+            let first = buf[..n].first().copied();
+            if n == 0 || n >= PEEK_MAX || head_complete(&buf[..n], expect.is_tls(first)) {
+                Ok(first)
             } else {
                 // Not all there: clearing the readiness makes the next bytes wake this task
                 // (epoll reports every arrival of data to an edge-triggered waiter).
@@ -213,7 +219,7 @@ async fn head_buffered(stream: &TcpStream, expect: Expect) -> Vec<u8> {
         match peeked {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Ok(first) => return first,
-            Err(_) => return Vec::new(),
+            Err(_) => return None,
         }
     }
 }
@@ -262,11 +268,11 @@ fn answer_late_head(_stream: &TcpStream, _timeout: std::time::Duration) {}
 
 /// Elsewhere the connection goes to hyper or rustls once its first byte is there.
 #[cfg(not(target_os = "linux"))]
-async fn head_buffered(stream: &TcpStream, _expect: Expect) -> Vec<u8> {
+async fn head_buffered(stream: &TcpStream, _expect: Expect) -> Option<u8> {
     let mut byte = [0u8; 1];
     match stream.peek(&mut byte).await {
-        Ok(1) => byte.to_vec(),
-        _ => Vec::new(),
+        Ok(1) => Some(byte[0]),
+        _ => None,
     }
 }
 
