@@ -46,9 +46,9 @@ impl WebDir {
         Ok(WebDir { root })
     }
 
-    /// The answer to `request` (a GET's or HEAD's head), with the inline code its policy allows (see
-    /// [`content_security_policy`]), or `None` when the directory has no such file or the path
-    /// is refused. A directory's path without its final `/` is redirected to it (its page's
+    /// The answer to `request` (a GET's or HEAD's head), with the inline code its policy
+    /// allows (see [`content_security_policy`]), or `None` when the directory has no such file
+    /// or the path is refused. A directory's path without its final `/` is redirected to it (its page's
     /// relative links need it), and a file's path with one is no file.
     pub async fn serve(&self, request: &Parts) -> Option<(Response, Inline)> {
         let (relative, named_as_directory) = relative_path(request.uri.path())?;
@@ -98,9 +98,10 @@ impl WebDir {
             Precondition::NotModified => {
                 let mut response = StatusCode::NOT_MODIFIED.into_response();
                 // The length a 200 would have (an empty body's 0 is wrong for HEAD).
-                if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
-                    response.headers_mut().insert(header::CONTENT_LENGTH, v);
-                }
+                let length = HeaderValue::from(len);
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, length);
                 response
             }
             Precondition::Proceed => {
@@ -109,43 +110,8 @@ impl WebDir {
                 } else {
                     Part::Whole
                 };
-                let (start, end) = match part {
-                    Part::Whole => (0, len.checked_sub(1)),
-                    Part::Bytes { start, end } => (start, Some(end)),
-                    Part::Unsatisfiable => {
-                        return Some((unsatisfiable(len), Inline::default()));
-                    }
-                };
-                let count = end.map_or(0, |end| end + 1 - start);
-                let body = match &page {
-                    Some((bytes, _)) => {
-                        let from = usize::try_from(start).ok()?;
-                        let to = usize::try_from(start + count).ok()?;
-                        Body::from(bytes.get(from..to)?.to_vec())
-                    }
-                    None => {
-                        let mut opened = tokio::fs::File::open(&file).await.ok()?;
-                        if start > 0 {
-                            opened.seek(SeekFrom::Start(start)).await.ok()?;
-                        }
-                        let stream = tokio_util::io::ReaderStream::new(opened.take(count));
-                        Body::from_stream(stream)
-                    }
-                };
-                let mut response = Response::new(body);
-                let headers = response.headers_mut();
-                if let Ok(v) = HeaderValue::from_str(&count.to_string()) {
-                    headers.insert(header::CONTENT_LENGTH, v);
-                }
-                headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-                if let (Part::Bytes { .. }, Some(end)) = (part, end) {
-                    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-                    let range = format!("bytes {start}-{end}/{len}");
-                    if let Ok(v) = HeaderValue::from_str(&range) {
-                        response.headers_mut().insert(header::CONTENT_RANGE, v);
-                    }
-                }
-                response
+                let page = page.as_ref().map(|(bytes, _)| bytes.as_slice());
+                contents(&file, page, len, part).await?
             }
         };
         let headers = response.headers_mut();
@@ -186,6 +152,42 @@ impl WebDir {
             .any(|part| part.as_os_str().as_encoded_bytes().starts_with(b"."));
         (!hidden).then_some(resolved)
     }
+}
+
+/// The 200 with all of a file of `len` bytes (`page`: as read already), or the 206 with the
+/// `part` asked for, or the 416 for a part past its end.
+async fn contents(file: &Path, page: Option<&[u8]>, len: u64, part: Part) -> Option<Response> {
+    let (start, end) = match part {
+        Part::Whole => (0, len.checked_sub(1)),
+        Part::Bytes { start, end } => (start, Some(end)),
+        Part::Unsatisfiable => return Some(unsatisfiable(len)),
+    };
+    let count = end.map_or(0, |end| end + 1 - start);
+    let body = match page {
+        Some(bytes) => {
+            let from = usize::try_from(start).ok()?;
+            let to = usize::try_from(start + count).ok()?;
+            Body::from(bytes.get(from..to)?.to_vec())
+        }
+        None => {
+            let mut opened = tokio::fs::File::open(file).await.ok()?;
+            if start > 0 {
+                opened.seek(SeekFrom::Start(start)).await.ok()?;
+            }
+            Body::from_stream(tokio_util::io::ReaderStream::new(opened.take(count)))
+        }
+    };
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let (Part::Bytes { .. }, Some(end)) = (part, end) {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+            headers.insert(header::CONTENT_RANGE, v);
+        }
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Some(response)
 }
 
 /// 301 to `uri`'s path with a `/` added (its query kept): where a directory's page is.
