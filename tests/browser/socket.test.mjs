@@ -123,6 +123,50 @@ test("TCP: 4 MiB of random bytes in random chunk sizes come back exact", async (
   assert.deepEqual(result, { received: 4 * MiB, same: true, remoteAddress: host, remotePort: port });
 });
 
+// Regression: each write was one WebSocket message, so a write over the relay's --max-message
+// (1 MiB by default) ended the socket with 1009 and lost all of it, though the write resolved.
+test("TCP and the Python layer: one write of 3 MiB, over the relay's message limit, arrives whole", async () => {
+  const [host, port] = await listed("echo");
+  const result = await page.evaluate(async ({ host, port, total }) => {
+    const data = new Uint8Array(total);
+    for (let i = 0; i < total; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+    const readAll = async (read) => {
+      const got = new Uint8Array(total);
+      let received = 0;
+      while (received < total) {
+        const value = await read();
+        if (!value || value.length === 0) break;
+        got.set(value, received);
+        received += value.length;
+      }
+      let same = received === total;
+      for (let i = 0; same && i < total; i++) same = got[i] === data[i];
+      return { received, same };
+    };
+    const tcp = new lib.TCPSocket(host, port);
+    const { readable, writable } = await tcp.opened;
+    const writer = writable.getWriter();
+    const reader = readable.getReader();
+    const written = writer.write(data);
+    const streams = await readAll(async () => (await reader.read()).value);
+    await written;
+    reader.releaseLock();
+    writer.releaseLock();
+    await tcp.close();
+    const { socket, AF_INET, SOCK_STREAM } = lib;
+    const s = socket.socket(AF_INET, SOCK_STREAM);
+    s.settimeout(20);
+    await s.connect([host, port]);
+    const sending = s.sendall(data);
+    const python = await readAll(() => s.recv(1 << 20));
+    await sending;
+    s.close();
+    return { streams, python };
+  }, { host, port, total: 3 * MiB });
+  const whole = { received: 3 * MiB, same: true };
+  assert.deepEqual(result, { streams: whole, python: whole });
+});
+
 test("TCP: 20 sockets at once, each its own bytes back", async () => {
   const [host, port] = await listed("echo");
   const results = await page.evaluate(async ({ host, port }) => {
@@ -428,6 +472,31 @@ test("Python layer: the tutorial's UDP client (sendto, recvfrom)", async (t) => 
   }, { host, port });
   assert.deepEqual(result.slice(0, 3), Array(3).fill({ same: true, addr: [host, port] }));
   assert.equal(result[3], 10);
+});
+
+// Regression: a datagram longer than the relay sends was accepted, and the relay then ended the
+// bridge; CPython raises EMSGSIZE and the socket stays usable.
+test("Python layer: a datagram too long raises OSError EMSGSIZE and the socket stays usable", async (t) => {
+  if (!(await hasUdpEcho())) return t.skip("this relay lists no udp-echo target (UDP bridging not in this build)");
+  const [host, port] = await listed("udp-echo");
+  const result = await page.evaluate(async ({ host, port }) => {
+    const { socket, AF_INET, SOCK_DGRAM } = lib;
+    const s = socket.socket(AF_INET, SOCK_DGRAM);
+    s.settimeout(5);
+    await s.sendto(new Uint8Array([1]), [host, port]);
+    await s.recvfrom(10);
+    let error;
+    try {
+      await s.sendto(new Uint8Array(65508), [host, port]);
+    } catch (e) {
+      error = `${e.name}: ${e.message}`;
+    }
+    await s.sendto(new Uint8Array(65507).fill(9), [host, port]);
+    const [data] = await s.recvfrom(65535);
+    s.close();
+    return { error, length: data.length };
+  }, { host, port });
+  assert.deepEqual(result, { error: "OSError: [Errno 90] Message too long", length: 65507 });
 });
 
 test("the client page's UDP mode: each message to the UDP echo is one datagram, shown as one", async (t) => {

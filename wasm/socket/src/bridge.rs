@@ -145,14 +145,14 @@ impl Ending {
     }
 
     /// The ending a stream's error stands for: a WebSocketStream's `WebSocketError`
-    /// (`closeCode`, `reason`) or this crate's errors (`code`, `reason`).
+    /// (`closeCode`, `reason`) or this crate's errors (`code`, `reason`); any other error (a
+    /// `DOMException`, whose `code` is no close code) is an abnormal end (1006) in its words.
     pub fn of_error(error: &JsValue) -> Self {
+        let reason = get(error, "reason").as_string();
         let code = get(error, "closeCode")
             .as_f64()
-            .or_else(|| get(error, "code").as_f64());
-        let reason = get(error, "reason")
-            .as_string()
-            .unwrap_or_else(|| sockrelay_session::api::describe(error));
+            .or_else(|| reason.as_ref().and(get(error, "code").as_f64()));
+        let reason = reason.unwrap_or_else(|| sockrelay_session::api::describe(error));
         Self {
             code: code.map_or(1006, |c| c as u16),
             reason,
@@ -519,8 +519,18 @@ pub fn view_of(chunk: &JsValue) -> JsResult<Uint8Array> {
         ));
     }
     Err(js::type_error(
-        "a chunk must be an ArrayBuffer or a view of one (a Uint8Array)",
+        "a chunk must be an ArrayBuffer or a Uint8Array",
     ))
+}
+
+/// The piece of `view` from `start` (moved past it): a copy of at most
+/// [`crate::names::PIECE`] bytes, so that a write of any size goes out in messages the relay
+/// takes (and the page may reuse its buffer once the write resolves).
+pub fn piece(view: &Uint8Array, start: &mut u32) -> Uint8Array {
+    let end = start.saturating_add(crate::names::PIECE);
+    let piece = view.slice(*start, end);
+    *start = end;
+    piece
 }
 
 /// A received message as a `Uint8Array`: an `ArrayBuffer`'s bytes (not copied), or a text

@@ -3,6 +3,20 @@
 
 /// `/ws?target=` for a socket to `host`:`port`: `HOST:PORT` for TCP, `udp:HOST:PORT` for UDP,
 /// with an IPv6 literal in brackets as the relay wants it. Refuses what cannot be a target.
+/// The most one message carries of a stream write: a write of any size goes to the relay in
+/// pieces no larger, far under its `--max-message` (1 MiB by default).
+pub const PIECE: u32 = 64 * 1024;
+
+/// The largest datagram the relay sends to `host` (over IPv6 a UDP payload can be 20 bytes
+/// longer; a name may resolve to IPv4, so it gets IPv4's limit).
+pub fn max_datagram(host: &str) -> u32 {
+    if host.bytes().any(|b| b == b':') {
+        65_527
+    } else {
+        65_507
+    }
+}
+
 pub fn target(udp: bool, host: &str, port: f64) -> Result<String, String> {
     let host = host.trim_ascii();
     if host.is_empty() {

@@ -161,14 +161,17 @@ impl State {
             bridge.close(1000, "");
             return Err(bad_fd());
         }
+        // A stream's bytes go through TCPSocket's pieces (a write of any size fits the relay's
+        // messages); a datagram goes whole, checked in `send_on`.
+        let writable = bridge.writable.clone();
         let conn = Rc::new(Conn {
             host,
             port,
             reader: bridge.readable.get_reader(),
-            writer: js_sys::Reflect::get(&bridge.writable, &"getWriter".into())
+            writer: js_sys::Reflect::get(&writable, &"getWriter".into())
                 .ok()
                 .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-                .and_then(|f| f.call0(&bridge.writable).ok())
+                .and_then(|f| f.call0(&writable).ok())
                 .ok_or_else(|| py("OSError", "the bridge cannot be written"))?
                 .unchecked_into(),
             bridge,
@@ -192,10 +195,26 @@ impl State {
         }
     }
 
+    /// Sends `data` on `conn`: a datagram whole (or `OSError` EMSGSIZE, the socket still
+    /// usable, when the relay could not send it), a stream's bytes in pieces that each fit a
+    /// message the relay takes.
     async fn send_on(&self, conn: &Conn, data: Uint8Array) -> JsResult<()> {
-        // A copy: the page may change its buffer once the call returns.
-        let chunk = data.slice(0, u32::MAX);
-        match self.wait(conn.writer.write(&chunk)).await {
+        // EMSGSIZE here: the relay would end the bridge for it. A stream's bytes are copied
+        // and cut into pieces by its writable.
+        if self.dgram && data.length() > names::max_datagram(&conn.host) {
+            return Err(py("OSError", "[Errno 90] Message too long"));
+        }
+        // Every piece is queued at once: the last one's write settles after the others (and
+        // fails if one of them did, whose own rejection is then handled).
+        let mut start = 0;
+        let written = loop {
+            let written = conn.writer.write(&bridge::piece(&data, &mut start));
+            if start >= data.length() {
+                break written;
+            }
+            js::mark_handled(&written);
+        };
+        match self.wait(written).await {
             Waited::Done(_) => Ok(()),
             Waited::Failed(error) => Err(ending_error(&error)),
             Waited::TimedOut => Err(timed_out()),
@@ -229,7 +248,7 @@ impl State {
             // CPython would wait for a datagram to an unbound socket's port forever.
             return Err(py(
                 "OSError",
-                "nothing sent yet: send a datagram first (sendto) so the relay knows the peer",
+                "nothing sent yet: sendto() first, so the relay knows the peer",
             ));
         }
         let reads: Vec<Promise> = conns.iter().map(|c| c.read()).collect();
@@ -269,36 +288,34 @@ impl State {
     /// datagram (cut to `bufsize`, the rest lost, as in Python); empty at the stream's end.
     async fn receive(&self, bufsize: usize) -> JsResult<(Uint8Array, Rc<Conn>)> {
         let connected = self.connected.borrow().clone();
-        if self.dgram {
-            let (data, conn) = match connected {
-                Some(conn) => (self.next_message(&conn).await?.unwrap_or_default(), conn),
-                None => self.next_datagram().await?,
-            };
-            let end = bufsize.min(data.length() as usize) as u32;
-            return Ok((data.subarray(0, end), conn));
-        }
-        let conn = connected.ok_or_else(not_connected)?;
-        if let Some(data) = self.take_leftover(bufsize) {
-            return Ok((data, conn));
-        }
-        loop {
-            let chunk = match bufsize {
-                0 => None,
-                _ => self.next_message(&conn).await?,
-            };
-            let Some(chunk) = chunk else {
-                return Ok((Uint8Array::new_with_length(0), conn));
-            };
-            let length = chunk.length();
-            if length == 0 {
-                continue;
+        let (data, conn) = match connected {
+            None if self.dgram => self.next_datagram().await?,
+            None => return Err(not_connected()),
+            Some(conn) => {
+                if let Some(data) = self.take_leftover(bufsize) {
+                    return Ok((data, conn));
+                }
+                // One wait for both kinds: a stream skips empty chunks and reads nothing for
+                // `recv(0)`; a datagram socket takes the next datagram, empty or cut to 0.
+                loop {
+                    let chunk = match bufsize {
+                        0 if !self.dgram => None,
+                        _ => self.next_message(&conn).await?,
+                    };
+                    match chunk {
+                        Some(chunk) if chunk.length() == 0 && !self.dgram => {}
+                        Some(chunk) => break (chunk, conn),
+                        None => break (Uint8Array::new_with_length(0), conn),
+                    }
+                }
             }
-            if length as usize > bufsize {
-                *self.leftover.borrow_mut() = chunk.subarray(bufsize as u32, length).to_vec();
-            }
-            let end = bufsize.min(length as usize) as u32;
-            return Ok((chunk.subarray(0, end), conn));
+        };
+        let length = data.length();
+        if length as usize > bufsize && !self.dgram {
+            *self.leftover.borrow_mut() = data.subarray(bufsize as u32, length).to_vec();
         }
+        let end = bufsize.min(length as usize) as u32;
+        Ok((data.subarray(0, end), conn))
     }
 
     fn take_leftover(&self, bufsize: usize) -> Option<Uint8Array> {
@@ -324,12 +341,7 @@ fn message_of(result: &JsValue) -> Option<Uint8Array> {
 
 /// `(host, port)` as a JS array `[host, port]`.
 fn address_of(address: &JsValue) -> JsResult<(String, u16)> {
-    let wrong = || {
-        py(
-            "TypeError",
-            "an address is a [host, port] pair, such as [\"127.0.0.1\", 65432]",
-        )
-    };
+    let wrong = || py("TypeError", "an address is a [host, port] pair");
     if !Array::is_array(address) {
         return Err(wrong());
     }
@@ -372,10 +384,10 @@ fn bufsize_arg(bufsize: &JsValue) -> JsResult<usize> {
 /// A call of the Python layer, to be performed: one future type for all of them keeps the
 /// module small (each `async` block would be a state machine of its own).
 enum Op {
-    Connect(JsValue),
-    /// `send` (answers the length) and `sendall` (answers nothing): one arm for both.
-    Send(JsValue, bool),
-    Sendto(JsValue, JsValue),
+    /// `connect` (no data: answers nothing), `send` (no address: answers the length), `sendall`
+    /// (answers nothing) and `sendto` (answers the length): one arm for all four, so that the
+    /// module has one copy of each wait.
+    Send(Option<JsValue>, Option<JsValue>, bool),
     /// `recv` and `recvfrom` (which answers the peer too): one arm for both.
     Recv(JsValue, bool),
 }
@@ -385,42 +397,30 @@ impl State {
         let state = self;
         state.check_open()?;
         match op {
-            Op::Connect(address) => {
-                let (host, port) = address_of(&address)?;
-                if !state.dgram && state.connected.borrow().is_some() {
-                    return Err(py(
-                        "OSError",
-                        "[Errno 106] Transport endpoint is already connected",
-                    ));
+            Op::Send(data, to, all) => {
+                if data.is_some() && to.is_some() && !state.dgram {
+                    return Err(already_connected());
                 }
-                let conn = state.conn_for(host, port).await?;
-                *state.connected.borrow_mut() = Some(conn);
-                Ok(JsValue::UNDEFINED)
-            }
-            Op::Send(data, all) => {
-                let data = bytes_arg(&data)?;
+                let data = data.as_ref().map(bytes_arg).transpose()?;
+                let target = to.as_ref().map(address_of).transpose()?;
+                if data.is_none() && !state.dgram && state.connected.borrow().is_some() {
+                    return Err(already_connected());
+                }
+                let conn = match target {
+                    Some((host, port)) => state.conn_for(host, port).await?,
+                    None => state.connected.borrow().clone().ok_or_else(not_connected)?,
+                };
+                let Some(data) = data else {
+                    *state.connected.borrow_mut() = Some(conn);
+                    return Ok(JsValue::UNDEFINED);
+                };
                 let length = data.length();
-                let conn = state.connected.borrow().clone().ok_or_else(not_connected)?;
                 state.send_on(&conn, data).await?;
                 Ok(if all {
                     JsValue::UNDEFINED
                 } else {
                     length.into()
                 })
-            }
-            Op::Sendto(data, address) => {
-                if !state.dgram {
-                    return Err(py(
-                        "OSError",
-                        "[Errno 106] Transport endpoint is already connected",
-                    ));
-                }
-                let data = bytes_arg(&data)?;
-                let length = data.length();
-                let (host, port) = address_of(&address)?;
-                let conn = state.conn_for(host, port).await?;
-                state.send_on(&conn, data).await?;
-                Ok(length.into())
             }
             Op::Recv(bufsize, from) => {
                 let (data, conn) = state.receive(bufsize_arg(&bufsize)?).await?;
@@ -502,22 +502,22 @@ impl PySocket {
 
     /// `await connect([host, port])`.
     pub fn connect(&self, address: JsValue) -> Promise {
-        self.call(Op::Connect(address))
+        self.call(Op::Send(None, Some(address), true))
     }
 
     /// `await sendall(bytes)`: every byte, or an error.
     pub fn sendall(&self, data: JsValue) -> Promise {
-        self.call(Op::Send(data, true))
+        self.call(Op::Send(Some(data), None, true))
     }
 
     /// `await send(bytes)`: the number of bytes sent (all of them).
     pub fn send(&self, data: JsValue) -> Promise {
-        self.call(Op::Send(data, false))
+        self.call(Op::Send(Some(data), None, false))
     }
 
     /// `await sendto(bytes, [host, port])`: one datagram.
     pub fn sendto(&self, data: JsValue, address: JsValue) -> Promise {
-        self.call(Op::Sendto(data, address))
+        self.call(Op::Send(Some(data), Some(address), false))
     }
 
     /// `await recv(bufsize)`: up to `bufsize` bytes; an empty array at the end of the stream.
@@ -541,6 +541,13 @@ impl PySocket {
         }
         self.state.connected.borrow_mut().take();
     }
+}
+
+fn already_connected() -> JsValue {
+    py(
+        "OSError",
+        "[Errno 106] Transport endpoint is already connected",
+    )
 }
 
 fn not_connected() -> JsValue {

@@ -151,7 +151,7 @@ impl UdpSocket {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> JsResult<UdpSocket> {
         let address = get(&options, "remoteAddress").as_string().ok_or_else(|| {
-            js::type_error("UDPSocket: remoteAddress is required (this relay bridges to one peer)")
+            js::type_error("UDPSocket: remoteAddress is required (one peer per socket)")
         })?;
         let port = get(&options, "remotePort").as_f64().unwrap_or(f64::NAN);
         let target = names::target(true, &address, port).map_err(|e| js::type_error(&e))?;
@@ -223,8 +223,17 @@ thread_local! {
     static TO_MESSAGE: Function = transform_fn(|m| {
         Ok(object(&[("data", &bridge::message_view(m).into())]).into())
     });
-    // A copy: the page may reuse its buffer once the write resolves.
-    static FROM_BYTES: Function = transform_fn(|chunk| Ok(view_of(chunk)?.slice(0, u32::MAX).into()));
+    // A write of any size, in pieces that each fit a message the relay takes.
+    static FROM_BYTES: Function = Transform::new(|chunk: JsValue, controller: Controller| {
+        let view = view_of(&chunk)?;
+        let mut start = 0;
+        while start < view.length() {
+            controller.enqueue(&bridge::piece(&view, &mut start))?;
+        }
+        Ok(())
+    })
+    .into_js_value()
+    .unchecked_into();
     static FROM_MESSAGE: Function = transform_fn(|message| {
         let data = get(message, "data");
         if data.is_undefined() {
@@ -243,6 +252,7 @@ fn to_message_fn() -> JsValue {
 fn from_bytes_fn() -> JsValue {
     FROM_BYTES.with(|f| f.clone().into())
 }
+
 fn from_message_fn() -> JsValue {
     FROM_MESSAGE.with(|f| f.clone().into())
 }
