@@ -209,6 +209,49 @@ async fn plain_too_takes_tls_and_plain_on_one_port() {
     let _ = std::fs::remove_dir_all(tls_dir("both"));
 }
 
+/// Regression: `/api/check` had no CORS header, so the socket library on a page of another
+/// origin (its `relay` option), which the relay would bridge, could not read it and failed
+/// with "Cannot reach the relay".
+#[tokio::test]
+async fn api_answers_are_readable_by_the_pages_that_may_open_bridges() {
+    let relay = TestRelay::with(|s| s.token = Some("s3cret".into())).await;
+    let ask = |path: &str, origin: &str| {
+        sockrelay_tests::raw::exchange(
+            relay.http,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\n\
+                 Connection: close\r\n\r\n",
+                relay.http
+            ),
+        )
+    };
+    for (path, status) in [
+        ("/api/check?target=echo&token=s3cret", 200),
+        ("/api/check?target=127.0.0.1:1&token=s3cret", 403),
+        ("/api/targets?token=s3cret", 200),
+        ("/api/check?target=echo", 401),
+    ] {
+        let answer = ask(path, "http://localhost:5173").await;
+        assert_eq!(answer.status, status, "{path}");
+        assert_eq!(
+            answer.header("access-control-allow-origin"),
+            Some("http://localhost:5173"),
+            "{path}"
+        );
+        assert_eq!(answer.header("vary"), Some("Origin"), "{path}");
+        // A page the relay would not bridge for reads nothing.
+        let foreign = ask(path, "https://evil.example").await;
+        assert_eq!(foreign.status, status, "{path}");
+        assert_eq!(
+            foreign.header("access-control-allow-origin"),
+            None,
+            "{path}"
+        );
+    }
+    let metrics = ask("/metrics?token=s3cret", "http://localhost:5173").await;
+    assert_eq!(metrics.header("access-control-allow-origin"), None);
+}
+
 #[tokio::test]
 async fn check_endpoint_explains_refusals() {
     let relay = TestRelay::start().await;

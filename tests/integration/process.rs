@@ -150,6 +150,20 @@ async fn each_bridge_ends_with_one_log_line_saying_who_where_how_much_how_long_a
 /// file reads share a small pool of blocking threads (tokio's default would grow one thread per
 /// concurrent read, up to 512, each keeping its stack and allocator arena resident).
 #[cfg(target_os = "linux")]
+/// Regression: a page refused for its origin was logged at debug only, so an operator whose
+/// noVNC page failed (the browser shows no reason) found nothing in the log.
+#[tokio::test]
+async fn a_page_refused_for_its_origin_is_logged_with_the_way_to_allow_it() {
+    let relay = RelayProcess::spawn(&[]);
+    let host = relay.http.to_string();
+    let asked = sockrelay_tests::raw::upgrade(&host, "/ws", "Origin: https://vnc.example.org\r\n");
+    let answer = sockrelay_tests::raw::exchange(relay.http, asked).await;
+    assert_eq!(answer.status, 403);
+    let line = relay.wait_for_log(&["websocket request refused", "vnc.example.org"], WAIT);
+    let line = line.expect("no log line for the refusal");
+    assert!(line.contains("INFO") && line.contains("--origin"), "{line}");
+}
+
 #[test]
 fn unread_downloads_of_web_files_share_a_few_threads() {
     use std::io::Write;

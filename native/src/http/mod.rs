@@ -83,6 +83,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api_for_allowed_pages,
         ));
     Router::new()
         .merge(guarded)
@@ -148,6 +152,38 @@ async fn security_headers(
         headers
             .entry(header::CONTENT_SECURITY_POLICY)
             .or_insert(policy);
+    }
+    response
+}
+
+/// Lets the pages that may open bridges (the `--origin` rule of `/ws`) read `/api/*`'s answers,
+/// its refusals included: the socket library asks `/api/check` before it opens a bridge, from
+/// a page of another origin too (its `relay` option). Other origins get no such header, so their
+/// pages cannot read what the relay reaches.
+async fn api_for_allowed_pages(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let allowed = request.uri().path().starts_with("/api/")
+        && origin.as_ref().is_some_and(|origin| {
+            let secure = request
+                .extensions()
+                .get::<Secure>()
+                .map_or(state.tls, |secure| secure.0);
+            let host = request.headers().get(header::HOST);
+            let host = host.and_then(|v| v.to_str().ok());
+            // Not text: no origin of a page, and nothing to send back.
+            origin
+                .to_str()
+                .is_ok_and(|origin| state.origin.check(Some(origin), host, secure).is_ok())
+        });
+    let mut response = next.run(request).await;
+    if let (true, Some(origin)) = (allowed, origin) {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     response
 }

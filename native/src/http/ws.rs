@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::{AppState, Local, Peer};
 use crate::bridge;
@@ -128,7 +128,17 @@ fn refuse(state: &AppState, refusal: Refusal) -> Response {
         header,
     } = refusal;
     state.metrics.refused(reason);
-    debug!(status = status.as_u16(), reason = reason.as_str(), %message, "websocket request refused");
+    if reason == RefusalReason::Origin {
+        // What an operator needs when a page that should work does not: the browser shows its
+        // page no reason, so the log says it, and how to allow the page.
+        info!(
+            status = status.as_u16(),
+            %message,
+            "websocket request refused: start the relay with --origin ORIGIN to allow that page"
+        );
+    } else {
+        debug!(status = status.as_u16(), reason = reason.as_str(), %message, "websocket request refused");
+    }
     let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
     if let Some((name, value)) = header {
         response

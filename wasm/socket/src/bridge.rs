@@ -35,6 +35,9 @@ pub const QUEUE_LIMIT: f64 = 16.0 * 1024.0 * 1024.0;
 /// Queued bytes the readable stream asks for before the page reads (the streams' high-water
 /// mark; the WebSocket delivers regardless).
 const QUEUE_HIGH_WATER: f64 = 1024.0 * 1024.0;
+/// The most one message carries of a stream write: a write of any size goes to the relay in
+/// pieces no larger, far under its `--max-message` (1 MiB by default).
+pub const PIECE: u32 = 64 * 1024;
 /// A write on a WebSocket bridge resolves once fewer bytes than this wait to be sent.
 pub const WRITE_HIGH_WATER: u32 = 256 * 1024;
 
@@ -524,10 +527,10 @@ pub fn view_of(chunk: &JsValue) -> JsResult<Uint8Array> {
 }
 
 /// The piece of `view` from `start` (moved past it): a copy of at most
-/// [`crate::names::PIECE`] bytes, so that a write of any size goes out in messages the relay
+/// [`PIECE`] bytes, so that a write of any size goes out in messages the relay
 /// takes (and the page may reuse its buffer once the write resolves).
 pub fn piece(view: &Uint8Array, start: &mut u32) -> Uint8Array {
-    let end = start.saturating_add(crate::names::PIECE);
+    let end = start.saturating_add(PIECE);
     let piece = view.slice(*start, end);
     *start = end;
     piece

@@ -3,10 +3,6 @@
 
 /// `/ws?target=` for a socket to `host`:`port`: `HOST:PORT` for TCP, `udp:HOST:PORT` for UDP,
 /// with an IPv6 literal in brackets as the relay wants it. Refuses what cannot be a target.
-/// The most one message carries of a stream write: a write of any size goes to the relay in
-/// pieces no larger, far under its `--max-message` (1 MiB by default).
-pub const PIECE: u32 = 64 * 1024;
-
 /// The largest datagram the relay sends to `host` (over IPv6 a UDP payload can be 20 bytes
 /// longer; a name may resolve to IPv4, so it gets IPv4's limit).
 pub fn max_datagram(host: &str) -> u32 {
@@ -96,6 +92,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn a_datagram_may_be_20_bytes_longer_to_an_ipv6_address() {
+        assert_eq!(max_datagram("127.0.0.1"), 65_507);
+        assert_eq!(max_datagram("localhost"), 65_507);
+        assert_eq!(max_datagram("::1"), 65_527);
+        assert_eq!(max_datagram("[::1]"), 65_527);
+    }
 
     #[test]
     fn targets_as_the_relay_takes_them() {
