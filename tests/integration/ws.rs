@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use sockrelay_tests::raw::KEY;
 use sockrelay_tests::{
-    counter, raw_http, still_serves, ws_echo_roundtrip, Rng, TestRelay, Ws, WAIT,
+    counter, raw_http, still_serves, ws_echo_roundtrip, ClosedPort, Rng, TestRelay, Ws, WAIT,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -842,4 +842,70 @@ async fn bulk_data_to_a_plain_client_is_spliced_and_arrives_exact() {
         "{spliced} of {} bytes spliced",
         payload.len()
     );
+}
+
+/// A bridge to `path` on `relay` whose client offers the subprotocols `offered`; the one the
+/// relay chose.
+async fn with_subprotocols(relay: &TestRelay, path: &str, offered: &str) -> (Ws, Option<String>) {
+    let url = format!("ws://{}{path}", relay.http);
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", offered.parse().unwrap());
+    let (ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .unwrap()
+        .unwrap();
+    let chosen = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (ws, chosen)
+}
+
+/// `sockrelay.connected`: the page socket library learns that the target is connected (its
+/// `opened` settles then) from a first text message, and that it is not from the Close that
+/// comes instead; other clients see no such message.
+#[tokio::test]
+async fn a_client_that_asks_is_told_when_the_target_is_connected() {
+    let closed = ClosedPort::tcp();
+    let relay = TestRelay::with(|s| s.allow = vec![closed.addr.to_string()]).await;
+    for offered in ["sockrelay.connected", "binary, sockrelay.connected"] {
+        let (mut ws, chosen) = with_subprotocols(&relay, "/ws", offered).await;
+        assert_eq!(chosen.as_deref(), Some("sockrelay.connected"), "{offered}");
+        let first = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+        assert_eq!(first.unwrap().unwrap(), Message::text("connected"));
+        ws.send(Message::binary(b"after".to_vec())).await.unwrap();
+        let echoed = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+        assert_eq!(echoed.unwrap().unwrap(), Message::binary(b"after".to_vec()));
+    }
+    // A UDP bridge too, once its socket is connected.
+    let udp = format!("/ws?target=udp:{}", relay.echo);
+    let (mut ws, _) = with_subprotocols(&relay, &udp, "sockrelay.connected").await;
+    let first = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+    assert_eq!(first.unwrap().unwrap(), Message::text("connected"));
+    ws.send(Message::binary(b"datagram".to_vec())).await.unwrap();
+    let echoed = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+    assert_eq!(echoed.unwrap().unwrap(), Message::binary(b"datagram".to_vec()));
+    // A target that refuses: the Close, and no word before it.
+    let path = format!("/ws?target={}", closed.addr);
+    let (mut ws, _) = with_subprotocols(&relay, &path, "sockrelay.connected").await;
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), 1011);
+            assert_eq!(
+                frame.reason.as_str(),
+                "target unreachable: connection refused"
+            );
+        }
+        other => panic!("expected the Close, got {other:?}"),
+    }
+    // Without it (websockify's `binary`, or nothing), the target's bytes come first.
+    let (mut ws, chosen) = with_subprotocols(&relay, "/ws", "binary").await;
+    assert_eq!(chosen.as_deref(), Some("binary"));
+    ws.send(Message::binary(b"x".to_vec())).await.unwrap();
+    let echoed = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+    assert_eq!(echoed.unwrap().unwrap(), Message::binary(b"x".to_vec()));
 }

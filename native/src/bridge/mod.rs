@@ -101,6 +101,8 @@ pub struct Order<D> {
     /// A PROXY protocol header the target is sent before anything else, if the peer the
     /// bridge reaches opted in (`--proxy-protocol`; stream targets only).
     pub proxy: Option<crate::proxy_protocol::ProxyHeader>,
+    /// Tell the client when the target is connected ([`crate::policy::CONNECTED`]).
+    pub announce: bool,
 }
 
 impl<D> Order<D> {
@@ -111,6 +113,7 @@ impl<D> Order<D> {
             target,
             permit,
             proxy,
+            announce,
         } = self;
         (
             target,
@@ -119,6 +122,7 @@ impl<D> Order<D> {
                 target: (),
                 permit,
                 proxy,
+                announce,
             },
         )
     }
@@ -132,6 +136,7 @@ impl Order<()> {
             target,
             permit: self.permit,
             proxy: self.proxy,
+            announce: self.announce,
         }
     }
 }
@@ -287,18 +292,31 @@ impl Closed {
     }
 }
 
+/// What [`connect`] tells of a bridge being opened: its log line, its target's name, and
+/// whether the client asked to be told once the target is connected.
+struct Dialing<'a> {
+    closed: &'a Closed,
+    target: &'a str,
+    announce: bool,
+}
+
 /// Waits for `dialing` unless the relay stops first; a failure or the stop is told to the
-/// client and logged, and gives `None`.
+/// client and logged, and gives `None`. A client that asked for it
+/// ([`crate::policy::CONNECTED`]) is told once the target is connected.
 async fn connect<W, C>(
     ws: &mut W,
     dialing: impl std::future::Future<Output = std::io::Result<C>>,
     env: &Env,
-    closed: &Closed,
-    target: &str,
+    at: Dialing<'_>,
 ) -> Option<C>
 where
     W: Client,
 {
+    let Dialing {
+        closed,
+        target,
+        announce,
+    } = at;
     let connected = tokio::select! {
         c = dialing => c,
         () = env.cancel.cancelled() => {
@@ -309,7 +327,13 @@ where
         }
     };
     match connected {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            // A client gone meanwhile is found by the bridge as any other.
+            if announce {
+                let _ = futures_util::SinkExt::send(ws, Message::text("connected")).await;
+            }
+            Some(c)
+        }
         Err(e) => {
             env.metrics.error(ErrorKind::Connect);
             let reason = format!("target unreachable: {}", short_io_error(&e));
@@ -332,6 +356,7 @@ where
         target,
         permit,
         proxy,
+        announce,
     } = order;
     let limits = Limits::of(&env.settings);
     // The idle watch counts every byte that moves on the client's socket.
@@ -349,7 +374,12 @@ where
         }
         Ok(stream)
     };
-    let Some(stream) = connect(&mut ws, dialing, env, &closed, target.name()).await else {
+    let at = Dialing {
+        closed: &closed,
+        target: target.name(),
+        announce,
+    };
+    let Some(stream) = connect(&mut ws, dialing, env, at).await else {
         return;
     };
     let (opened, cancel) = (Opened::new(env, closed, permit), env.cancel.clone());
@@ -410,13 +440,19 @@ where
         peer,
         target,
         permit,
+        announce,
         ..
     } = order;
     let limits = Limits::of(&env.settings);
     let activity = Activity::default();
     let mut ws = park::Codec::serve(limits.max_message, activity.watch(io));
     let closed = Closed::new(peer);
-    let Some(socket) = connect(&mut ws, target.dial(), env, &closed, &target.name).await else {
+    let at = Dialing {
+        closed: &closed,
+        target: &target.name,
+        announce,
+    };
+    let Some(socket) = connect(&mut ws, target.dial(), env, at).await else {
         return;
     };
     let (opened, cancel) = (Opened::new(env, closed, permit), env.cancel.clone());

@@ -93,6 +93,7 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
         proxy: proxy.await,
         target: admitted.target,
         permit,
+        announce: admitted.announce,
     };
     let env = bridge::Env {
         settings: state.settings.clone(),
@@ -110,10 +111,16 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
     if let Ok(v) = HeaderValue::from_str(&accept_key(admitted.key.as_bytes())) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
-    if admitted.binary {
+    // The one that says more, when a client offers both.
+    let subprotocol = if admitted.announce {
+        Some(policy::CONNECTED)
+    } else {
+        admitted.binary.then_some("binary")
+    };
+    if let Some(subprotocol) = subprotocol {
         h.insert(
             header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static("binary"),
+            HeaderValue::from_static(subprotocol),
         );
     }
     response

@@ -48,6 +48,13 @@ pub struct Parts<'a> {
     pub headers: &'a HeaderMap,
 }
 
+/// The subprotocol of clients that want to know when the target is connected (the page socket
+/// library, whose `opened` settles then): the bridge's first message is a text message
+/// `connected`, sent once the target is; a target that cannot be reached ends the bridge with
+/// its Close (1011) before it. Everything else is as without it: the target's bytes come in
+/// binary messages, the client's go to the target.
+pub const CONNECTED: &str = "sockrelay.connected";
+
 /// An admitted request: where its bridge goes, and what the 101 needs.
 #[derive(Debug)]
 pub struct Admitted {
@@ -56,6 +63,9 @@ pub struct Admitted {
     pub key: HeaderValue,
     /// The client offered the `binary` subprotocol.
     pub binary: bool,
+    /// The client offered the [`CONNECTED`] subprotocol: it is told when the target is
+    /// connected.
+    pub announce: bool,
     /// The token line that named the target asks for a PROXY protocol v2 header. Other
     /// bridges get one too when the address they reach opted in, however it was named: that is
     /// decided where they connect ([`crate::proxy_protocol`]), not here.
@@ -209,16 +219,19 @@ pub async fn admit(rules: Rules<'_>, request: Parts<'_>) -> Result<Admitted, Ref
         }
     }
     let (target, proxy_protocol) = choose_target(rules, &query).await?;
-    let binary = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == "binary");
+    let offered = |name: &str| {
+        headers
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim() == name)
+    };
     Ok(Admitted {
         target,
         key,
-        binary,
+        binary: offered("binary"),
+        announce: offered(CONNECTED),
         proxy_protocol,
     })
 }
