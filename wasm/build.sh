@@ -27,8 +27,11 @@ STAMP="$PKG/.build-stamp"
 BUDGET=16384
 # client.js + client_bg.wasm, the client UI, gzipped (issue 17: 60 KB with every feature).
 CLIENT_BUDGET=60000
-# socket.js + socket_bg.wasm, the page socket library, gzipped (issue 15).
-SOCKET_BUDGET=25600
+# socket.js + socket_bg.wasm, the page socket library, gzipped: 25 KB in issue 15, 26 KB since
+# `opened` waits for the relay's word that the target is connected (DESIGN.md: a refused target
+# rejects it) and writes of any size are cut to the relay's messages (about 550 B together,
+# after 370 B of savings elsewhere in the module).
+SOCKET_BUDGET=26624
 # <inet-converter>, gzipped, on top of the converter (issue 18).
 ELEMENT_BUDGET=3072
 # What rustc's default wasm32 CPU emits and wasm-bindgen keeps; wasm-opt must neither reject

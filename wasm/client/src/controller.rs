@@ -252,6 +252,7 @@ impl Controller {
         let (on_message, on_close) = (weak.clone(), weak.clone());
         let socket = Socket::open(
             &url,
+            None,
             move |_: JsValue| {
                 if let Some(this) = weak.upgrade() {
                     this.dispatch(Happened::Opened { generation });

@@ -14,13 +14,18 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// A WebSocket to `url`, offering `protocol` if any.
     pub fn open(
         url: &str,
+        protocol: Option<&str>,
         on_open: impl FnMut(JsValue) + 'static,
         on_message: impl FnMut(MessageEvent) + 'static,
         on_close: impl FnMut(CloseEvent) + 'static,
     ) -> JsResult<Self> {
-        let socket = WebSocket::new(url)?;
+        let socket = match protocol {
+            Some(protocol) => WebSocket::new_with_str(url, protocol)?,
+            None => WebSocket::new(url)?,
+        };
         // The relay forwards target bytes as binary frames; ArrayBuffer reads them synchronously.
         socket.set_binary_type(BinaryType::Arraybuffer);
         let handlers = [handler(on_open), handler(on_message), handler(on_close)];
@@ -43,6 +48,11 @@ impl Socket {
     /// Starts the close handshake with this code (1000 or 3000 to 4999) and reason.
     pub fn close_with(&self, code: u16, reason: &str) {
         let _ = self.socket.close_with_code_and_reason(code, reason);
+    }
+
+    /// The subprotocol the server chose (empty for none).
+    pub fn protocol(&self) -> String {
+        self.socket.protocol()
     }
 
     /// Bytes sent but not yet handed to the network.

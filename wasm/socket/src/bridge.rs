@@ -104,6 +104,8 @@ pub enum Failure {
     Handshake(String),
     /// `close()` came before the bridge opened.
     Aborted,
+    /// The relay could not connect to the target: its Close.
+    Ended(Ending),
 }
 
 impl Failure {
@@ -112,6 +114,7 @@ impl Failure {
             Self::Refused(reason) => ["Refused by the relay: ", reason].concat(),
             Self::Unreachable(message) | Self::Handshake(message) => message.clone(),
             Self::Aborted => "The socket was closed before it opened".to_owned(),
+            Self::Ended(ending) => close_message(ending.code, &ending.reason),
         }
     }
 
@@ -120,6 +123,7 @@ impl Failure {
     pub fn to_js(&self) -> JsValue {
         let name = match self {
             Self::Aborted => "AbortError",
+            Self::Ended(ending) => return ending.to_js(),
             _ => "NetworkError",
         };
         named_error(name, &self.message()).into()
@@ -171,7 +175,13 @@ pub struct Bridge {
     /// Resolves once, with the [`Ending`] as `{code, reason}`; never rejects.
     pub ended: Promise,
     closer: Closer,
+    /// The relay chose [`CONNECTED`]: its first message says the target is connected.
+    announced: bool,
 }
+
+/// The subprotocol in which the relay says when the target is connected (its first message,
+/// a text message), or with its Close that it could not: `opened` settles then.
+const CONNECTED: &str = "sockrelay.connected";
 
 enum Closer {
     Stream(WebSocketStream),
@@ -228,7 +238,7 @@ pub async fn open(endpoint: &Endpoint, aborted: &Cell<bool>) -> Result<Bridge, F
             bridge.close(1000, "");
             Err(Failure::Aborted)
         }
-        Ok(bridge) => Ok(bridge),
+        Ok(bridge) => connected(bridge).await,
         Err(()) => {
             // The browser hides why a handshake failed: ask the relay again.
             let verdict = api::check(&endpoint.check_url).await;
@@ -236,6 +246,21 @@ pub async fn open(endpoint: &Endpoint, aborted: &Cell<bool>) -> Result<Bridge, F
             Err(Failure::Handshake(message))
         }
     }
+}
+
+/// `bridge` once the relay said its target is connected (when it says so: [`CONNECTED`]), or
+/// the relay's Close that came instead.
+async fn connected(bridge: Bridge) -> Result<Bridge, Failure> {
+    if bridge.announced {
+        let reader = bridge.readable.get_reader();
+        let first = JsFuture::from(reader.read()).await;
+        reader.release_lock();
+        if first.map_or(true, |result| get(&result, "done").is_truthy()) {
+            let ended = JsFuture::from(bridge.ended.clone()).await;
+            return Err(Failure::Ended(ending_of(&ended.unwrap_or_default())));
+        }
+    }
+    Ok(bridge)
 }
 
 /// A readable stream's end as the bridge's: the `flush` of a TransformStream between the
@@ -299,7 +324,9 @@ fn ending_value(ending: &Ending) -> JsValue {
 }
 
 async fn open_stream(url: &str) -> Result<Bridge, ()> {
-    let stream = WebSocketStream::new(url).map_err(|_| ())?;
+    let protocols = js_sys::Array::of1(&CONNECTED.into());
+    let options = object(&[("protocols", &protocols)]);
+    let stream = WebSocketStream::new(url, &options).map_err(|_| ())?;
     let ended = ended_of(stream.closed());
     let info = JsFuture::from(stream.opened()).await.map_err(|_| ())?;
     Ok(Bridge {
@@ -307,6 +334,7 @@ async fn open_stream(url: &str) -> Result<Bridge, ()> {
         writable: get(&info, "writable"),
         ended,
         closer: Closer::Stream(stream),
+        announced: get(&info, "protocol").as_string().as_deref() == Some(CONNECTED),
     })
 }
 
@@ -340,6 +368,7 @@ async fn open_socket(url: &str) -> Result<Bridge, ()> {
     let (on_message, on_close) = (weak.clone(), weak.clone());
     let socket = Socket::open(
         url,
+        Some(CONNECTED),
         move |_: JsValue| {
             if let Some(f) = weak.upgrade() {
                 f.open.set(true);
@@ -367,11 +396,15 @@ async fn open_socket(url: &str) -> Result<Bridge, ()> {
     JsFuture::from(fallback.opened.promise.clone())
         .await
         .map_err(|_| ())?;
+    // Known once open.
+    let announced = fallback.socket.borrow().as_ref().map(Socket::protocol);
+    let announced = announced.as_deref() == Some(CONNECTED);
     Ok(Bridge {
         readable,
         writable: writable.into(),
         ended: fallback.ended.promise.clone(),
         closer: Closer::Socket(fallback),
+        announced,
     })
 }
 

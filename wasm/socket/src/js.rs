@@ -13,7 +13,7 @@ extern "C" {
     /// that stops reading stops the browser reading the connection (backpressure).
     pub type WebSocketStream;
     #[wasm_bindgen(constructor, catch)]
-    pub fn new(url: &str) -> JsResult<WebSocketStream>;
+    pub fn new(url: &str, options: &Object) -> JsResult<WebSocketStream>;
     #[wasm_bindgen(method, getter)]
     pub fn opened(this: &WebSocketStream) -> Promise;
     #[wasm_bindgen(method, getter)]

@@ -39,6 +39,8 @@ fn bad_fd() -> JsValue {
 fn failure_error(failure: &Failure) -> JsValue {
     let class = match failure {
         Failure::Aborted => Class::ConnectionAbortedError,
+        // The target refused (ConnectionRefusedError), timed out, ...: as the relay says.
+        Failure::Ended(ending) => return closed_error(ending),
         _ => Class::ConnectionRefusedError,
     };
     py(
@@ -49,7 +51,11 @@ fn failure_error(failure: &Failure) -> JsValue {
 
 /// A bridge's stream error (its unclean ending) as Python raises it.
 fn ending_error(error: &JsValue) -> JsValue {
-    let ending = Ending::of_error(error);
+    closed_error(&Ending::of_error(error))
+}
+
+/// A bridge's ending as Python raises it.
+fn closed_error(ending: &Ending) -> JsValue {
     let class = names::class_of_close(ending.code, &ending.reason);
     py(
         class.name(),
