@@ -168,6 +168,34 @@ test("TCP and the Python layer: one write of 3 MiB, over the relay's message lim
   assert.deepEqual(result, { streams: whole, python: whole });
 });
 
+// Regression: `using` (Symbol.dispose) freed the object and left its bridge open.
+test("disposing a socket (using) closes its connection", async () => {
+  const [host, port] = await listed("echo");
+  const result = await page.evaluate(async ({ host, port }) => {
+    const active = async () => {
+      const text = await (await fetch("/metrics")).text();
+      return Number(/^sockrelay_bridges_active (\d+)$/m.exec(text)[1]);
+    };
+    const settled = async (want) => {
+      for (let i = 0; i < 100 && (await active()) !== want; i++) await new Promise((r) => setTimeout(r, 50));
+      return active();
+    };
+    const before = await settled(await active());
+    const tcp = new lib.TCPSocket(host, port);
+    await tcp.opened;
+    const closed = tcp.closed;
+    tcp[Symbol.dispose]();
+    const tcpClosed = await closed.then(() => "closed", (e) => e.message);
+    const tcpGone = (await settled(before)) - before;
+    const s = lib.socket.socket();
+    await s.connect([host, port]);
+    const open = await active();
+    s[Symbol.dispose]();
+    return { tcpClosed, tcpGone, open: open - before, after: (await settled(before)) - before };
+  }, { host, port });
+  assert.deepEqual(result, { tcpClosed: "closed", tcpGone: 0, open: 1, after: 0 });
+});
+
 test("TCP: 20 sockets at once, each its own bytes back", async () => {
   const [host, port] = await listed("echo");
   const results = await page.evaluate(async ({ host, port }) => {

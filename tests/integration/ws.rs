@@ -886,9 +886,14 @@ async fn a_client_that_asks_is_told_when_the_target_is_connected() {
     let (mut ws, _) = with_subprotocols(&relay, &udp, "sockrelay.connected").await;
     let first = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
     assert_eq!(first.unwrap().unwrap(), Message::text("connected"));
-    ws.send(Message::binary(b"datagram".to_vec())).await.unwrap();
+    ws.send(Message::binary(b"datagram".to_vec()))
+        .await
+        .unwrap();
     let echoed = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
-    assert_eq!(echoed.unwrap().unwrap(), Message::binary(b"datagram".to_vec()));
+    assert_eq!(
+        echoed.unwrap().unwrap(),
+        Message::binary(b"datagram".to_vec())
+    );
     // A target that refuses: the Close, and no word before it.
     let path = format!("/ws?target={}", closed.addr);
     let (mut ws, _) = with_subprotocols(&relay, &path, "sockrelay.connected").await;

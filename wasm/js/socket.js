@@ -19,3 +19,15 @@ const python = Object.freeze({
   },
 });
 export { python as socket };
+
+// `using s = ...` ends the connection, as Python's `with` does: wasm-bindgen's own dispose only
+// frees the object, which leaves the bridge open (its streams may still be in use, so the
+// object's collection must not close it, and does not).
+if (Symbol.dispose) {
+  for (const Class of [TCPSocket, UDPSocket, PySocket]) {
+    Class.prototype[Symbol.dispose] = function dispose() {
+      this.close();
+      this.free();
+    };
+  }
+}
