@@ -23,8 +23,11 @@ use crate::metrics::Metrics;
 /// How long a bridge of `sockrelay websockify` may go without a byte either way: a week.
 pub const QUIET_BRIDGE_SECS: u64 = 7 * 24 * 3600;
 
-/// websockify's options (and a few of sockrelay's own, marked so).
+/// websockify's options (and a few of sockrelay's own, marked so), read as websockify's own
+/// parser (Python's argparse) reads them: an option given twice takes its last value, and an
+/// unambiguous prefix (`--heart 30`) names an option.
 #[derive(Debug, Clone, Default, Args)]
+#[command(args_override_self = true, infer_long_args = true)]
 pub struct WebsockifyArgs {
     /// Where to listen: [HOST:]PORT (without HOST, every interface, as websockify)
     #[arg(value_name = "SOURCE_ADDR")]
@@ -160,7 +163,8 @@ impl Refused {
             given(self.record.is_some(), "--record", "sockrelay does not record sessions"),
             given(self.daemon, "--daemon", "sockrelay does not fork into the background: run it under a service manager (deploy/sockrelay@.service)"),
             given(self.run_once, "--run-once", "sockrelay serves until SIGINT or SIGTERM"),
-            given(self.timeout.is_some(), "--timeout", "sockrelay serves until SIGINT or SIGTERM (--idle-timeout exits when no connection is open)"),
+            // `--timeout 0` is websockify's default: no timeout, which is what sockrelay does.
+            given(self.timeout.as_deref().is_some_and(|t| t.trim() != "0"), "--timeout", "sockrelay serves until SIGINT or SIGTERM (--idle-timeout exits when no connection is open)"),
             given(self.key_password.is_some(), "--key-password", "encrypted keys are not supported: give an unencrypted key (openssl pkey -in key.pem -out plain.pem)"),
             given(self.ssl_target, "--ssl-target", "sockrelay does not speak TLS to targets"),
             given(self.verify_client, "--verify-client", "client certificates are not supported"),
@@ -414,6 +418,27 @@ mod tests {
     fn parse(line: &str) -> Result<(ServeArgs, Extras), String> {
         let words = std::iter::once("websockify").chain(line.split_whitespace());
         Cli::try_parse_from(words).unwrap().args.to_serve()
+    }
+
+    /// Regression: lines websockify takes were refused (`-v -v`, `--web A --web B`, `--heart
+    /// 30`, its own default `--timeout 0`).
+    #[test]
+    fn repeated_and_abbreviated_options_are_read_as_websockify_reads_them() {
+        let (serve, extras) = parse(
+            "-v -v --web /a --web /b --heart 30 --idle 60 --timeout 0 --origin http://a \
+             --origin http://b 6080 localhost:5900",
+        )
+        .unwrap();
+        assert!(extras.verbose);
+        assert_eq!(serve.web, Some(PathBuf::from("/b")));
+        assert_eq!(serve.ping_interval, Some(30));
+        assert_eq!(extras.exit_when_idle, Some(Duration::from_secs(60)));
+        assert_eq!(serve.origin, ["http://a", "http://b"]);
+        // An ambiguous prefix is refused, as by argparse; a timeout other than 0 by name.
+        let words = ["websockify", "--to", "5", "6080", "localhost:5900"];
+        assert!(Cli::try_parse_from(words).is_err());
+        let e = parse("--timeout 5 6080 localhost:5900").unwrap_err();
+        assert!(e.contains("--timeout"), "{e}");
     }
 
     #[test]
