@@ -63,7 +63,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::target::{Host, Spec, TargetSpec};
+use super::target::{Host, Spec, TargetError, TargetSpec};
 use crate::bridge::target::{Dest, TcpAddr, UdpAddr, UnixAddr};
 
 /// The most names of a token directory (dotfiles aside) that are looked at: the first ones.
@@ -854,6 +854,20 @@ pub fn parse(text: &str) -> impl Iterator<Item = Parsed> + '_ {
     })
 }
 
+/// A token file's `host:port` with an IPv6 host written without brackets (`::1:5900`), as
+/// websockify reads it (the port after the last colon), bracketed; `None` when the host is no
+/// IPv6 address. Only token files take this spelling, for websockify's sake: elsewhere
+/// `::1:80` stays refused as ambiguous.
+fn bracketed(target: &str) -> Option<String> {
+    let (kind, rest) = match target.strip_prefix("udp:") {
+        Some(rest) => ("udp:", rest),
+        None => ("", target),
+    };
+    let (host, port) = rest.rsplit_once(':')?;
+    host.parse::<std::net::Ipv6Addr>().ok()?;
+    Some(format!("{kind}[{host}]:{port}"))
+}
+
 fn parse_line(line: &str) -> Result<Line, String> {
     // websockify splits on a colon followed by white space: `token: host:port`, where the
     // token may hold a colon itself.
@@ -886,7 +900,14 @@ fn parse_line(line: &str) -> Result<Line, String> {
         Some(path) => format!("unix:{path}"),
         None => target.to_owned(),
     };
-    let spec = Spec::parse(&spelled).map_err(|e| format!("invalid target {target:?}: {e}"))?;
+    let spec = match Spec::parse(&spelled) {
+        Err(TargetError::UnbracketedIpv6) => match bracketed(&spelled) {
+            Some(spelled) => Spec::parse(&spelled),
+            None => Err(TargetError::UnbracketedIpv6),
+        },
+        parsed => parsed,
+    }
+    .map_err(|e| format!("invalid target {target:?}: {e}"))?;
     if proxy_protocol && matches!(spec, Spec::Udp(_)) {
         return Err("PROXY headers go to TCP and Unix socket targets only".into());
     }
@@ -930,6 +951,11 @@ mod tests {
         assert_eq!(lines[1].token, "vnc2");
         assert_eq!(lines[1].spec.to_string(), "[::1]:5902");
         assert!(lines[1].proxy_protocol);
+        // Regression: an IPv6 host without brackets, which websockify reads with the port
+        // after the last colon, was skipped.
+        let v6 = good("v6: ::1:5900\nu6: udp:fd00::1:53\n");
+        assert_eq!(v6[0].spec.to_string(), "[::1]:5900");
+        assert_eq!(v6[1].spec.to_string(), "udp:[fd00::1]:53");
     }
 
     #[test]
@@ -939,6 +965,8 @@ mod tests {
             ("ok: 127.0.0.1:1\nvnc1:127.0.0.1:5901\n", 2, "expected"),
             ("vnc1: 127.1:5901\n", 1, "invalid target"),
             ("vnc1: unix:relative.sock\n", 1, "invalid target"),
+            ("vnc1: ::1\n", 1, "invalid target"),
+            ("vnc1: fe80::1:5900\n", 1, "link-local"),
             (
                 "vnc1: udp:127.0.0.1:5901 proxy-protocol\n",
                 1,
