@@ -30,6 +30,8 @@ export class TCPSocket {
   readonly opened: Promise<TCPSocketOpenInfo>;
   readonly closed: Promise<void>;
   close(): Promise<void>;
+  /** Closes the socket (`using`). */
+  [Symbol.dispose](): void;
 }
 
 /** One datagram. */
@@ -55,6 +57,8 @@ export class UDPSocket {
   readonly opened: Promise<UDPSocketOpenInfo>;
   readonly closed: Promise<void>;
   close(): Promise<void>;
+  /** Closes the socket (`using`). */
+  [Symbol.dispose](): void;
 }
 
 export const AF_INET: 2;
@@ -73,8 +77,13 @@ export interface PythonSocket {
   sendto(data: BufferSource, address: Address): Promise<number>;
   recv(bufsize: number): Promise<Uint8Array>;
   recvfrom(bufsize: number): Promise<[Uint8Array, Address]>;
+  /** `null` blocks; `0` never waits (a wait raises `BlockingIOError`); otherwise `TimeoutError` past it. */
   settimeout(seconds: number | null): void;
+  gettimeout(): number | null;
+  /** `setblocking(false)` is `settimeout(0)`, `setblocking(true)` is `settimeout(null)`. */
+  setblocking(flag: boolean): void;
   close(): void;
+  [Symbol.dispose](): void;
 }
 
 export const socket: {

@@ -27,10 +27,6 @@ fn py(class: &str, message: &str) -> JsValue {
     named_error(class, message).into()
 }
 
-fn timed_out() -> JsValue {
-    py("TimeoutError", "timed out")
-}
-
 fn bad_fd() -> JsValue {
     py("OSError", "[Errno 9] Bad file descriptor")
 }
@@ -125,6 +121,19 @@ impl State {
         }
     }
 
+    /// What a wait past the timeout raises: `TimeoutError`, or for a socket that never waits
+    /// (`settimeout(0)`, `setblocking(False)`) `BlockingIOError`, as CPython raises.
+    fn timed_out(&self) -> JsValue {
+        if self.timeout.get() == Some(0.0) {
+            py(
+                "BlockingIOError",
+                "[Errno 11] Resource temporarily unavailable",
+            )
+        } else {
+            py("TimeoutError", "timed out")
+        }
+    }
+
     fn check_open(&self) -> JsResult<()> {
         if self.closed.get() {
             Err(bad_fd())
@@ -159,10 +168,10 @@ impl State {
             Waited::Failed(error) => return Err(error),
             Waited::TimedOut => {
                 abandoned.set(true);
-                return Err(timed_out());
+                return Err(self.timed_out());
             }
         }
-        let bridge = slot.borrow_mut().take().ok_or_else(timed_out)?;
+        let bridge = slot.borrow_mut().take().ok_or_else(|| self.timed_out())?;
         if self.closed.get() {
             bridge.close(1000, "");
             return Err(bad_fd());
@@ -223,7 +232,7 @@ impl State {
         match self.wait(written).await {
             Waited::Done(_) => Ok(()),
             Waited::Failed(error) => Err(ending_error(&error)),
-            Waited::TimedOut => Err(timed_out()),
+            Waited::TimedOut => Err(self.timed_out()),
         }
     }
 
@@ -242,7 +251,7 @@ impl State {
             Waited::Failed(error) => Err(ending_error(&error)),
             Waited::TimedOut => {
                 *conn.pending.borrow_mut() = Some(read);
-                Err(timed_out())
+                Err(self.timed_out())
             }
         }
     }
@@ -286,7 +295,7 @@ impl State {
                 }
             }
             (Waited::Failed(error), _) => Err(ending_error(&error)),
-            _ => Err(timed_out()),
+            _ => Err(self.timed_out()),
         }
     }
 
@@ -504,6 +513,19 @@ impl PySocket {
         }
         self.state.timeout.set(Some(value));
         Ok(())
+    }
+
+    /// `gettimeout()`: the seconds `settimeout` set, or `null` for blocking.
+    pub fn gettimeout(&self) -> JsValue {
+        self.state
+            .timeout
+            .get()
+            .map_or(JsValue::NULL, JsValue::from)
+    }
+
+    /// `setblocking(flag)`: `settimeout(null)` when true, `settimeout(0)` when false.
+    pub fn setblocking(&self, flag: bool) {
+        self.state.timeout.set((!flag).then_some(0.0));
     }
 
     /// `await connect([host, port])`.
