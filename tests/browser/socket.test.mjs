@@ -450,6 +450,57 @@ test("a target that refuses the connection rejects opened, and Python's connect 
   }
 });
 
+// Regression: close() while the relay was still dialing the target was lost (the library then
+// waited for the relay's word that the target was connected): opened resolved and the bridge
+// stayed open with nothing to close it.
+test("close() while the relay dials the target cancels the socket and closes the bridge", async () => {
+  // A target whose connect takes a second: its one-place backlog is full until it accepts the
+  // connection that fills it; then it tells when the relay's connection ends.
+  const script = "import socket, sys, time\n" +
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)\n" +
+    "filler = socket.create_connection(s.getsockname())\n" +
+    "print(s.getsockname()[1], flush=True)\n" +
+    "time.sleep(1); s.accept()\n" +
+    "c, _ = s.accept(); c.settimeout(20)\n" +
+    "print('connected', flush=True)\n" +
+    "print('eof' if c.recv(100) == b'' else 'data', flush=True)\n";
+  const { spawn } = await import("node:child_process");
+  const child = spawn("python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", (chunk) => { out += chunk; });
+  const port = await new Promise((resolve) => {
+    const wait = () => (out.includes("\n") ? resolve(Number(out.split("\n")[0])) : setTimeout(wait, 20));
+    wait();
+  });
+  let relay;
+  let other;
+  try {
+    relay = await startRelay(["--allow", `127.0.0.1:${port}`]);
+    other = await browser.context.newPage();
+    await other.goto(`${relay.url}healthz`);
+    const result = await other.evaluate(async (port) => {
+      const { TCPSocket } = await import("/pkg/socket.js");
+      const tcp = new TCPSocket("127.0.0.1", port);
+      await new Promise((r) => setTimeout(r, 300));
+      tcp.close();
+      const opened = await tcp.opened.then(() => "opened", (e) => e.name);
+      const closed = await tcp.closed.then(() => "closed", (e) => e.name);
+      return { opened, closed };
+    }, port);
+    assert.deepEqual(result, { opened: "AbortError", closed: "AbortError" });
+    // The relay's connection to the target ends: the bridge is gone.
+    for (let i = 0; i < 200 && !out.includes("eof") && !out.includes("data"); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(out, /connected\neof\n/);
+  } finally {
+    child.kill();
+    await other?.close();
+    await relay?.stop();
+  }
+});
+
 test("a relay started with --token: without it, opened says so; with it, the socket works", async () => {
   expectProblems(/api\/check.*HTTP 401/, /status of 401 \(Unauthorized\)/);
   const guarded = await startRelay(["--token", "s3cret"]);

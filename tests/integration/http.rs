@@ -247,6 +247,7 @@ async fn api_answers_are_readable_by_the_pages_that_may_open_bridges() {
             None,
             "{path}"
         );
+        assert_eq!(foreign.header("vary"), Some("Origin"), "{path}");
     }
     let metrics = ask("/metrics?token=s3cret", "http://localhost:5173").await;
     assert_eq!(metrics.header("access-control-allow-origin"), None);

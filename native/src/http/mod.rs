@@ -166,7 +166,8 @@ async fn api_for_allowed_pages(
     next: axum::middleware::Next,
 ) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let allowed = request.uri().path().starts_with("/api/")
+    let api = request.uri().path().starts_with("/api/");
+    let allowed = api
         && origin.as_ref().is_some_and(|origin| {
             let secure = request
                 .extensions()
@@ -180,9 +181,12 @@ async fn api_for_allowed_pages(
                 .is_ok_and(|origin| state.origin.check(Some(origin), host, secure).is_ok())
         });
     let mut response = next.run(request).await;
+    let headers = response.headers_mut();
     if let (true, Some(origin)) = (allowed, origin) {
-        let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    // Every answer of the API depends on the Origin: no cache may give one page's to another.
+    if api {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     response

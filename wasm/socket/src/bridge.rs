@@ -233,19 +233,21 @@ pub async fn open(endpoint: &Endpoint, aborted: &Cell<bool>) -> Result<Bridge, F
     } else {
         open_socket(&endpoint.socket_url).await
     };
-    match opened {
-        Ok(bridge) if aborted.get() => {
-            bridge.close(1000, "");
-            Err(Failure::Aborted)
-        }
-        Ok(bridge) => connected(bridge).await,
+    let bridge = match opened {
+        Ok(bridge) => connected(bridge).await?,
         Err(()) => {
             // The browser hides why a handshake failed: ask the relay again.
             let verdict = api::check(&endpoint.check_url).await;
             let (message, _) = handshake_failure(verdict, &endpoint.target, &endpoint.origin);
-            Err(Failure::Handshake(message))
+            return Err(Failure::Handshake(message));
         }
+    };
+    // `close()` (or a timeout that gave up) while the relay dialed: the bridge goes too.
+    if aborted.get() {
+        bridge.close(1000, "");
+        return Err(Failure::Aborted);
     }
+    Ok(bridge)
 }
 
 /// `bridge` once the relay said its target is connected (when it says so: [`CONNECTED`]), or

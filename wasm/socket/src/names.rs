@@ -1,8 +1,6 @@
 //! The pure parts of the library, unit-tested natively: the target a socket names, and the
 //! Python exception class for each way a connection fails or ends.
 
-/// `/ws?target=` for a socket to `host`:`port`: `HOST:PORT` for TCP, `udp:HOST:PORT` for UDP,
-/// with an IPv6 literal in brackets as the relay wants it. Refuses what cannot be a target.
 /// The largest datagram the relay sends to `host` (over IPv6 a UDP payload can be 20 bytes
 /// longer; a name may resolve to IPv4, so it gets IPv4's limit).
 pub fn max_datagram(host: &str) -> u32 {
@@ -13,6 +11,8 @@ pub fn max_datagram(host: &str) -> u32 {
     }
 }
 
+/// `/ws?target=` for a socket to `host`:`port`: `HOST:PORT` for TCP, `udp:HOST:PORT` for UDP,
+/// with an IPv6 literal in brackets as the relay wants it. Refuses what cannot be a target.
 pub fn target(udp: bool, host: &str, port: f64) -> Result<String, String> {
     let host = host.trim_ascii();
     if host.is_empty() {

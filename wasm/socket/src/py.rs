@@ -168,6 +168,13 @@ impl State {
             Waited::Failed(error) => return Err(error),
             Waited::TimedOut => {
                 abandoned.set(true);
+                // A socket that never waits: CPython's non-blocking connect.
+                if self.timeout.get() == Some(0.0) {
+                    return Err(py(
+                        "BlockingIOError",
+                        "[Errno 115] Operation now in progress",
+                    ));
+                }
                 return Err(self.timed_out());
             }
         }
