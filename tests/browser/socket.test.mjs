@@ -170,38 +170,45 @@ test("TCP and the Python layer: one write of 3 MiB, over the relay's message lim
 
 // Regression: `using` (Symbol.dispose) freed the object and left its bridge open.
 test("disposing a socket (using) closes its connection", async () => {
-  const [host, port] = await listed("echo");
-  const result = await page.evaluate(async ({ host, port }) => {
-    const active = async () => {
-      const text = await (await fetch("/metrics")).text();
-      return Number(/^sockrelay_bridges_active (\d+)$/m.exec(text)[1]);
-    };
-    // Bridges of earlier tests may still be closing: a count is taken once it holds still (or
-    // reaches what is wanted).
-    const settled = async (want) => {
-      let last = await active();
-      for (let i = 0; i < 100; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        const now = await active();
-        if (now === want || (want === undefined && now === last)) return now;
-        last = now;
-      }
-      return last;
-    };
-    const before = await settled();
-    const tcp = new lib.TCPSocket(host, port);
-    await tcp.opened;
-    const closed = tcp.closed;
-    tcp[Symbol.dispose]();
-    const tcpClosed = await closed.then(() => "closed", (e) => e.message);
-    const tcpGone = (await settled(before)) - before;
-    const s = lib.socket.socket();
-    await s.connect([host, port]);
-    const open = await active();
-    s[Symbol.dispose]();
-    return { tcpClosed, tcpGone, open: open - before, after: (await settled(before)) - before };
-  }, { host, port });
-  assert.deepEqual(result, { tcpClosed: "closed", tcpGone: 0, open: 1, after: 0 });
+  // A target of its own, which counts the connections the relay makes to it and those open.
+  const counts = { seen: 0, open: 0 };
+  const target = await tcpServer((socket) => {
+    counts.seen++;
+    counts.open++;
+    socket.on("close", () => counts.open--);
+  });
+  const until = async (done) => {
+    for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 25));
+    return { ...counts };
+  };
+  let disposing;
+  let other;
+  try {
+    disposing = await startRelay(["--allow", target.address]);
+    other = await browser.context.newPage();
+    await other.goto(`${disposing.url}healthz`);
+    const [host, port] = target.address.split(":");
+    const tcpClosed = await other.evaluate(async ({ host, port }) => {
+      const { TCPSocket, socket } = await import("/pkg/socket.js");
+      const tcp = new TCPSocket(host, port);
+      await tcp.opened;
+      const closed = tcp.closed;
+      tcp[Symbol.dispose]();
+      const late = new Promise((r) => setTimeout(() => r("still open after 10 s"), 10_000));
+      const result = await Promise.race([closed.then(() => "closed", (e) => e.message), late]);
+      window.py = socket.socket();
+      await window.py.connect([host, port]);
+      return result;
+    }, { host, port: Number(port) });
+    assert.equal(tcpClosed, "closed");
+    assert.deepEqual(await until(() => counts.seen === 2 && counts.open === 1), { seen: 2, open: 1 });
+    await other.evaluate(() => window.py[Symbol.dispose]());
+    assert.deepEqual(await until(() => counts.open === 0), { seen: 2, open: 0 });
+  } finally {
+    await other?.close();
+    await disposing?.stop();
+    await target.close();
+  }
 });
 
 test("TCP: 20 sockets at once, each its own bytes back", async () => {
