@@ -95,6 +95,21 @@ fn self_signed(
     (files, connector, name)
 }
 
+/// `payload` through a wss bridge to the relay's echo, written in pieces of `sizes`.
+async fn wss_echo(
+    relay: &TestRelay,
+    connector: &tokio_rustls::TlsConnector,
+    name: &tokio_rustls::rustls::pki_types::ServerName<'static>,
+    payload: &[u8],
+    sizes: &[usize],
+) -> Vec<u8> {
+    let tcp = TcpStream::connect(relay.http).await.unwrap();
+    let tls = connector.connect(name.clone(), tcp).await.unwrap();
+    let url = format!("wss://localhost:{}/ws", relay.http.port());
+    let (ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
+    ws_echo_roundtrip(ws, payload, sizes).await
+}
+
 #[tokio::test]
 async fn tls_serves_https_and_wss() {
     let (files, connector, name) = self_signed("only");
@@ -115,22 +130,13 @@ async fn tls_serves_https_and_wss() {
     assert!(response.ends_with("ok\n"), "{response}");
 
     // wss
-    let tcp = TcpStream::connect(relay.http).await.unwrap();
-    let tls = connector.connect(name.clone(), tcp).await.unwrap();
-    let (ws, _) =
-        tokio_tungstenite::client_async(format!("wss://localhost:{}/ws", relay.http.port()), tls)
-            .await
-            .unwrap();
-    assert_eq!(ws_echo_roundtrip(ws, b"secure", &[3]).await, b"secure");
+    assert_eq!(
+        wss_echo(&relay, &connector, &name, b"secure", &[3]).await,
+        b"secure"
+    );
     // Bulk frames to a TLS client are encrypted, never spliced.
-    let tcp = TcpStream::connect(relay.http).await.unwrap();
-    let tls = connector.connect(name, tcp).await.unwrap();
-    let (ws, _) =
-        tokio_tungstenite::client_async(format!("wss://localhost:{}/ws", relay.http.port()), tls)
-            .await
-            .unwrap();
     let payload = sockrelay_tests::Rng::new(9).bytes(2 << 20);
-    assert!(ws_echo_roundtrip(ws, &payload, &[64 * 1024]).await == payload);
+    assert!(wss_echo(&relay, &connector, &name, &payload, &[64 * 1024]).await == payload);
     let metrics = relay.metrics.encode();
     assert_eq!(
         sockrelay_tests::counter(&metrics, "sockrelay_bridge_spliced_bytes_total"),
@@ -158,13 +164,10 @@ async fn plain_too_takes_tls_and_plain_on_one_port() {
     })
     .await;
 
-    let tcp = TcpStream::connect(relay.http).await.unwrap();
-    let tls = connector.connect(name.clone(), tcp).await.unwrap();
-    let (ws, _) =
-        tokio_tungstenite::client_async(format!("wss://localhost:{}/ws", relay.http.port()), tls)
-            .await
-            .unwrap();
-    assert_eq!(ws_echo_roundtrip(ws, b"secure", &[3]).await, b"secure");
+    assert_eq!(
+        wss_echo(&relay, &connector, &name, b"secure", &[3]).await,
+        b"secure"
+    );
     assert_eq!(http_get(relay.http, "/healthz").await, (200, "ok\n".into()));
     let ws = relay.ws("/ws").await;
     assert_eq!(ws_echo_roundtrip(ws, b"plain", &[5]).await, b"plain");
