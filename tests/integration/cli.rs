@@ -659,6 +659,31 @@ fn a_fatal_startup_error_is_printed_once_with_status_1() {
     assert_eq!(out.status.code(), Some(1), "{err}");
 }
 
+/// Regression: a token source that cannot be read at startup was logged as a warning saying
+/// every token is refused until it can be read, and then the start failed: the error alone now.
+#[test]
+fn an_unreadable_token_source_stops_the_start_with_one_message() {
+    let missing = std::env::temp_dir().join(format!("sockrelay-no-tokens-{}", std::process::id()));
+    let out = sockrelay()
+        .args(EPHEMERAL_PORTS)
+        .arg("--target-tokens")
+        .arg(&missing)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let about: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("sockrelay-no-tokens"))
+        .collect();
+    assert_eq!(about.len(), 1, "{err}");
+    assert!(
+        about[0].starts_with("sockrelay: --target-tokens: "),
+        "{err}"
+    );
+}
+
 /// Regression: once whoever read the relay's log went away (`sockrelay 2>&1 | head`), its next
 /// log line panicked (the subscriber reports a failed write with `eprintln!`), and the relay
 /// exited with status 101. It keeps serving, and stops on SIGINT with status 0.

@@ -310,7 +310,7 @@ impl TokenTargets {
             names: Mutex::default(),
         });
         let files = inner.files.clone().lock_owned().await;
-        match inner.clone().refresh(files).await {
+        match inner.clone().refresh(files, true).await {
             Some(e) => Err(e),
             None => Ok(TokenTargets { inner }),
         }
@@ -385,16 +385,21 @@ impl TokenTargets {
             return;
         };
         // A task of its own: a client that goes away does not stop the check halfway.
-        let _ = tokio::spawn(inner.clone().refresh(files)).await;
+        let _ = tokio::spawn(inner.clone().refresh(files, false)).await;
     }
 }
 
 impl Inner {
     /// Checks the files on a blocking thread and installs what changed; the error that would
     /// stop a start (the source itself cannot be read).
+    /// Reads the files that changed and installs the table; the error that stops the start, if
+    /// the source cannot be read. At `startup` that error is the whole report: the warnings,
+    /// which say what the relay does meanwhile ("every token is refused until..."), are not
+    /// logged before it.
     async fn refresh(
         self: Arc<Inner>,
         mut files: tokio::sync::OwnedMutexGuard<Files>,
+        startup: bool,
     ) -> Option<TokenFileError> {
         let state = std::mem::take(&mut *files);
         let (source, io) = (self.source.clone(), self.io.clone());
@@ -409,14 +414,17 @@ impl Inner {
             return Some(error(&self.source, "the check of the token files failed"));
         };
         *files = state;
+        let fatal = files.fatal();
         if let Some((table, warnings)) = table {
-            for warning in &warnings {
-                tracing::warn!("target tokens: {warning}");
+            if !(startup && fatal.is_some()) {
+                for warning in &warnings {
+                    tracing::warn!("target tokens: {warning}");
+                }
             }
             tracing::debug!(source = %self.source.display(), tokens = table.tokens.len(), "read the target tokens");
             self.install(table);
         }
-        files.fatal()
+        fatal
     }
 
     fn install(&self, table: Table) {
