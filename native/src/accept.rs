@@ -179,12 +179,7 @@ async fn serve_stream(
 /// The first byte waiting on `stream`, if any (left there).
 #[cfg(target_os = "linux")]
 fn first_byte(stream: &TcpStream) -> Option<u8> {
-    let mut byte = [0u8; 1];
-    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
-    match rustix::net::recv(stream, &mut byte[..], flags) {
-        Ok((_, 1)) => Some(byte[0]),
-        _ => None,
-    }
+    crate::tcp::byte_waiting(stream)
 }
 
 #[cfg(not(target_os = "linux"))]

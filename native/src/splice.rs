@@ -401,11 +401,9 @@ impl Splicer {
                     // waiting is right. But splice also stops at TCP urgent data, which a
                     // copying read starting there reads on; if bytes are waiting, keep the
                     // readiness and copy.
-                    let mut byte = [0u8; 1];
-                    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
-                    match rustix::net::recv(target, &mut byte[..], flags) {
-                        Ok((1.., _)) => Ok(SpliceIn::Copy),
-                        _ => Err(rustix::io::Errno::AGAIN),
+                    match crate::tcp::byte_waiting(target) {
+                        Some(_) => Ok(SpliceIn::Copy),
+                        None => Err(rustix::io::Errno::AGAIN),
                     }
                 }
                 Err(e) => Err(e),

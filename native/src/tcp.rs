@@ -7,11 +7,11 @@
 //!
 //! Target sockets keep TCP urgent data in the stream ([`keep_urgent_inline`]). They also keep
 //! at most [`NOTSENT_LOWAT`] bytes that they have not yet sent (Linux's `TCP_NOTSENT_LOWAT`).
-//! Without it the kernel lets a socket queue megabytes for a slow target,
-//! and the relay's writes finish long before the bytes move, so a bridge would look idle while
-//! a slow upload still goes on (its idle watch counts reads and writes). Client sockets do not
-//! get it: on them it stalled bulk downloads (a quick `scripts/bench.sh` run at 64 KiB x 8 fell
-//! from about 1,000 to 39 MiB/s with the relay's CPU idle, waiting to be told it could write).
+//! Without it the kernel lets a socket queue megabytes for a slow target, and the relay's
+//! writes finish long before the bytes move, so a bridge would look idle while a slow upload
+//! still goes on (its idle watch counts reads and writes). Client sockets do not get it: on
+//! them it stalled bulk downloads (a quick `scripts/bench.sh` run at 64 KiB x 8 fell from
+//! about 1,000 to 39 MiB/s with the relay's CPU idle, waiting to be told it could write).
 
 use std::io;
 use std::net::SocketAddr;
@@ -125,6 +125,18 @@ pub async fn connect(addr: SocketAddr, congestion: Option<&str>) -> io::Result<T
 /// client as a lone `IAC`, which then swallows the next byte as a command).
 pub fn keep_urgent_inline(socket: &impl std::os::fd::AsFd) -> io::Result<()> {
     socket2::SockRef::from(socket).set_out_of_band_inline(true)
+}
+
+/// The first byte waiting in `socket`'s receive queue, left there; `None` when none is (or
+/// the peek fails). Never waits.
+#[cfg(target_os = "linux")]
+pub fn byte_waiting(socket: &impl std::os::fd::AsFd) -> Option<u8> {
+    let mut byte = [0u8; 1];
+    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+    match rustix::net::recv(socket, &mut byte[..], flags) {
+        Ok((1.., _)) => Some(byte[0]),
+        _ => None,
+    }
 }
 
 /// A TCP socket of `addr`'s family with `congestion` set.

@@ -122,13 +122,9 @@ async fn each_bridge_ends_with_one_log_line_saying_who_where_how_much_how_long_a
     // A bridge whose target is unreachable gets its line too, with the reason it was given.
     let mut ws = connect(&relay, &format!("/ws?target={dead}")).await;
     let peer = local_addr(&ws).to_string();
-    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
-        Some(Ok(Message::Close(Some(f)))) => {
-            assert_eq!(u16::from(f.code), 1011);
-            assert!(f.reason.starts_with("target unreachable"), "{}", f.reason);
-        }
-        other => panic!("expected Close 1011, got {other:?}"),
-    }
+    let (code, reason) = sockrelay_tests::next_close(&mut ws).await;
+    assert_eq!(code, 1011);
+    assert!(reason.starts_with("target unreachable"), "{reason}");
     let peer_field = format!("peer={peer}");
     let line = relay
         .wait_for_log(&["bridge closed", &peer_field], WAIT)

@@ -167,15 +167,12 @@ async fn a_missing_socket_closes_1011_target_unreachable() {
     let path = dir.socket("nobody.sock");
     let relay = TestRelay::with(|s| s.allow = vec![format!("unix:{path}")]).await;
     let mut ws = relay.ws(&format!("/ws?target=unix:{path}")).await;
-    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
-        Some(Ok(Message::Close(Some(f)))) => {
-            assert_eq!(u16::from(f.code), 1011);
-            // In the words a TCP target's refusal has (`connection refused`), not the
-            // system's `No such file or directory (os error 2)`.
-            assert_eq!(f.reason, "target unreachable: no such file or directory");
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    // In the words a TCP target's refusal has (`connection refused`), not the system's
+    // `No such file or directory (os error 2)`.
+    assert_eq!(
+        sockrelay_tests::next_close(&mut ws).await,
+        (1011, "target unreachable: no such file or directory".into())
+    );
 }
 
 /// Unix stream sockets carry urgent data too (Linux 5.15 on): the byte reaches the client in

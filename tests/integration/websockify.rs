@@ -138,16 +138,10 @@ async fn a_target_that_refuses_the_connection_closes_the_bridge_with_1011() {
     std::fs::write(&file, format!("gone: {}\n", closed.addr)).unwrap();
     let relay = relay_with_tokens(&file, None).await;
     let mut ws = relay.ws("/websockify?token=gone").await;
-    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
-        Some(Ok(Message::Close(Some(frame)))) => {
-            assert_eq!(u16::from(frame.code), 1011);
-            assert_eq!(
-                frame.reason.as_str(),
-                "target unreachable: connection refused"
-            );
-        }
-        other => panic!("expected Close 1011, got {other:?}"),
-    }
+    assert_eq!(
+        sockrelay_tests::next_close(&mut ws).await,
+        (1011, "target unreachable: connection refused".into())
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

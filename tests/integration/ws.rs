@@ -897,16 +897,10 @@ async fn a_client_that_asks_is_told_when_the_target_is_connected() {
     // A target that refuses: the Close, and no word before it.
     let path = format!("/ws?target={}", closed.addr);
     let (mut ws, _) = with_subprotocols(&relay, &path, "sockrelay.connected").await;
-    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
-        Some(Ok(Message::Close(Some(frame)))) => {
-            assert_eq!(u16::from(frame.code), 1011);
-            assert_eq!(
-                frame.reason.as_str(),
-                "target unreachable: connection refused"
-            );
-        }
-        other => panic!("expected the Close, got {other:?}"),
-    }
+    assert_eq!(
+        sockrelay_tests::next_close(&mut ws).await,
+        (1011, "target unreachable: connection refused".into())
+    );
     // Without it (websockify's `binary`, or nothing), the target's bytes come first.
     let (mut ws, chosen) = with_subprotocols(&relay, "/ws", "binary").await;
     assert_eq!(chosen.as_deref(), Some("binary"));

@@ -152,6 +152,14 @@ fn axum_header_name(name: &str) -> tokio_tungstenite::tungstenite::http::HeaderN
     name.parse().unwrap()
 }
 
+/// The bridge's next message, which must be its Close: `(code, reason)`.
+pub async fn next_close(ws: &mut Ws) -> (u16, String) {
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(f)))) => (u16::from(f.code), f.reason.to_string()),
+        other => panic!("expected the Close, got {other:?}"),
+    }
+}
+
 /// Sends `payload` over a WebSocket in frames of the given sizes (cycled), and reads the echo
 /// back concurrently; returns what came back once `payload.len()` bytes arrived.
 pub async fn ws_echo_roundtrip<S>(

@@ -74,6 +74,17 @@ pub struct Local(pub SocketAddr);
 #[derive(Debug, Clone, Copy)]
 pub struct Secure(pub bool);
 
+impl Secure {
+    /// Whether `request` came over TLS (the relay's setting where the accept loop said
+    /// nothing, as for fuzzers' connections).
+    fn of(request: &Request, state: &AppState) -> bool {
+        request
+            .extensions()
+            .get::<Secure>()
+            .map_or(state.tls, |secure| secure.0)
+    }
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     // With `--token`, what the relay reaches and counts is as private as `/ws` itself.
     let guarded = Router::new()
@@ -169,10 +180,7 @@ async fn api_for_allowed_pages(
     let api = request.uri().path().starts_with("/api/");
     let allowed = api
         && origin.as_ref().is_some_and(|origin| {
-            let secure = request
-                .extensions()
-                .get::<Secure>()
-                .map_or(state.tls, |secure| secure.0);
+            let secure = Secure::of(&request, &state);
             let host = request.headers().get(header::HOST);
             let host = host.and_then(|v| v.to_str().ok());
             // Not text: no origin of a page, and nothing to send back.

@@ -31,10 +31,7 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
         origin: &state.origin,
         token: state.settings.token.as_deref(),
         // The connection's own scheme (a `--plain-too` port takes both).
-        tls: request
-            .extensions()
-            .get::<super::Secure>()
-            .map_or(state.tls, |secure| secure.0),
+        tls: super::Secure::of(&request, &state),
         tokens: state.tokens.as_ref(),
     };
     let parts = policy::Parts {
