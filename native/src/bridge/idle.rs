@@ -20,6 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::bytes::{Buf, Bytes};
 
 use tokio::time::Instant;
 
@@ -77,6 +78,7 @@ impl Activity {
             activity: self.clone(),
             read: 0,
             held: None,
+            replay: Bytes::new(),
         }
     }
 }
@@ -89,6 +91,9 @@ pub struct Watched<I> {
     read: u64,
     /// A byte read ahead by [`Watched::poll_next_byte`], for the next read (counted already).
     held: Option<u8>,
+    /// Bytes read ahead (and counted) by the bridge's direct path that the codec reads next
+    /// (see [`super::park`]).
+    replay: Bytes,
 }
 
 impl<I> Watched<I> {
@@ -101,6 +106,13 @@ impl<I> Watched<I> {
     /// [`super::park`]).
     pub fn bytes_read(&self) -> u64 {
         self.read
+    }
+
+    /// Gives back `bytes`, read through it and counted already: the next reads return them
+    /// first. Only when nothing given back before is left.
+    pub fn give_back(&mut self, bytes: Bytes) {
+        debug_assert!(self.held.is_none() && self.replay.is_empty());
+        self.replay = bytes;
     }
 
     fn counted<T>(
@@ -149,6 +161,17 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
                 buf.put_slice(&[byte]);
                 return Poll::Ready(Ok(()));
             }
+        }
+        if !this.replay.is_empty() && buf.remaining() > 0 {
+            let n = this.replay.len().min(buf.remaining());
+            buf.put_slice(&this.replay[..n]);
+            if n == this.replay.len() {
+                // An empty slice would still hold the allocation.
+                this.replay = Bytes::new();
+            } else {
+                this.replay.advance(n);
+            }
+            return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
         let result = Pin::new(&mut this.io).poll_read(cx, buf);

@@ -23,12 +23,29 @@
 //!
 //! The new codec starts where the old one stopped, at a frame boundary with no message in
 //! progress, with the same limits; its state is otherwise that of a codec between messages.
+//!
+//! ## The direct path
+//!
+//! The same count tells when the codec holds no byte and no message in progress. Then, and
+//! while nothing is queued to write and no Close or error has been seen, a client's next
+//! frame is read without the codec ([`Codec::poll_direct`]): the socket is read into the
+//! runtime thread's input buffer, and a complete, final, masked binary frame in the shortest
+//! length form, within `--max-message`, is unmasked there and handed out as the codec would
+//! hand it out. What the read brought past it waits in the bridge for the next poll (the
+//! socket is not read again until it is used up). Any other frame (text, control, a
+//! fragment, one only partly read, anything the codec would refuse) is given back, with
+//! every byte after it, to be read by the codec first: the codec sees exactly the bytes it
+//! would have seen, from a frame boundary, and decides as before. A small message thus costs
+//! one read and a few dozen instructions of decoding instead of a trip through the codec's
+//! buffers and queues.
 
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::bytes::{Buf, Bytes, BytesMut};
 use tokio_websockets::{Error as WsError, Message, WebSocketStream};
 
 use super::idle::Watched;
@@ -45,6 +62,70 @@ fn client_frame_len(payload: usize) -> u64 {
         8
     };
     payload as u64 + 2 + extended + 4
+}
+
+/// The most the direct path reads from a client at once.
+const INPUT_LEN: usize = 64 * 1024;
+
+thread_local! {
+    /// Where the direct path reads a client's frames: one buffer per runtime thread, not one
+    /// per bridge. A read is decoded in the poll that made it; what it brought past the frame
+    /// handed out is copied to the bridge.
+    static INPUT: RefCell<Box<[u8]>> = RefCell::new(vec![0; INPUT_LEN].into_boxed_slice());
+}
+
+/// Where the direct path may take a frame at the start of `bytes` itself (see the module's
+/// documentation): the lengths of its header and its payload. `None` for every frame the codec
+/// must see, and for one that is not all there.
+fn direct_frame(bytes: &[u8], max_message: usize) -> Option<(usize, usize)> {
+    // FIN, no reserved bit, binary; masked.
+    let (&[0x82, second], rest) = bytes.split_first_chunk::<2>()? else {
+        return None;
+    };
+    if second & 0x80 == 0 {
+        return None;
+    }
+    let (len, extended) = match second & 0x7f {
+        126 => {
+            let len = usize::from(u16::from_be_bytes(*rest.first_chunk::<2>()?));
+            (len, 2)
+        }
+        127 => {
+            let len = u64::from_be_bytes(*rest.first_chunk::<8>()?);
+            (usize::try_from(len).ok()?, 8)
+        }
+        short => (usize::from(short), 0),
+    };
+    // The shortest length form only (the codec refuses others), within the limit.
+    let shortest = match extended {
+        0 => true,
+        2 => len > 125,
+        _ => len > 0xffff,
+    };
+    let header = 2 + extended + 4;
+    let whole = bytes
+        .len()
+        .checked_sub(header)
+        .is_some_and(|payload| payload >= len);
+    (shortest && len <= max_message && whole).then_some((header, len))
+}
+
+/// Unmasks a direct frame in place: its header's last four bytes are the masking key.
+fn unmask(frame: &mut [u8], header: usize) {
+    let (head, payload) = frame.split_at_mut(header);
+    let mut key = [0u8; 8];
+    key[..4].copy_from_slice(&head[header - 4..]);
+    key[4..].copy_from_slice(&head[header - 4..]);
+    let wide = u64::from_ne_bytes(key);
+    let mut words = payload.chunks_exact_mut(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ wide).to_ne_bytes());
+    }
+    for (byte, k) in words.into_remainder().iter_mut().zip(key) {
+        *byte ^= k;
+    }
 }
 
 enum State<I> {
@@ -68,6 +149,9 @@ pub struct Codec<I> {
     unflushed: bool,
     /// A Close or an error was seen: the codec is never parked again.
     ended: bool,
+    /// Bytes the direct path read past the frame it handed out (counted as read, not yet
+    /// consumed); empty, with no allocation, when there are none.
+    ahead: BytesMut,
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
@@ -80,7 +164,64 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
             consumed: 0,
             unflushed: false,
             ended: false,
+            ahead: BytesMut::new(),
         }
+    }
+
+    /// The client's next message read without the codec, if the direct path may read it (see
+    /// the module's documentation); `Ready(None)` when the codec must: what was read is then
+    /// given back to it.
+    fn poll_direct(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Option<Result<Message, WsError>>>> {
+        let State::Live(ws) = &mut self.state else {
+            return Poll::Ready(None);
+        };
+        let io = ws.get_mut();
+        let ahead = self.ahead.len() as u64;
+        if self.ended || self.unflushed || io.bytes_read() != self.consumed + ahead {
+            return Poll::Ready(None);
+        }
+        if !self.ahead.is_empty() {
+            let Some((header, len)) = direct_frame(&self.ahead, self.max_message) else {
+                io.give_back(std::mem::take(&mut self.ahead).freeze());
+                return Poll::Ready(None);
+            };
+            let mut frame = self.ahead.split_to(header + len);
+            if self.ahead.is_empty() {
+                // An empty buffer would still hold the allocation.
+                self.ahead = BytesMut::new();
+            }
+            unmask(&mut frame, header);
+            frame.advance(header);
+            self.consumed += (header + len) as u64;
+            return Poll::Ready(Some(Some(Ok(Message::binary(frame.freeze())))));
+        }
+        INPUT.with(|input| {
+            let mut input = input.borrow_mut();
+            let mut buf = ReadBuf::new(&mut input[..]);
+            if let Err(e) = std::task::ready!(Pin::new(&mut *io).poll_read(cx, &mut buf)) {
+                self.ended = true;
+                return Poll::Ready(Some(Some(Err(WsError::Io(e)))));
+            }
+            let n = buf.filled().len();
+            let read = &mut input[..n];
+            if n == 0 {
+                // The end of the stream: the codec reads it again and ends as it does.
+                return Poll::Ready(None);
+            }
+            let Some((header, len)) = direct_frame(read, self.max_message) else {
+                io.give_back(Bytes::copy_from_slice(read));
+                return Poll::Ready(None);
+            };
+            let (frame, rest) = read.split_at_mut(header + len);
+            self.ahead.extend_from_slice(rest);
+            unmask(frame, header);
+            self.consumed += (header + len) as u64;
+            let payload = Bytes::copy_from_slice(&frame[header..]);
+            Poll::Ready(Some(Some(Ok(Message::binary(payload)))))
+        })
     }
 
     /// The codec, made anew if it was parked.
@@ -135,7 +276,6 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Stream for Codec<I> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let ws = match &mut this.state {
-            State::Live(ws) => ws,
             State::Parked(io, _) => {
                 // The client's next byte is waited for without a codec: one is made only when
                 // it comes (it is kept for the codec's first read), or the stream's end does.
@@ -146,6 +286,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Stream for Codec<I> {
                 this.live()
             }
             State::Changing => this.live(),
+            State::Live(_) => {
+                if let Some(item) = std::task::ready!(this.poll_direct(cx)) {
+                    return Poll::Ready(item);
+                }
+                this.live()
+            }
         };
         let item = std::task::ready!(ws.poll_next_unpin(cx));
         match &item {
@@ -438,5 +584,275 @@ mod tests {
 
     fn binary_of(bytes: &[u8]) -> TMessage {
         TMessage::binary(bytes.to_vec())
+    }
+
+    /// A client's frame: `first` is its first byte (FIN, RSV, opcode); `form` the length form
+    /// (0 the shortest, 2 or 8 a longer one).
+    fn raw_frame(first: u8, payload: &[u8], key: [u8; 4], form: usize) -> Vec<u8> {
+        let len = payload.len();
+        let form = match (form, len) {
+            (0, 0..=125) => 0,
+            (0, 126..=0xffff) | (2, _) => 2,
+            _ => 8,
+        };
+        let mut frame = vec![first];
+        match form {
+            0 => frame.push(0x80 | len as u8),
+            2 => {
+                frame.push(0x80 | 126);
+                frame.extend((len as u16).to_be_bytes());
+            }
+            _ => {
+                frame.push(0x80 | 127);
+                frame.extend((len as u64).to_be_bytes());
+            }
+        }
+        frame.extend(key);
+        frame.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+        frame
+    }
+
+    #[test]
+    fn the_direct_path_takes_only_whole_binary_frames_in_the_shortest_form() {
+        let key = [1, 2, 3, 4];
+        for len in [0, 1, 125, 126, 1000, 0xffff, 0x10000] {
+            let frame = raw_frame(0x82, &vec![9; len], key, 0);
+            let header = frame.len() - len;
+            assert_eq!(direct_frame(&frame, 1 << 20), Some((header, len)), "{len}");
+            // Followed by more bytes: the same frame.
+            let mut more = frame.clone();
+            more.extend([0x82, 0x80]);
+            assert_eq!(direct_frame(&more, 1 << 20), Some((header, len)));
+            // Any part of it: not all there.
+            for cut in [0, 1, 2, header - 1, header, frame.len() - 1] {
+                if cut < frame.len() {
+                    assert_eq!(
+                        direct_frame(&frame[..cut], 1 << 20),
+                        None,
+                        "{len} cut {cut}"
+                    );
+                }
+            }
+            // Over the limit.
+            if len > 0 {
+                assert_eq!(direct_frame(&frame, len - 1), None);
+            }
+        }
+        let payload = b"hello";
+        let codec_only = [
+            raw_frame(0x81, payload, key, 0),               // text
+            raw_frame(0x02, payload, key, 0),               // not final
+            raw_frame(0x80, payload, key, 0),               // a continuation
+            raw_frame(0x89, payload, key, 0),               // Ping
+            raw_frame(0x8a, payload, key, 0),               // Pong
+            raw_frame(0x88, &[3, 232], key, 0),             // Close
+            raw_frame(0xc2, payload, key, 0),               // RSV1
+            raw_frame(0x83, payload, key, 0),               // a reserved opcode
+            raw_frame(0x82, payload, key, 2),               // 16-bit form for 5 bytes
+            raw_frame(0x82, &vec![0; 300], key, 8),         // 64-bit form for 300 bytes
+            vec![0x82, 0x05, b'h', b'e', b'l', b'l', b'o'], // unmasked
+        ];
+        for frame in codec_only {
+            assert_eq!(direct_frame(&frame, 1 << 20), None, "{frame:02x?}");
+        }
+        // A 64-bit length no machine holds.
+        let mut huge = vec![0x82, 0xff];
+        huge.extend(u64::MAX.to_be_bytes());
+        huge.extend(key);
+        assert_eq!(direct_frame(&huge, usize::MAX), None);
+    }
+
+    #[test]
+    fn unmasking_matches_the_definition_at_every_length() {
+        for len in 0..40usize {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let key = [0xa5, 0x3c, 0x0f, 0x81];
+            let mut frame = raw_frame(0x82, &payload, key, 0);
+            let header = frame.len() - len;
+            unmask(&mut frame, header);
+            assert_eq!(&frame[header..], &payload[..], "{len}");
+        }
+    }
+
+    /// A client's stream of frames of every kind the codec takes, in one order.
+    fn mixed_frames(seed: u64) -> Vec<u8> {
+        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut bytes = Vec::new();
+        for i in 0..60u32 {
+            let key = (next() as u32).to_ne_bytes();
+            let len = match next() % 8 {
+                0 => 0,
+                1..=4 => (next() % 130) as usize,
+                5 | 6 => (next() % 3000) as usize,
+                _ => (next() % 70_000) as usize,
+            };
+            let payload: Vec<u8> = (0..len).map(|j| (j as u32 ^ i) as u8).collect();
+            match next() % 10 {
+                0..=5 => bytes.extend(raw_frame(0x82, &payload, key, 0)),
+                6 => bytes.extend(raw_frame(0x81, &vec![b'x'; len], key, 0)),
+                7 => bytes.extend(raw_frame(0x89, &payload[..len.min(125)], key, 0)),
+                8 => bytes.extend(raw_frame(0x8a, &payload[..len.min(125)], key, 0)),
+                _ => {
+                    // A message in two fragments, a Ping between them.
+                    let (a, b) = payload.split_at(len / 2);
+                    bytes.extend(raw_frame(0x02, a, key, 0));
+                    bytes.extend(raw_frame(0x89, b"mid", key, 0));
+                    bytes.extend(raw_frame(0x80, b, key, 0));
+                }
+            }
+        }
+        bytes.extend(raw_frame(0x88, &[3, 232], [9, 9, 9, 9], 0));
+        bytes
+    }
+
+    /// Kind, length and first bytes of a message.
+    fn described(m: &Message) -> String {
+        let kind = if m.is_binary() {
+            "binary"
+        } else if m.is_text() {
+            "text"
+        } else if m.is_ping() {
+            "ping"
+        } else if m.is_pong() {
+            "pong"
+        } else {
+            "close"
+        };
+        let payload = m.as_payload();
+        format!(
+            "{kind} {} {:?}",
+            payload.len(),
+            &payload[..payload.len().min(8)]
+        )
+    }
+
+    /// The bridge's codec (with its direct path) hands out what the codec alone does, message
+    /// for message, however the bytes are cut into reads: frames of every kind, fragments with
+    /// a Ping between them, frames over 64 KiB, and, in a second stream, an error at the end.
+    #[tokio::test]
+    async fn the_direct_path_hands_out_what_the_codec_alone_does() {
+        for seed in 1..=12u64 {
+            let mut bytes = mixed_frames(seed);
+            if seed % 3 == 0 {
+                // Ends with a frame the codec refuses instead of the Close.
+                let close = raw_frame(0x88, &[3, 232], [9, 9, 9, 9], 0).len();
+                bytes.truncate(bytes.len() - close);
+                bytes.extend(raw_frame(0x82, b"short", [1, 1, 1, 1], 2));
+            }
+            let plain = read_all(
+                |io| crate::bridge::codec_builder(1 << 20).serve(io),
+                bytes.clone(),
+                seed,
+            )
+            .await;
+            let bridged = read_all(server, bytes, seed).await;
+            assert!(plain.len() > 50, "{plain:?}");
+            assert_eq!(plain, bridged, "seed {seed}");
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_read_together_are_handed_out_in_order_and_then_it_parks() {
+        let (mut codec, mut client) = raw_pair();
+        let mut bytes = Vec::new();
+        for i in 0..50u8 {
+            bytes.extend(raw_frame(0x82, &[i; 64], [i, 2, 3, 4], 0));
+        }
+        client.write_all(&bytes).await.unwrap();
+        for i in 0..50u8 {
+            let got = next_now(&mut codec).await;
+            assert_eq!(got.as_payload().to_vec(), vec![i; 64]);
+            // The rest waits in the bridge: not parked until it is handed out.
+            assert_eq!(codec.park(Waker::noop()), i == 49, "after {i}");
+        }
+        // Read on from a parked codec, then with the direct path again.
+        client
+            .write_all(&raw_frame(0x82, b"next", [5, 6, 7, 8], 0))
+            .await
+            .unwrap();
+        assert_eq!(next_now(&mut codec).await.as_payload().to_vec(), b"next");
+        client
+            .write_all(&raw_frame(0x82, b"again", [5, 6, 7, 8], 0))
+            .await
+            .unwrap();
+        assert_eq!(next_now(&mut codec).await.as_payload().to_vec(), b"again");
+        assert!(codec.park(Waker::noop()));
+    }
+
+    #[tokio::test]
+    async fn a_frame_over_the_limit_is_the_codecs_error() {
+        let (near, mut client) = duplex(1 << 16);
+        let mut codec = Codec::serve(100, super::super::idle::Activity::default().watch(near));
+        client
+            .write_all(&raw_frame(0x82, &[1; 100], [1, 2, 3, 4], 0))
+            .await
+            .unwrap();
+        assert_eq!(next_now(&mut codec).await.as_payload().len(), 100);
+        client
+            .write_all(&raw_frame(0x82, &[1; 101], [1, 2, 3, 4], 0))
+            .await
+            .unwrap();
+        match codec.next().await {
+            Some(Err(WsError::PayloadTooLong {
+                len: 101,
+                max_len: 100,
+            })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(!codec.park(Waker::noop()));
+    }
+
+    /// What a server reading `bytes`, given in pieces of the sizes `cuts` draws from, hands
+    /// out: each message's kind and payload, then its error or end.
+    async fn read_all<S>(
+        make: impl FnOnce(DuplexStream) -> S,
+        bytes: Vec<u8>,
+        seed: u64,
+    ) -> Vec<String>
+    where
+        S: Stream<Item = Result<Message, WsError>> + Unpin,
+    {
+        let (near, mut far) = duplex(1 << 22);
+        let mut server = make(near);
+        let mut rng = seed | 1;
+        let writer = async move {
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let n = match rng % 4 {
+                    0 => 1 + (rng >> 8) as usize % 7,
+                    1 => 1 + (rng >> 8) as usize % 200,
+                    _ => 1 + (rng >> 8) as usize % 100_000,
+                }
+                .min(rest.len());
+                far.write_all(&rest[..n]).await.unwrap();
+                rest = &rest[n..];
+                tokio::task::yield_now().await;
+            }
+            far
+        };
+        let reader = async {
+            let mut seen = Vec::new();
+            while let Some(item) = server.next().await {
+                match item {
+                    Ok(m) => seen.push(described(&m)),
+                    Err(e) => {
+                        seen.push(format!("error {e}"));
+                        break;
+                    }
+                }
+            }
+            seen
+        };
+        let (seen, _far) = tokio::join!(reader, writer);
+        seen
     }
 }
