@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_util::bytes::{Buf, Bytes};
+use tokio_util::bytes::{Buf, BytesMut};
 
 use tokio::time::Instant;
 
@@ -78,7 +78,7 @@ impl Activity {
             activity: self.clone(),
             read: 0,
             held: None,
-            replay: Bytes::new(),
+            ahead: None,
         }
     }
 }
@@ -91,9 +91,17 @@ pub struct Watched<I> {
     read: u64,
     /// A byte read ahead by [`Watched::poll_next_byte`], for the next read (counted already).
     held: Option<u8>,
-    /// Bytes read ahead (and counted) by the bridge's direct path that the codec reads next
-    /// (see [`super::park`]).
-    replay: Bytes,
+    /// Bytes read (and counted) by the bridge's direct path past the frame it handed out (see
+    /// [`super::park`]); boxed, so that a bridge without any holds one pointer.
+    ahead: Option<Box<Ahead>>,
+}
+
+/// Bytes read ahead by the direct path.
+#[derive(Debug)]
+struct Ahead {
+    bytes: BytesMut,
+    /// Given back: the codec's next reads return them, before the socket's.
+    for_codec: bool,
 }
 
 impl<I> Watched<I> {
@@ -108,11 +116,41 @@ impl<I> Watched<I> {
         self.read
     }
 
-    /// Gives back `bytes`, read through it and counted already: the next reads return them
-    /// first. Only when nothing given back before is left.
-    pub fn give_back(&mut self, bytes: Bytes) {
-        debug_assert!(self.held.is_none() && self.replay.is_empty());
-        self.replay = bytes;
+    /// The bytes the direct path read ahead and has not handed out or given back.
+    pub fn ahead(&mut self) -> Option<&mut BytesMut> {
+        match &mut self.ahead {
+            Some(ahead) if !ahead.for_codec => Some(&mut ahead.bytes),
+            _ => None,
+        }
+    }
+
+    /// Keeps `bytes` (read through it: counted already) for the direct path, after those it
+    /// keeps already.
+    pub fn keep_ahead(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let ahead = self.ahead.get_or_insert_with(|| {
+            Box::new(Ahead {
+                bytes: BytesMut::with_capacity(bytes.len()),
+                for_codec: false,
+            })
+        });
+        ahead.bytes.extend_from_slice(bytes);
+    }
+
+    /// Lets the bytes kept ahead go once the direct path has handed them all out.
+    pub fn drop_ahead_if_empty(&mut self) {
+        if self.ahead.as_ref().is_some_and(|a| a.bytes.is_empty()) {
+            self.ahead = None;
+        }
+    }
+
+    /// Gives the bytes kept ahead to the codec: its next reads return them first.
+    pub fn give_back(&mut self) {
+        if let Some(ahead) = &mut self.ahead {
+            ahead.for_codec = true;
+        }
     }
 
     fn counted<T>(
@@ -162,16 +200,14 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
                 return Poll::Ready(Ok(()));
             }
         }
-        if !this.replay.is_empty() && buf.remaining() > 0 {
-            let n = this.replay.len().min(buf.remaining());
-            buf.put_slice(&this.replay[..n]);
-            if n == this.replay.len() {
-                // An empty slice would still hold the allocation.
-                this.replay = Bytes::new();
-            } else {
-                this.replay.advance(n);
+        if let Some(ahead) = &mut this.ahead {
+            if ahead.for_codec && buf.remaining() > 0 {
+                let n = ahead.bytes.len().min(buf.remaining());
+                buf.put_slice(&ahead.bytes[..n]);
+                ahead.bytes.advance(n);
+                this.drop_ahead_if_empty();
+                return Poll::Ready(Ok(()));
             }
-            return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
         let result = Pin::new(&mut this.io).poll_read(cx, buf);

@@ -31,11 +31,12 @@
 //! frame is read without the codec ([`Codec::poll_direct`]): the socket is read into the
 //! runtime thread's input buffer, and a complete, final, masked binary frame in the shortest
 //! length form, within `--max-message`, is unmasked there and handed out as the codec would
-//! hand it out. What the read brought past it waits in the bridge for the next poll (the
-//! socket is not read again until it is used up). Any other frame (text, control, a
-//! fragment, one only partly read, anything the codec would refuse) is given back, with
-//! every byte after it, to be read by the codec first: the codec sees exactly the bytes it
-//! would have seen, from a frame boundary, and decides as before. A small message thus costs
+//! hand it out. What the read brought past it waits in the bridge's [`Watched`] for the next
+//! poll (the socket is not read again until it is used up). Any other frame (text, control,
+//! a fragment, one only partly read, anything the codec would refuse) is given back there,
+//! with every byte after it, and so are the waiting bytes whenever the codec must read (the
+//! bridge queued something to write): the codec reads them before the socket's, so it sees
+//! exactly the bytes it would have seen, from a frame boundary, and decides as before. A small message thus costs
 //! one read and a few dozen instructions of decoding instead of a trip through the codec's
 //! buffers and queues.
 
@@ -45,7 +46,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_util::bytes::{Buf, Bytes, BytesMut};
+use tokio_util::bytes::{Buf, Bytes};
 use tokio_websockets::{Error as WsError, Message, WebSocketStream};
 
 use super::idle::Watched;
@@ -64,8 +65,10 @@ fn client_frame_len(payload: usize) -> u64 {
     payload as u64 + 2 + extended + 4
 }
 
-/// The most the direct path reads from a client at once.
-const INPUT_LEN: usize = 64 * 1024;
+/// The most the direct path reads from a client at once, and so the most it holds for a
+/// bridge (what a read brought past the frame handed out). As much as a bridge coalesces into
+/// one target write; larger frames are the codec's (it reads them whole).
+const INPUT_LEN: usize = super::client_to_target::COALESCE_MAX;
 
 thread_local! {
     /// Where the direct path reads a client's frames: one buffer per runtime thread, not one
@@ -149,9 +152,6 @@ pub struct Codec<I> {
     unflushed: bool,
     /// A Close or an error was seen: the codec is never parked again.
     ended: bool,
-    /// Bytes the direct path read past the frame it handed out (counted as read, not yet
-    /// consumed); empty, with no allocation, when there are none.
-    ahead: BytesMut,
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
@@ -164,7 +164,6 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
             consumed: 0,
             unflushed: false,
             ended: false,
-            ahead: BytesMut::new(),
         }
     }
 
@@ -179,24 +178,29 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
             return Poll::Ready(None);
         };
         let io = ws.get_mut();
-        let ahead = self.ahead.len() as u64;
-        if self.ended || self.unflushed || io.bytes_read() != self.consumed + ahead {
-            return Poll::Ready(None);
-        }
-        if !self.ahead.is_empty() {
-            let Some((header, len)) = direct_frame(&self.ahead, self.max_message) else {
-                io.give_back(std::mem::take(&mut self.ahead).freeze());
+        // Something queued to write, or a Close or an error seen: the codec reads (it flushes
+        // as it reads, and it alone knows a closing stream's state).
+        let codec_reads = self.ended || self.unflushed;
+        let read = io.bytes_read();
+        if let Some(ahead) = io.ahead() {
+            // Read right after the frames handed out, which only the direct path hands out
+            // until it gives the rest back.
+            debug_assert_eq!(read - ahead.len() as u64, self.consumed);
+            // Whenever the codec reads, it reads these first.
+            let frame = direct_frame(ahead, self.max_message).filter(|_| !codec_reads);
+            let Some((header, len)) = frame else {
+                io.give_back();
                 return Poll::Ready(None);
             };
-            let mut frame = self.ahead.split_to(header + len);
-            if self.ahead.is_empty() {
-                // An empty buffer would still hold the allocation.
-                self.ahead = BytesMut::new();
-            }
+            let mut frame = ahead.split_to(header + len);
+            io.drop_ahead_if_empty();
             unmask(&mut frame, header);
             frame.advance(header);
             self.consumed += (header + len) as u64;
             return Poll::Ready(Some(Some(Ok(Message::binary(frame.freeze())))));
+        }
+        if codec_reads || read != self.consumed {
+            return Poll::Ready(None);
         }
         INPUT.with(|input| {
             let mut input = input.borrow_mut();
@@ -212,11 +216,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
                 return Poll::Ready(None);
             }
             let Some((header, len)) = direct_frame(read, self.max_message) else {
-                io.give_back(Bytes::copy_from_slice(read));
+                io.keep_ahead(read);
+                io.give_back();
                 return Poll::Ready(None);
             };
             let (frame, rest) = read.split_at_mut(header + len);
-            self.ahead.extend_from_slice(rest);
+            io.keep_ahead(rest);
             unmask(frame, header);
             self.consumed += (header + len) as u64;
             let payload = Bytes::copy_from_slice(&frame[header..]);
@@ -782,6 +787,39 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(next_now(&mut codec).await.as_payload().to_vec(), b"again");
+        assert!(codec.park(Waker::noop()));
+    }
+
+    /// Frames read ahead are the codec's to hand out once the bridge has queued something to
+    /// write (or the codec has seen a Close): they come before anything the socket has next.
+    #[tokio::test]
+    async fn frames_read_ahead_go_to_the_codec_when_it_must_read() {
+        let (mut codec, mut client) = raw_pair();
+        let mut bytes = Vec::new();
+        for i in 0..4u8 {
+            bytes.extend(raw_frame(0x82, &[i; 10], [1, 2, 3, 4], 0));
+        }
+        client.write_all(&bytes).await.unwrap();
+        assert_eq!(
+            next_now(&mut codec).await.as_payload().to_vec(),
+            vec![0; 10]
+        );
+        futures_util::future::poll_fn(|cx| codec.poll_ready_unpin(cx))
+            .await
+            .unwrap();
+        codec.start_send_unpin(Message::text("queued")).unwrap();
+        client
+            .write_all(&raw_frame(0x82, b"later", [1, 2, 3, 4], 0))
+            .await
+            .unwrap();
+        for i in 1..4u8 {
+            assert_eq!(
+                next_now(&mut codec).await.as_payload().to_vec(),
+                vec![i; 10]
+            );
+        }
+        codec.flush().await.unwrap();
+        assert_eq!(next_now(&mut codec).await.as_payload().to_vec(), b"later");
         assert!(codec.park(Waker::noop()));
     }
 
