@@ -625,9 +625,12 @@ async fn a_stalled_reader_slows_its_target_and_memory_stays_flat() {
     );
     // Kernel socket buffers on loopback hold a few MiB; the relay adds only its bounded buffers.
     assert!(last < 64 << 20, "{last} bytes buffered");
+    // The allocator commits memory in steps of up to 4 MiB: runs of this test measured growths
+    // from 0 to 4,236 KiB, the same before and after the bridge read small frames itself. A
+    // relay that buffered what the target writes would grow by about `last`.
     let growth = relay.rss_kib().saturating_sub(rss_before);
     assert!(
-        growth < 4 * 1024,
+        growth < 8 * 1024,
         "relay RSS grew by {growth} KiB while its reader was stalled"
     );
 }
