@@ -70,6 +70,10 @@ fn client_frame_len(payload: usize) -> u64 {
 /// one target write; larger frames are the codec's (it reads them whole).
 const INPUT_LEN: usize = super::client_to_target::COALESCE_MAX;
 
+/// A message the codec hands out shorter than this turns the direct path back on after long
+/// frames.
+const SHORT_MESSAGE: usize = INPUT_LEN / 4;
+
 thread_local! {
     /// Where the direct path reads a client's frames: one buffer per runtime thread, not one
     /// per bridge. A read is decoded in the poll that made it; what it brought past the frame
@@ -113,6 +117,28 @@ fn direct_frame(bytes: &[u8], max_message: usize) -> Option<(usize, usize)> {
     (shortest && len <= max_message && whole).then_some((header, len))
 }
 
+/// Whether the frame at the start of `bytes` (as far as its header is there) is longer than
+/// one read of the direct path: the codec reads such frames, and the messages after them, until
+/// it hands out a small one.
+fn too_long_to_read_directly(bytes: &[u8]) -> bool {
+    let Some(&[_, second]) = bytes.first_chunk::<2>() else {
+        return false;
+    };
+    let (len, extended) = match second & 0x7f {
+        126 => match bytes.get(2..4) {
+            Some(&[a, b]) => (u64::from(u16::from_be_bytes([a, b])), 2),
+            _ => return false,
+        },
+        127 => match bytes.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            Some(len) => (u64::from_be_bytes(len), 8),
+            None => return false,
+        },
+        short => (u64::from(short), 0),
+    };
+    let header = 2 + extended + if second & 0x80 != 0 { 4 } else { 0 };
+    len.saturating_add(header) > INPUT_LEN as u64
+}
+
 /// Unmasks a direct frame in place: its header's last four bytes are the masking key.
 fn unmask(frame: &mut [u8], header: usize) {
     let (head, payload) = frame.split_at_mut(header);
@@ -152,6 +178,10 @@ pub struct Codec<I> {
     unflushed: bool,
     /// A Close or an error was seen: the codec is never parked again.
     ended: bool,
+    /// The client sends frames too long for the direct path: the codec reads them all (a
+    /// direct read would only be given back, a copy for nothing) until it hands out a small
+    /// message.
+    long_frames: bool,
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
@@ -164,6 +194,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
             consumed: 0,
             unflushed: false,
             ended: false,
+            long_frames: false,
         }
     }
 
@@ -180,7 +211,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
         let io = ws.get_mut();
         // Something queued to write, or a Close or an error seen: the codec reads (it flushes
         // as it reads, and it alone knows a closing stream's state).
-        let codec_reads = self.ended || self.unflushed;
+        let codec_reads = self.ended || self.unflushed || self.long_frames;
         let read = io.bytes_read();
         if let Some(ahead) = io.ahead() {
             // Read right after the frames handed out, which only the direct path hands out
@@ -216,6 +247,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Codec<I> {
                 return Poll::Ready(None);
             }
             let Some((header, len)) = direct_frame(read, self.max_message) else {
+                self.long_frames = too_long_to_read_directly(read);
                 io.keep_ahead(read);
                 io.give_back();
                 return Poll::Ready(None);
@@ -301,7 +333,11 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Stream for Codec<I> {
         let item = std::task::ready!(ws.poll_next_unpin(cx));
         match &item {
             Some(Ok(message)) => {
-                this.consumed += client_frame_len(message.as_payload().len());
+                let len = message.as_payload().len();
+                this.consumed += client_frame_len(len);
+                if len < SHORT_MESSAGE {
+                    this.long_frames = false;
+                }
                 if message.is_ping() {
                     // The codec queued its Pong.
                     this.unflushed = true;
@@ -820,6 +856,51 @@ mod tests {
         }
         codec.flush().await.unwrap();
         assert_eq!(next_now(&mut codec).await.as_payload().to_vec(), b"later");
+        assert!(codec.park(Waker::noop()));
+    }
+
+    #[test]
+    fn frames_longer_than_a_direct_read_are_told_by_their_header() {
+        let key = [1, 2, 3, 4];
+        let fits = INPUT_LEN - 8; // 16-bit length form: 8 bytes of header
+        for (len, long) in [(0, false), (125, false), (fits, false), (fits + 1, true)] {
+            let frame = raw_frame(0x82, &vec![0; len], key, 0);
+            assert_eq!(too_long_to_read_directly(&frame), long, "{len}");
+        }
+        let frame = raw_frame(0x82, &vec![0; 70_000], key, 0);
+        assert!(
+            too_long_to_read_directly(&frame[..10]),
+            "the header is enough"
+        );
+        assert!(
+            !too_long_to_read_directly(&frame[..9]),
+            "not all of the header"
+        );
+        assert!(too_long_to_read_directly(&raw_frame(
+            0x81,
+            &vec![0; 20_000],
+            key,
+            0
+        )));
+    }
+
+    /// After a frame too long for the direct path, the codec reads until it hands out a short
+    /// message; every message arrives whole and in order either way.
+    #[tokio::test]
+    async fn long_frames_stay_with_the_codec_until_a_short_message() {
+        let (mut codec, mut client) = raw_pair();
+        let key = [7, 7, 7, 7];
+        for (len, long_after) in [(100, false), (40_000, true), (10_000, true), (100, false)] {
+            client
+                .write_all(&raw_frame(0x82, &vec![3; len], key, 0))
+                .await
+                .unwrap();
+            assert_eq!(
+                next_now(&mut codec).await.as_payload().to_vec(),
+                vec![3; len]
+            );
+            assert_eq!(codec.long_frames, long_after, "after {len}");
+        }
         assert!(codec.park(Waker::noop()));
     }
 
