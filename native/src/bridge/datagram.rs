@@ -8,8 +8,8 @@
 //! splicing; what a bridge shares (the codec, the idle watch, the heartbeat, how it ends) is the
 //! same as for a stream target.
 //!
-//! Buffering is bounded the same way as for streams: nothing is read ahead. A client message is
-//! read only after the previous ones were sent (those read together go in as few system calls
+//! Buffering is bounded the same way as for streams: the client's socket is read for a message
+//! only after the previous ones were sent (those read together go in as few system calls
 //! as the kernel allows: see [`send_all`]).
 //! Datagrams from the target go to the client in batches: those that have arrived together (at
 //! most [`BATCH`] bytes of frames and [`BATCH_DATAGRAMS`] datagrams, received up to

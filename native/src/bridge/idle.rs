@@ -96,11 +96,11 @@ pub struct Watched<I> {
     ahead: Option<Box<Ahead>>,
 }
 
-/// Bytes read ahead by the direct path.
+/// Bytes read ahead by the direct path: every read returns them before the socket's.
 #[derive(Debug)]
 struct Ahead {
     bytes: BytesMut,
-    /// Given back: the codec's next reads return them, before the socket's.
+    /// Given back, or read in part: no longer the direct path's to hand out.
     for_codec: bool,
 }
 
@@ -146,7 +146,8 @@ impl<I> Watched<I> {
         }
     }
 
-    /// Gives the bytes kept ahead to the codec: its next reads return them first.
+    /// Gives the bytes kept ahead to the codec (its next reads return them first): the direct
+    /// path hands none of them out any more.
     pub fn give_back(&mut self) {
         if let Some(ahead) = &mut self.ahead {
             ahead.for_codec = true;
@@ -201,7 +202,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
             }
         }
         if let Some(ahead) = &mut this.ahead {
-            if ahead.for_codec && buf.remaining() > 0 {
+            // Whoever reads gets them first: the direct path never reads while it keeps bytes,
+            // so this is the codec, given them or not (its closing handshake reads on its own),
+            // and they are its from now on.
+            if buf.remaining() > 0 {
+                ahead.for_codec = true;
                 let n = ahead.bytes.len().min(buf.remaining());
                 buf.put_slice(&ahead.bytes[..n]);
                 ahead.bytes.advance(n);

@@ -16,10 +16,11 @@
 //! [`Target`]), so tests drive it with in-memory pipes, and each pump runs alone over its
 //! traits.
 //!
-//! Backpressure comes from never reading ahead: a client message is read only after the previous
-//! one was written to the target, and target bytes are read only after the previous frame was
-//! written to the client. A slow side therefore slows the other, and per-bridge memory is one
-//! read buffer per direction (the codec's holds at most one frame, `--max-message` bounds it).
+//! Backpressure comes from reading ahead only what one read brings: the socket is read for a
+//! client message only after the previous ones were written to the target, and target bytes are
+//! read only after the previous frame was written to the client. A slow side therefore slows
+//! the other, and per-bridge memory is one read buffer per direction (the codec's holds at most
+//! one frame, `--max-message` bounds it; the direct path of [`park`] holds at most 16 KiB).
 //!
 //! Performance (see BENCHMARKS.md): small request/response traffic costs exactly one syscall per
 //! hop, and bulk data is touched once in user space (the client's masking is undone in place).

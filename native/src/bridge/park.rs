@@ -13,10 +13,11 @@
 //!   codec by its [`Watched`]) are exactly the frames of the messages handed out. The frames'
 //!   sizes follow from the messages' payloads: a client's frame is masked and has the
 //!   shortest length form (RFC 6455 5.2; the codec refuses any other), and browsers and
-//!   WebSocket libraries send a message as one frame. A frame that is only partly read, or
-//!   a message sent in fragments, make the read bytes outnumber the computed ones: such a
-//!   codec is not parked (the count never overstates what was consumed, so it never says
-//!   "empty" when it is not; a client that fragments keeps its codec);
+//!   WebSocket libraries send a message as one frame. A frame that is only partly read makes
+//!   the read bytes outnumber the computed ones, and so, nearly always, does a message sent in
+//!   fragments (their headers take more room than one frame's): such a codec is not parked.
+//!   The count never overstates what was consumed, so where the two agree the codec holds
+//!   nothing and no message is in progress;
 //! - nothing to write: every frame given to it, and the Pong it queues for each Ping, has been
 //!   flushed since;
 //! - no Close or error seen: the bridge is ending.
@@ -28,15 +29,16 @@
 //!
 //! The same count tells when the codec holds no byte and no message in progress. Then, and
 //! while nothing is queued to write and no Close or error has been seen, a client's next
-//! frame is read without the codec ([`Codec::poll_direct`]): the socket is read into the
+//! frame is read without the codec (`Codec::poll_direct`): the socket is read into the
 //! runtime thread's input buffer, and a complete, final, masked binary frame in the shortest
 //! length form, within `--max-message`, is unmasked there and handed out as the codec would
 //! hand it out. What the read brought past it waits in the bridge's [`Watched`] for the next
 //! poll (the socket is not read again until it is used up). Any other frame (text, control,
 //! a fragment, one only partly read, anything the codec would refuse) is given back there,
 //! with every byte after it, and so are the waiting bytes whenever the codec must read (the
-//! bridge queued something to write): the codec reads them before the socket's, so it sees
-//! exactly the bytes it would have seen, from a frame boundary, and decides as before. A small message thus costs
+//! bridge queued something to write, or closes): every read returns them before the socket's,
+//! so the codec sees exactly the bytes it would have seen, from a frame boundary, and decides
+//! as before. A small message thus costs
 //! one read and a few dozen instructions of decoding instead of a trip through the codec's
 //! buffers and queues.
 
@@ -857,6 +859,39 @@ mod tests {
         codec.flush().await.unwrap();
         assert_eq!(next_now(&mut codec).await.as_payload().to_vec(), b"later");
         assert!(codec.park(Waker::noop()));
+    }
+
+    /// The closing handshake reads through the codec without the direct path: the frames read
+    /// ahead, the last of them cut short, come first, and it ends at the client's Close (a codec
+    /// that began mid-frame would end at once on the error, leaving the client's upload unread).
+    #[tokio::test]
+    async fn closing_reads_the_frames_read_ahead_first() {
+        let (mut codec, mut client) = raw_pair();
+        let mut bytes = Vec::new();
+        for i in 0..4u8 {
+            bytes.extend(raw_frame(0x82, &[i; 300], [1, 2, 3, 4], 0));
+        }
+        let cut = bytes.len() - 100;
+        client.write_all(&bytes[..cut]).await.unwrap();
+        assert_eq!(
+            next_now(&mut codec).await.as_payload().to_vec(),
+            vec![0; 300]
+        );
+        client.write_all(&bytes[cut..]).await.unwrap();
+        let mut closing = std::pin::pin!(codec.close());
+        assert!(
+            futures_util::poll!(&mut closing).is_pending(),
+            "the client's Close is still to come"
+        );
+        client
+            .write_all(&raw_frame(0x88, &[3, 232], [5, 6, 7, 8], 0))
+            .await
+            .unwrap();
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(5), closing);
+        closed.await.unwrap().unwrap();
+        let mut answer = [0u8; 4];
+        client.read_exact(&mut answer).await.unwrap();
+        assert_eq!(answer, [0x88, 2, 3, 232], "the relay's Close");
     }
 
     #[test]
