@@ -776,17 +776,50 @@ mod tests {
     }
 
     /// The bridge's codec (with its direct path) hands out what the codec alone does, message
-    /// for message, however the bytes are cut into reads: frames of every kind, fragments with
-    /// a Ping between them, frames over 64 KiB, and, in a second stream, an error at the end.
+    /// for message, however the bytes are cut into reads and whenever the relay queues or
+    /// flushes messages of its own: frames of every kind, fragments with a Ping between them,
+    /// frames over 64 KiB, and streams that end with each kind of frame the codec refuses.
     #[tokio::test]
     async fn the_direct_path_hands_out_what_the_codec_alone_does() {
-        for seed in 1..=12u64 {
+        let key = [1, 1, 1, 1];
+        let mut too_long = vec![0x82, 0xff];
+        too_long.extend((2u64 << 20).to_be_bytes());
+        too_long.extend(key);
+        let refused = [
+            raw_frame(0x82, b"short", key, 2),      // a longer length form
+            raw_frame(0xc2, b"rsv", key, 0),        // a reserved bit
+            vec![0x82, 0x03, 1, 2, 3],              // unmasked
+            raw_frame(0x83, b"op", key, 0),         // a reserved opcode
+            raw_frame(0x80, b"cont", key, 0),       // a continuation of nothing
+            raw_frame(0x81, &[0xff, 0xfe], key, 0), // text that is not UTF-8
+            raw_frame(0x09, b"ping", key, 0),       // a fragmented control frame
+            too_long,                               // over --max-message
+        ];
+        // Each refused frame right after two the direct path takes.
+        for (i, frame) in refused.iter().enumerate() {
+            let mut bytes = raw_frame(0x82, &[1; 10], key, 0);
+            bytes.extend(raw_frame(0x82, &[2; 10], key, 0));
+            bytes.extend(frame);
+            for seed in [1, 2, 3] {
+                let plain = read_all(
+                    |io| crate::bridge::codec_builder(1 << 20).serve(io),
+                    bytes.clone(),
+                    seed,
+                )
+                .await;
+                let bridged = read_all(server, bytes.clone(), seed).await;
+                assert_eq!(plain.len(), 3, "{plain:?}");
+                assert!(plain[2].starts_with("error"), "{plain:?}");
+                assert_eq!(plain, bridged, "refused frame {i}");
+            }
+        }
+        for seed in 1..=32u64 {
             let mut bytes = mixed_frames(seed);
-            if seed % 3 == 0 {
+            if seed % 2 == 0 {
                 // Ends with a frame the codec refuses instead of the Close.
                 let close = raw_frame(0x88, &[3, 232], [9, 9, 9, 9], 0).len();
                 bytes.truncate(bytes.len() - close);
-                bytes.extend(raw_frame(0x82, b"short", [1, 1, 1, 1], 2));
+                bytes.extend(&refused[(seed as usize / 2) % refused.len()]);
             }
             let plain = read_all(
                 |io| crate::bridge::codec_builder(1 << 20).serve(io),
@@ -970,11 +1003,12 @@ mod tests {
         seed: u64,
     ) -> Vec<String>
     where
-        S: Stream<Item = Result<Message, WsError>> + Unpin,
+        S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
     {
         let (near, mut far) = duplex(1 << 22);
         let mut server = make(near);
         let mut rng = seed | 1;
+        let mut sends = seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
         let writer = async move {
             let mut rest = &bytes[..];
             while !rest.is_empty() {
@@ -996,6 +1030,23 @@ mod tests {
         let reader = async {
             let mut seen = Vec::new();
             while let Some(item) = server.next().await {
+                sends ^= sends << 13;
+                sends ^= sends >> 7;
+                sends ^= sends << 17;
+                // Now and then the relay queues a message of its own, flushed or not yet, while
+                // the stream is open.
+                if matches!(&item, Ok(m) if !m.is_close()) {
+                    if sends.is_multiple_of(5) {
+                        let ready = futures_util::future::poll_fn(|cx| server.poll_ready_unpin(cx));
+                        ready.await.unwrap();
+                        server
+                            .start_send_unpin(Message::binary(&b"down"[..]))
+                            .unwrap();
+                    }
+                    if sends.is_multiple_of(7) {
+                        server.flush().await.unwrap();
+                    }
+                }
                 match item {
                     Ok(m) => seen.push(described(&m)),
                     Err(e) => {
@@ -1005,6 +1056,13 @@ mod tests {
                 }
             }
             seen
+        };
+        // A server that waits for more than the stream holds says so instead of hanging.
+        let reader = async {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), reader).await {
+                Ok(seen) => seen,
+                Err(_) => vec!["waits for more".to_owned()],
+            }
         };
         let (seen, _far) = tokio::join!(reader, writer);
         seen
