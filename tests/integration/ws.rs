@@ -911,3 +911,84 @@ async fn a_client_that_asks_is_told_when_the_target_is_connected() {
     let echoed = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
     assert_eq!(echoed.unwrap().unwrap(), Message::binary(b"x".to_vec()));
 }
+
+/// Small binary frames (which the bridge reads itself), text, Pings, Pongs, messages in
+/// fragments with a Ping between them and frames longer than one of the bridge's reads (all
+/// left to the codec), sent in pieces of random sizes: every payload byte reaches the echo
+/// target and comes back, whole and in order.
+#[tokio::test]
+async fn a_mixed_stream_in_random_pieces_reaches_the_target_in_order() {
+    use sockrelay_tests::raw::{exchange, frame, server_frames, upgrade};
+    let relay = TestRelay::start().await;
+    let host = relay.http.to_string();
+    let mut rng = Rng::new(23);
+    let (mut bytes, mut expected) = (Vec::new(), Vec::new());
+    for i in 0..400 {
+        let len = match rng.range(0, 19) {
+            0 => rng.range(17_000, 40_000),
+            1..=3 => rng.range(126, 3_000),
+            _ => rng.range(0, 125),
+        };
+        let payload: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
+        match rng.range(0, 9) {
+            0 => {
+                let text = vec![b'a' + (i % 26) as u8; len];
+                bytes.extend(frame(0x81, &text, true));
+                expected.extend(text);
+            }
+            1 => bytes.extend(frame(0x89, &payload[..len.min(125)], true)),
+            2 => bytes.extend(frame(0x8a, &payload[..len.min(125)], true)),
+            3 => {
+                let (a, b) = payload.split_at(len / 2);
+                bytes.extend(frame(0x02, a, true));
+                bytes.extend(frame(0x89, b"mid", true));
+                bytes.extend(frame(0x80, b, true));
+                expected.extend(&payload);
+            }
+            _ => {
+                bytes.extend(frame(0x82, &payload, true));
+                expected.extend(&payload);
+            }
+        }
+    }
+    let answer = exchange(relay.http, upgrade(&host, "/ws", "")).await;
+    assert_eq!(answer.status, 101, "{}", answer.head);
+    let (mut read, mut write) = answer.stream.into_split();
+    let writer = async move {
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let n = match rng.range(0, 3) {
+                0 => rng.range(1, 7),
+                1 => rng.range(1, 300),
+                _ => rng.range(1, 50_000),
+            }
+            .min(rest.len());
+            write.write_all(&rest[..n]).await.unwrap();
+            rest = &rest[n..];
+            if rng.range(0, 9) == 0 {
+                // Apart in time too, so that the relay reads what there is so far.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        write
+    };
+    let reader = async {
+        let mut raw = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let (data, close) = server_frames(&raw);
+            assert_eq!(close, None, "closed after {} bytes", data.len());
+            if data.len() >= expected.len() {
+                return data;
+            }
+            let n = read.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the relay ended the connection");
+            raw.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let (echoed, _write) = tokio::time::timeout(WAIT * 3, async { tokio::join!(reader, writer) })
+        .await
+        .expect("the echo did not come back");
+    assert_eq!(echoed.len(), expected.len());
+    assert!(echoed == expected, "the echo differs");
+}
