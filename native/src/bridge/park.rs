@@ -655,6 +655,13 @@ mod tests {
         frame
     }
 
+    /// `count` binary frames of `len` bytes each, the i-th of bytes `i`, one after the other.
+    fn numbered_frames(count: u8, len: usize) -> Vec<u8> {
+        (0..count)
+            .flat_map(|i| raw_frame(0x82, &vec![i; len], [i, 2, 3, 4], 0))
+            .collect()
+    }
+
     #[test]
     fn the_direct_path_takes_only_whole_binary_frames_in_the_shortest_form() {
         let key = [1, 2, 3, 4];
@@ -836,11 +843,7 @@ mod tests {
     #[tokio::test]
     async fn frames_read_together_are_handed_out_in_order_and_then_it_parks() {
         let (mut codec, mut client) = raw_pair();
-        let mut bytes = Vec::new();
-        for i in 0..50u8 {
-            bytes.extend(raw_frame(0x82, &[i; 64], [i, 2, 3, 4], 0));
-        }
-        client.write_all(&bytes).await.unwrap();
+        client.write_all(&numbered_frames(50, 64)).await.unwrap();
         for i in 0..50u8 {
             let got = next_now(&mut codec).await;
             assert_eq!(got.as_payload().to_vec(), vec![i; 64]);
@@ -866,11 +869,7 @@ mod tests {
     #[tokio::test]
     async fn frames_read_ahead_go_to_the_codec_when_it_must_read() {
         let (mut codec, mut client) = raw_pair();
-        let mut bytes = Vec::new();
-        for i in 0..4u8 {
-            bytes.extend(raw_frame(0x82, &[i; 10], [1, 2, 3, 4], 0));
-        }
-        client.write_all(&bytes).await.unwrap();
+        client.write_all(&numbered_frames(4, 10)).await.unwrap();
         assert_eq!(
             next_now(&mut codec).await.as_payload().to_vec(),
             vec![0; 10]
@@ -900,10 +899,7 @@ mod tests {
     #[tokio::test]
     async fn closing_reads_the_frames_read_ahead_first() {
         let (mut codec, mut client) = raw_pair();
-        let mut bytes = Vec::new();
-        for i in 0..4u8 {
-            bytes.extend(raw_frame(0x82, &[i; 300], [1, 2, 3, 4], 0));
-        }
+        let bytes = numbered_frames(4, 300);
         let cut = bytes.len() - 100;
         client.write_all(&bytes[..cut]).await.unwrap();
         assert_eq!(
