@@ -43,10 +43,12 @@ ci: setup ## what CI runs (.ci/run): make lint, then make test
 	$(MAKE) lint
 	$(MAKE) test
 
-lint: ## rustfmt and clippy (native, and the browser crates for wasm32), as CI would want them
+lint: ## rustfmt and clippy (native, and the browser crates for wasm32), and that the fuzz targets still compile
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	wasm/clippy.sh
+	cargo fmt --manifest-path fuzz/Cargo.toml --check
+	cargo check --manifest-path fuzz/Cargo.toml --bins
 
 bench: ## benchmarks (see BENCHMARKS.md)
 	scripts/bench.sh

@@ -25,6 +25,9 @@ apt_ensure chromium chromium-driver nginx-light iproute2
 say "apt: tigervnc-standalone-server, x11-xserver-utils (a real VNC server for the noVNC test)"
 apt_ensure tigervnc-standalone-server x11-xserver-utils
 
+say "apt: g++ (libFuzzer, which make lint compiles the fuzz targets against)"
+apt_ensure g++
+
 say "wasm32 toolchain"
 wasm_route
 wasm_size_mode

@@ -37,7 +37,7 @@ use sockrelay::echo::{self, ServiceContext, TcpService};
 use sockrelay::http::{router, serve_connection, AppState};
 use sockrelay::metrics::Metrics;
 use sockrelay::origin::OriginPolicy;
-use sockrelay::target::AllowList;
+use sockrelay::target::{AllowList, Proto};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -151,9 +151,9 @@ fn fixture() -> &'static Fixture {
                 }
             });
             let builtins = [
-                ("echo", echo_addr),
-                ("ack", closed),
-                ("closer", closer_addr),
+                ("echo", Proto::Tcp, echo_addr),
+                ("ack", Proto::Tcp, closed),
+                ("closer", Proto::Tcp, closer_addr),
             ];
             AllowList::build(&builtins, &[]).await.expect("allow-list")
         });
@@ -185,6 +185,9 @@ fn state(flags: u8, allow: &AllowList) -> AppState {
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
         tls: flags & 32 != 0,
+        tokens: None,
+        proxy: Default::default(),
+        web: None,
     }
 }
 

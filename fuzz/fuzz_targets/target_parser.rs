@@ -17,8 +17,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use sockrelay::bridge::Dest;
 use sockrelay::origin::{validate_origin_setting, OriginPolicy};
-use sockrelay::target::{AllowList, Host, TargetSpec};
+use sockrelay::target::{AllowList, Host, Proto, TargetSpec};
 use sockrelay_inet::{inet_aton, inet_pton, AF_INET};
 
 const ECHO: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 65432);
@@ -40,7 +41,10 @@ fn fixture() -> &'static Fixture {
             .expect("runtime");
         let extra = ["127.0.0.1:7".to_owned(), "[::1]:7".to_owned()];
         let allow = rt
-            .block_on(AllowList::build(&[("echo", ECHO), ("ack", ACK)], &extra))
+            .block_on(AllowList::build(
+                &[("echo", Proto::Tcp, ECHO), ("ack", Proto::Tcp, ACK)],
+                &extra,
+            ))
             .expect("allow-list");
         let allowed_addrs = vec![
             ECHO,
@@ -132,8 +136,13 @@ fn check_target(text: &str) {
 
 fn check_allow_list(requested: &str) {
     let f = fixture();
-    let Ok((name, addrs)) = f.rt.block_on(f.allow.check(requested)) else {
+    let Ok(dest) = f.rt.block_on(f.allow.check(requested)) else {
         return;
+    };
+    // The list holds TCP entries only.
+    let (name, addrs) = match dest {
+        Dest::Tcp(t) => (t.name, t.addrs),
+        other => panic!("{requested:?} was granted as {other:?}"),
     };
     assert!(!addrs.is_empty());
     for a in &addrs {
