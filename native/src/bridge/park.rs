@@ -38,9 +38,10 @@
 //! with every byte after it, and so are the waiting bytes whenever the codec must read (the
 //! bridge queued something to write, or closes): every read returns them before the socket's,
 //! so the codec sees exactly the bytes it would have seen, from a frame boundary, and decides
-//! as before. A small message thus costs
-//! one read and a few dozen instructions of decoding instead of a trip through the codec's
-//! buffers and queues.
+//! as before. A small message thus costs one read and a few dozen instructions of decoding
+//! instead of a trip through the codec's buffers and queues. After a frame longer than one
+//! read of the direct path, the codec reads until it hands out a short message: a direct read
+//! of such a frame's start would only be given back.
 
 use std::cell::RefCell;
 use std::pin::Pin;
