@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use sockrelay_tests::{http_get, sockrelay_bin, ClosedPort, TestRelay, Ws, WAIT};
+use sockrelay_tests::{connect_with, http_get, sockrelay_bin, ClosedPort, TestRelay, Ws, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -66,15 +66,8 @@ async fn a_token_picks_its_target_on_ws_and_websockify_with_the_binary_subprotoc
 
     // noVNC's request: its default path, and the `binary` subprotocol.
     let url = relay.ws_url("/websockify?token=bravo");
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "binary".parse().unwrap());
-    let (mut ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+    let (mut ws, response) = connect_with(&url, &[("sec-websocket-protocol", "binary")])
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "binary");
     assert_eq!(greeting(&mut ws).await, "bravo\n");
@@ -1043,16 +1036,7 @@ async fn web_serves_a_directory_and_nothing_outside_it() {
 
 /// The status of a WebSocket handshake to `url` with an `Origin`.
 async fn status_with_origin(url: &str, origin: &str) -> u16 {
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    request
-        .headers_mut()
-        .insert("origin", origin.parse().unwrap());
-    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
-        .await
-        .unwrap()
-    {
+    match connect_with(url, &[("origin", origin)]).await {
         Ok(_) => 101,
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
         Err(e) => panic!("{e}"),
@@ -1098,15 +1082,8 @@ async fn the_log_line_names_the_client_a_trusted_proxy_forwarded() {
         "127.0.0.1/32",
     ]);
     let url = format!("ws://{}/ws?target={a}", relay.http);
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    request
-        .headers_mut()
-        .insert("x-forwarded-for", "192.0.2.44".parse().unwrap());
-    let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+    let (mut ws, _) = connect_with(&url, &[("x-forwarded-for", "192.0.2.44")])
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(greeting(&mut ws).await, "alpha\n");
     ws.close(None).await.unwrap();

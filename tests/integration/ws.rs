@@ -5,7 +5,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use sockrelay_tests::raw::KEY;
 use sockrelay_tests::{
-    counter, raw_http, still_serves, ws_echo_roundtrip, ClosedPort, Rng, TestRelay, Ws, WAIT,
+    connect_with, counter, raw_http, still_serves, ws_echo_roundtrip, ClosedPort, Rng, TestRelay,
+    Ws, WAIT,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -64,15 +65,8 @@ async fn text_and_binary_frames_carry_exact_bytes() {
 #[tokio::test]
 async fn binary_subprotocol_is_selected_when_offered() {
     let relay = TestRelay::start().await;
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-            relay.ws_url("/ws"),
-        )
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "base64, binary".parse().unwrap());
-    let (_ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let offered = [("Sec-WebSocket-Protocol", "base64, binary")];
+    let (_ws, response) = connect_with(&relay.ws_url("/ws"), &offered).await.unwrap();
     assert_eq!(
         response.headers().get("Sec-WebSocket-Protocol").unwrap(),
         "binary"
@@ -851,15 +845,8 @@ async fn bulk_data_to_a_plain_client_is_spliced_and_arrives_exact() {
 /// relay chose.
 async fn with_subprotocols(relay: &TestRelay, path: &str, offered: &str) -> (Ws, Option<String>) {
     let url = format!("ws://{}{path}", relay.http);
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", offered.parse().unwrap());
-    let (ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+    let (ws, response) = connect_with(&url, &[("sec-websocket-protocol", offered)])
         .await
-        .unwrap()
         .unwrap();
     let chosen = response
         .headers()

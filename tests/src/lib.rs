@@ -92,16 +92,7 @@ impl TestRelay {
         path_and_query: &str,
         headers: &[(&str, &str)],
     ) -> Result<Ws, (u16, String)> {
-        let mut request = self.ws_url(path_and_query).into_client_request().unwrap();
-        for (k, v) in headers {
-            request
-                .headers_mut()
-                .insert(axum_header_name(k), v.parse().unwrap());
-        }
-        match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
-            .await
-            .unwrap()
-        {
+        match connect_with(&self.ws_url(path_and_query), headers).await {
             Ok((ws, _)) => Ok(ws),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let body = response
@@ -148,8 +139,26 @@ impl Drop for TestRelay {
     }
 }
 
-fn axum_header_name(name: &str) -> tokio_tungstenite::tungstenite::http::HeaderName {
-    name.parse().unwrap()
+/// A WebSocket handshake to `url` with extra headers (name, value), within [`WAIT`]: the socket
+/// and the relay's response, or the error the client saw (a refusal is `Error::Http`).
+pub async fn connect_with(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<
+    (
+        Ws,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().unwrap();
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .unwrap()
 }
 
 /// The bridge's next message, which must be its Close: `(code, reason)`.
