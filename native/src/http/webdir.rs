@@ -48,8 +48,8 @@ impl WebDir {
 
     /// The answer to `request` (a GET's or HEAD's head), with the inline code its policy
     /// allows (see [`content_security_policy`]), or `None` when the directory has no such file
-    /// or the path is refused. A directory's path without its final `/` is redirected to it (its page's
-    /// relative links need it), and a file's path with one is no file.
+    /// or the path is refused. A directory's path without its final `/` is redirected to it
+    /// (its page's relative links need it), and a file's path with one is no file.
     pub async fn serve(&self, request: &Parts) -> Option<(Response, Inline)> {
         let (relative, named_as_directory) = relative_path(request.uri.path())?;
         let mut file = self.resolve(&self.root.join(&relative)).await?;

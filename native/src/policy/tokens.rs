@@ -390,12 +390,10 @@ impl TokenTargets {
 }
 
 impl Inner {
-    /// Checks the files on a blocking thread and installs what changed; the error that would
-    /// stop a start (the source itself cannot be read).
-    /// Reads the files that changed and installs the table; the error that stops the start, if
-    /// the source cannot be read. At `startup` that error is the whole report: the warnings,
-    /// which say what the relay does meanwhile ("every token is refused until..."), are not
-    /// logged before it.
+    /// Reads the files that changed (on a blocking thread) and installs the table; the error
+    /// that stops the start, if the source itself cannot be read. At `startup` that error is the
+    /// whole report: the warnings, which say what the relay does meanwhile ("every token is
+    /// refused until..."), are not logged before it.
     async fn refresh(
         self: Arc<Inner>,
         mut files: tokio::sync::OwnedMutexGuard<Files>,
