@@ -536,6 +536,29 @@ pub mod ws {
         data: bool,
     }
 
+    /// The length of a frame header whose second byte is `b1` (without a masking key).
+    fn header_len(b1: u8) -> usize {
+        match b1 & 0x7f {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        }
+    }
+
+    /// A whole header's first two bytes and its payload length.
+    fn parse_header(h: &[u8]) -> (u8, u8, u64) {
+        let len = match h[1] & 0x7f {
+            126 => u64::from(u16::from_be_bytes([h[2], h[3]])),
+            127 => {
+                let mut l = [0u8; 8];
+                l.copy_from_slice(&h[2..10]);
+                u64::from_be_bytes(l)
+            }
+            n => u64::from(n),
+        };
+        (h[0], h[1], len)
+    }
+
     impl FrameReader {
         /// Feeds `bytes`; `payload` gets every data byte in order. Text frames and masked
         /// server frames are errors; pings and pongs are skipped.
@@ -554,34 +577,31 @@ pub mod ws {
                     bytes = &bytes[take..];
                     continue;
                 }
-                // A header: 2 bytes, then 0, 2 or 8 of length.
-                let need = |h: &[u8]| match h.get(1).map(|b| b & 0x7f) {
-                    None => 2,
-                    Some(126) => 4,
-                    Some(127) => 10,
-                    Some(_) => 2,
+                // A header: 2 bytes, then 0, 2 or 8 of length. Parsed where it was read when
+                // it is whole there (nearly always); gathered across reads otherwise.
+                let (b0, b1, len) = match bytes {
+                    [_, b1, ..] if self.header.is_empty() && bytes.len() >= header_len(*b1) => {
+                        let (header, rest) = bytes.split_at(header_len(*b1));
+                        bytes = rest;
+                        parse_header(header)
+                    }
+                    _ => {
+                        let need = |h: &[u8]| h.get(1).map_or(2, |b1| header_len(*b1));
+                        while self.header.len() < need(&self.header) && !bytes.is_empty() {
+                            self.header.push(bytes[0]);
+                            bytes = &bytes[1..];
+                        }
+                        if self.header.len() < need(&self.header) {
+                            break;
+                        }
+                        let parsed = parse_header(&self.header);
+                        self.header.clear();
+                        parsed
+                    }
                 };
-                while self.header.len() < need(&self.header) && !bytes.is_empty() {
-                    self.header.push(bytes[0]);
-                    bytes = &bytes[1..];
-                }
-                if self.header.len() < need(&self.header) {
-                    break;
-                }
-                let (b0, b1) = (self.header[0], self.header[1]);
                 if b1 & 0x80 != 0 {
                     return Err("the server sent a masked frame".into());
                 }
-                let len = match b1 & 0x7f {
-                    126 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
-                    127 => {
-                        let mut l = [0u8; 8];
-                        l.copy_from_slice(&self.header[2..10]);
-                        u64::from_be_bytes(l)
-                    }
-                    n => u64::from(n),
-                };
-                self.header.clear();
                 match b0 & 0x0f {
                     0x0 | 0x2 => self.data = true,
                     0x1 => return Err("got a text message".into()),
