@@ -39,7 +39,9 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
@@ -139,9 +141,7 @@ struct Writers(Mutex<Vec<Waker>>);
 
 impl Writers {
     fn waiting(&self) -> MutexGuard<'_, Vec<Waker>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock()
     }
 }
 
@@ -289,11 +289,9 @@ fn poll_frame(shared: &Mutex<Shared>, cx: &mut Context<'_>) -> Poll<io::Result<(
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    // The lock is never held across an await or a panic-prone call, so poisoning can only
-    // come from a bug elsewhere; the state is still consistent then.
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    // Never held across an await; no poisoning (a panic while it is held leaves the state as
+    // consistent as it was).
+    shared.lock()
 }
 
 impl Shared {

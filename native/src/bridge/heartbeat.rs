@@ -40,18 +40,14 @@ pub(super) struct Pinged {
     frames: AtomicU64,
     /// What wakes the upstream pump, so that it sends a Ping that is due; set by the first poll
     /// of the stream (and again only if the waker changes).
-    upstream: std::sync::Mutex<Option<Waker>>,
+    upstream: parking_lot::Mutex<Option<Waker>>,
 }
 
 impl Pinged {
     /// Asks for a Ping and wakes the upstream pump to send it.
     fn ask(&self) {
         self.due.store(true, Relaxed);
-        let waker = self
-            .upstream
-            .lock()
-            .map(|w| w.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        let waker = self.upstream.lock().clone();
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -219,9 +215,7 @@ impl<W: Client> Stream for Heartbeat<'_, W> {
             .is_some_and(|w| w.will_wake(cx.waker()))
         {
             let waker = cx.waker().clone();
-            if let Ok(mut upstream) = this.pinged.upstream.lock() {
-                *upstream = Some(waker.clone());
-            }
+            *this.pinged.upstream.lock() = Some(waker.clone());
             this.registered = Some(waker);
         }
         if let Err(e) = this.poll_ping(cx) {

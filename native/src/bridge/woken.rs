@@ -10,8 +10,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+
+use parking_lot::Mutex;
 
 /// Polls `F` only on its first poll and after `F` itself asked to be woken.
 pub struct Woken<F> {
@@ -41,11 +43,7 @@ impl Wake for Signal {
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
         // By reference: no clone of the task's waker per wake-up.
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(task) = &*task {
+        if let Some(task) = &*self.task.lock() {
             task.wake_by_ref();
         }
     }
@@ -90,9 +88,7 @@ impl<F: Future> Future for Woken<F> {
         if !this.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
             // Before the swap below: a wake-up after it must reach this task.
             let task = cx.waker().clone();
-            if let Ok(mut registered) = this.signal.task.lock() {
-                *registered = Some(task.clone());
-            }
+            *this.signal.task.lock() = Some(task.clone());
             this.task = Some(task);
         }
         if !this.signal.woken.swap(false, Ordering::AcqRel) {
@@ -125,7 +121,7 @@ mod tests {
             if self.ready.load(Ordering::SeqCst) {
                 return Poll::Ready(());
             }
-            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            *self.waker.lock() = Some(cx.waker().clone());
             Poll::Pending
         }
     }
@@ -159,7 +155,7 @@ mod tests {
         assert_eq!(polls.load(Ordering::SeqCst), 1);
         // The probe's own wake-up reaches the task, and the next poll reaches the probe.
         ready.store(true, Ordering::SeqCst);
-        waker.lock().unwrap().take().unwrap().wake();
+        waker.lock().take().unwrap().wake();
         assert_eq!(task.0.load(Ordering::SeqCst), 1);
         assert!(Pin::new(&mut woken).poll(&mut cx).is_ready());
         assert_eq!(polls.load(Ordering::SeqCst), 2);
@@ -187,7 +183,7 @@ mod tests {
         assert!(Pin::new(&mut woken)
             .poll(&mut Context::from_waker(&second_waker))
             .is_pending());
-        waker.lock().unwrap().take().unwrap().wake();
+        waker.lock().take().unwrap().wake();
         assert_eq!(
             (
                 first.0.load(Ordering::SeqCst),
