@@ -82,7 +82,7 @@ pub async fn run<W: Client + Send>(
         _ => MAX_DATAGRAM_V4,
     };
     let pinged = Pinged::default();
-    let ws = std::sync::Mutex::new(Heartbeat::new(ws, &pinged, activity));
+    let ws = parking_lot::Mutex::new(Heartbeat::new(ws, &pinged, activity));
     let shared = Shared::default();
     let ending = {
         let (mut stream, mut sink) = halves::halves(&ws);
@@ -104,9 +104,7 @@ pub async fn run<W: Client + Send>(
             ending = watch => ending,
         }
     };
-    let mut ws = ws
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut ws = ws.into_inner();
     // A UDP target has nothing to shut down or reset: the socket is closed when it drops.
     ending::close(
         &mut ws,

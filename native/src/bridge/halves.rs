@@ -5,15 +5,16 @@
 //! poll, never across an await, so the two never want it at once. `futures`' `split` guards it
 //! with a lock built for halves in different tasks (a `BiLock`: an `Arc`, and waking the other
 //! half when it is released), which cost about 200 instructions per message; here an
-//! uncontended `Mutex` (one compare-and-swap to take it, one swap to give it back) is enough,
+//! uncontended `Mutex` (one compare-and-swap to take it, one to give it back; `parking_lot`'s,
+//! without the checks for poisoning a std one makes on both) is enough,
 //! and it stays sound if a half is ever polled from elsewhere: the other then waits for the
 //! length of a poll.
 
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use parking_lot::{Mutex, MutexGuard};
 use tokio_websockets::{Error as WsError, Message};
 
 use super::Client;
@@ -28,11 +29,8 @@ pub(super) fn halves<W>(ws: &Mutex<W>) -> (Half<'_, W>, Half<'_, W>) {
 
 impl<W> Half<'_, W> {
     fn ws(&self) -> MutexGuard<'_, W> {
-        // A panic while polling the codec ends the bridge's task, and with it both halves:
-        // the state behind a poisoned lock is never used again by a pump.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // A panic while polling the codec ends the bridge's task, and with it both halves.
+        self.0.lock()
     }
 }
 

@@ -559,7 +559,7 @@ where
         splicer,
     } = *ends;
     let pinged = Pinged::default();
-    let mut ws = std::sync::Mutex::new(Heartbeat::new(ws, &pinged, activity));
+    let mut ws = parking_lot::Mutex::new(Heartbeat::new(ws, &pinged, activity));
     let (mut target_read, target_write) = target.into_halves();
     // Partial writes count as activity: a large message to a slow target is not idle.
     let mut target_write = activity.watch(target_write);
@@ -623,9 +623,7 @@ where
     };
 
     // In place, not moved out of the lock: the bridge's future would hold it twice.
-    let ws = ws
-        .get_mut()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let ws = ws.get_mut();
     // The client's stream was cut short: the target hears of it at once, as a reset.
     let mut target_halves = if ending.cuts_client_short() {
         T::abort(target_read, target_write.into_inner());
