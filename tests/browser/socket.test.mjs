@@ -381,6 +381,88 @@ test("without WebSocketStream: the bounded queue closes the socket when a page s
   }
 });
 
+// Regression: cancelling the readable cancelled the bridge's, which closed the WebSocket: the
+// writes that followed were lost (they resolved all the same), and in Chromium 156 they crashed
+// the renderer within a few sockets. As in Direct Sockets, the writable works until close().
+test("after readable.cancel(), writes still reach the target and its echoes still flow, TCP and UDP, until close()", async () => {
+  // A TCP echo of its own, which counts what it receives.
+  let received = 0;
+  const target = await tcpServer((socket) => {
+    socket.on("data", (chunk) => { received += chunk.length; });
+    socket.pipe(socket);
+  });
+  try {
+    await withOwnRelay(["--allow", target.address], async (own) => {
+      const bare = await browser.context.newPage();
+      try {
+        await bare.addInitScript(() => { delete window.WebSocketStream; });
+        await bare.goto(own.url());
+        const [host, port] = target.address.split(":");
+        for (const p of [own, bare]) {
+          await p.exposeFunction("targetReceived", () => received);
+          // Each page's first socket writes more than the way back holds unread (a stalled
+          // target, or the WebSocket bridge's 16 MiB queue): echoes that were not read and
+          // dropped would hold it up. The others only write a little: the crash took a few.
+          const result = await p.evaluate(async ({ host, port, rounds, big }) => {
+            const lib = await import("/pkg/socket.js");
+            const until = async (done) => {
+              for (let i = 0; i < 800; i++) {
+                if (await done()) return true;
+                await new Promise((r) => setTimeout(r, 25));
+              }
+              return false;
+            };
+            const toClient = async () => {
+              const text = await (await fetch("/metrics")).text();
+              return Number(text.match(/sockrelay_bridge_bytes_total\{direction="target_to_client"\} (\d+)/)[1]);
+            };
+            const out = { webSocketStream: "WebSocketStream" in window, tcp: [], udp: null };
+            const start = { received: await targetReceived(), toClient: await toClient() };
+            let written = 0;
+            const chunk = new Uint8Array(64 * 1024).fill(7);
+            const round = async (socket, writes) => {
+              const { readable, writable } = await socket.opened;
+              await readable.cancel();
+              const writer = writable.getWriter();
+              for (const data of writes) await writer.write(data);
+              written += writes.reduce((sum, data) => sum + (data.data ?? data).length, 0);
+            };
+            const closed = (socket) => socket.close().then(() => "closed cleanly", (e) => `${e.code}: ${e.reason}`);
+            for (let i = 0; i < rounds; i++) {
+              const tcp = new lib.TCPSocket(host, port);
+              await round(tcp, i === 0 ? Array(big / chunk.length).fill(chunk) : [chunk.subarray(0, 1000)]);
+              const arrived = await until(async () => (await targetReceived()) - start.received >= written);
+              const back = arrived && await until(async () => (await toClient()) - start.toClient >= written);
+              out.tcp.push({ arrived, back, closed: await closed(tcp) });
+              if (!back) return out;
+            }
+            const targets = await (await fetch("/api/targets")).json();
+            const udpEcho = targets.find((t) => t.name === "udp-echo");
+            if (udpEcho) {
+              const [address, udpPort] = udpEcho.target.replace(/^udp:/, "").split(":");
+              const udp = new lib.UDPSocket({ remoteAddress: address, remotePort: Number(udpPort) });
+              await round(udp, Array.from({ length: 10 }, () => ({ data: chunk.subarray(0, 100) })));
+              const back = await until(async () => (await toClient()) - start.toClient >= written);
+              out.udp = { back, closed: await closed(udp) };
+            }
+            return out;
+          }, { host, port: Number(port), rounds: 10, big: 32 * MiB });
+          const udp = (await hasUdpEcho()) ? { back: true, closed: "closed cleanly" } : null;
+          assert.deepEqual(result, {
+            webSocketStream: p === own,
+            tcp: Array(10).fill({ arrived: true, back: true, closed: "closed cleanly" }),
+            udp,
+          });
+        }
+      } finally {
+        await bare.close();
+      }
+    });
+  } finally {
+    await target.close();
+  }
+});
+
 test("Python layer: the tutorial's TCP client, timeouts and refusals raise Python's classes", async () => {
   expectProblems(/api\/check\?target=127\.0\.0\.1%3A9.*HTTP 403/, /status of 403 \(Forbidden\)/);
   const [host, port] = await listed("ack");

@@ -147,17 +147,20 @@ thread_local! {
 
 /// `promise.then(f)` for a function given as a JS value.
 pub fn then(promise: &Promise, f: &JsValue) -> JsValue {
-    get(promise, "then")
-        .dyn_into::<Function>()
-        .and_then(|then| then.call1(promise, f))
-        .unwrap_or_else(|_| promise.into())
+    call_method(promise, "then", f)
 }
 
 /// `promise.catch(noop)`: its rejection is no longer "uncaught"; awaiting it still throws.
 pub fn mark_handled(promise: &Promise) {
-    if let Ok(catch) = get(promise, "catch").dyn_into::<Function>() {
-        let _ = catch.call1(promise, &noop_fn());
-    }
+    call_method(promise, "catch", &noop_fn());
+}
+
+/// `object[method](arg)`'s result, or `object` when that is no function or it throws.
+pub fn call_method(object: &JsValue, method: &str, arg: &JsValue) -> JsValue {
+    get(object, method)
+        .dyn_into::<Function>()
+        .and_then(|f| f.call1(object, arg))
+        .unwrap_or_else(|_| object.clone())
 }
 
 /// A function that does nothing (to mark a promise's rejection handled), created once.

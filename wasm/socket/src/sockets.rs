@@ -7,13 +7,14 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
+use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
 use crate::bridge::{self, view_of, Bridge, Endpoint};
 use crate::js::{
     self, get, object, Controller, Deferred, JsResult, ReadableStream, TransformStream,
+    WritableStream,
 };
 use crate::names;
 
@@ -179,21 +180,33 @@ impl UdpSocket {
 /// the end, `flush`. Not `pipeThrough`: that would hand the page the browser's own error when
 /// the connection drops (Chromium's `WebSocketError`); the page gets this library's
 /// `NetworkError` with `code` and `reason` instead, as from `closed`.
+///
+/// The page cancelling its readable does not cancel `source`: cancelling a bridge's readable
+/// closes its WebSocket (a WebSocketStream's by the standard), so the writes that followed were
+/// lost, and in Chromium (156) writes to a WebSocketStream whose readable was cancelled crash
+/// the renderer within a few sockets. As in Direct Sockets, the writable keeps working until
+/// `close()`; what arrives meanwhile is read and dropped, so that it never holds up the target.
 fn readable_through(source: &ReadableStream, transform: &JsValue, flush: &JsValue) -> JsValue {
     let stream = TransformStream::new(&object(&[("transform", transform), ("flush", flush)]));
     let writable = stream.writable();
-    let piped = source.pipe_to(&writable, &object(&[("preventAbort", &true.into())]));
+    let options = object(&[
+        ("preventAbort", &true.into()),
+        ("preventCancel", &true.into()),
+    ]);
+    let piped = source.pipe_to(&writable, &options);
+    let source: ReadableStream = JsValue::clone(source).unchecked_into();
     let on_error = Closure::once_into_js(move |error: JsValue| -> JsValue {
-        let abort = get(&writable, "abort").dyn_into::<js_sys::Function>();
-        if let Ok(abort) = abort {
-            let _ = abort.call1(&writable, &bridge::Ending::of_error(&error).to_js());
-        }
+        js::call_method(
+            &writable,
+            "abort",
+            &bridge::Ending::of_error(&error).to_js(),
+        );
+        // Read and drop the rest (a failed `source` rejects at once).
+        let drop_all = WritableStream::new(&Object::new(), &Object::new());
+        js::mark_handled(&source.pipe_to(&drop_all, &Object::new()));
         JsValue::UNDEFINED
     });
-    let catch = get(&piped, "catch").dyn_into::<js_sys::Function>();
-    if let Ok(catch) = catch {
-        let _ = catch.call1(&piped, &on_error);
-    }
+    js::call_method(&piped, "catch", &on_error);
     stream.readable().into()
 }
 
