@@ -365,6 +365,15 @@ PTON6_HAND = [
     "::1.2.3.4.", "::1..2.3", "::1.2..3", "::01.2.3.4", "::1.02.3.4", "::0.0.0.01",
 ]
 
+# Long texts, for inet_aton and inet_pton of both families: runs of leading zeros that strtoul
+# and inet_pton read digit by digit (a value, an overflow, or too many hex digits), junk and a
+# NUL far past the space where inet_aton stops reading, and far too many parts or groups.
+LONG_HAND = [
+    "0" * 300, "0" * 300 + "1.2.3.4", "0x" + "0" * 300 + "ff.1", "0" * 300 + "377.0x" + "0" * 300,
+    "1" + "0" * 300, "1.2.3.4" + " " * 300, "1.2.3.4 " + "x" * 300 + "\x00", "1." * 150 + "1",
+    "::" + "0" * 300 + "1", "0:" * 150 + "0", ":" * 300, "::ffff:" + "0" * 300 + "1.2.3.4",
+]
+
 NTOP6_HAND = [
     "::", "::1", "::2", "::ffff:0:0", "::0.1.0.0", "::1:0:0", "::ffff:1.2.3.4", "::1.2.3.4",
     "1::", "1:0:1::", "1:0:0:1::", "1::1:0:0:1", "1:0:0:1:0:0:1:0", "0:0:1::", "::1:0:0:0",
@@ -555,7 +564,7 @@ def build_cases():
         cases.append((fn, list(args)))
 
     # inet_aton
-    for s in ATON_HAND:
+    for s in ATON_HAND + LONG_HAND:
         add("inet_aton", s)
     for s in all_strings("0x. 8", 4):
         add("inet_aton", s)
@@ -576,6 +585,9 @@ def build_cases():
     for s in PTON6_HAND:
         add("inet_pton", 10, s)
         add("inet_pton", 2, s)
+    for s in LONG_HAND:
+        add("inet_pton", 2, s)
+        add("inet_pton", 10, s)
     for s in all_strings("0:.a", 5):
         add("inet_pton", 10, s)
     for s in all_strings("1.0 ", 4):
