@@ -40,10 +40,9 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-use parking_lot::{Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Wake, Waker};
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -289,8 +288,8 @@ fn poll_frame(shared: &Mutex<Shared>, cx: &mut Context<'_>) -> Poll<io::Result<(
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    // Never held across an await; no poisoning (a panic while it is held leaves the state as
-    // consistent as it was).
+    // Never held across an await or a call that may panic (and parking_lot's locks do not
+    // poison).
     shared.lock()
 }
 
