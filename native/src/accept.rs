@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -52,13 +53,14 @@ const PEEK_MAX: usize = 4096;
 /// services' sockets, logs.
 const SPARE_FDS: u64 = 64;
 
-/// Accepts HTTP connections until cancelled, each in the budget of connections that are not
-/// bridges (see the module's doc).
+/// Accepts HTTP connections until `listening` is cancelled, each in the budget of connections
+/// that are not bridges (see the module's doc).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
     state: Arc<AppState>,
+    listening: CancellationToken,
 ) {
     let heads = Heads::new(budget(&state.settings));
     let connections = TaskTracker::new();
@@ -75,8 +77,7 @@ pub async fn serve(
                 Duration::from_millis(100)
             }
         };
-        let Some((stream, peer)) = crate::tcp::accept(&listener, &state.cancel, failed).await
-        else {
+        let Some((stream, peer)) = crate::tcp::accept(&listener, &listening, failed).await else {
             break;
         };
         let place = heads.admit();

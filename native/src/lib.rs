@@ -87,6 +87,8 @@ pub struct Relay {
     /// `--trusted-proxy` and `--proxy-protocol`, with the latter's targets resolved.
     proxy: proxy_protocol::ProxyPolicy,
     metrics: Arc<Metrics>,
+    /// Closes the HTTP listener when cancelled (see [`Relay::listener_stop`]).
+    listening: CancellationToken,
 }
 
 /// The built-in services' sockets.
@@ -158,7 +160,15 @@ impl Relay {
             web,
             proxy,
             metrics: Arc::new(Metrics::new()),
+            listening: CancellationToken::new(),
         })
+    }
+
+    /// Cancelling this closes the HTTP listener: new connections are refused from then on,
+    /// while open connections and bridges go on (websockify's `--timeout` and `--run-once`).
+    /// The relay still runs until its shutdown future completes.
+    pub fn listener_stop(&self) -> CancellationToken {
+        self.listening.clone()
     }
 
     /// The bound HTTP address.
@@ -256,13 +266,15 @@ impl Relay {
                 );
             }
         };
-        let services =
-            async { tokio::join!(accept::serve(self.http, router, self.tls, state), builtins) };
+        let listening = self.listening;
+        let http = accept::serve(self.http, router, self.tls, state, listening.clone());
+        let services = async { tokio::join!(http, builtins) };
         info!("ready: open {url}");
         let stop = async {
             shutdown.await;
             info!("shutting down: closing bridges");
             cancel.cancel();
+            listening.cancel();
         };
         tokio::join!(services, stop);
         tracker.close();

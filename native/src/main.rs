@@ -8,7 +8,7 @@ use std::task::Poll;
 use clap::{Parser, Subcommand};
 use sockrelay::config::{ServeArgs, Settings};
 use sockrelay::tools::{self, InetCommand};
-use sockrelay::websockify::{Extras, WebsockifyArgs};
+use sockrelay::websockify::{self, Extras, WebsockifyArgs};
 use tracing_subscriber::EnvFilter;
 
 /// Echo servers, a safe WebSocket-to-TCP bridge, and socket address tools, with a browser
@@ -197,17 +197,32 @@ fn serve(args: &ServeArgs, extras: Extras) -> Result<(), Fatal> {
             rt.block_on(async {
                 let relay = sockrelay::Relay::bind(settings).await?;
                 let stop = listening(sockrelay::shutdown::signal()).await;
-                match extras.exit_when_idle {
-                    None => relay.run(stop).await,
-                    Some(after) => {
-                        let idle = sockrelay::websockify::exit_when_idle(relay.metrics(), after);
-                        relay
-                            .run(async {
-                                tokio::select! { () = stop => {}, () = idle => {} }
-                            })
-                            .await
+                // websockify's --idle-timeout, --timeout and --run-once end the relay too.
+                let (metrics, listener) = (relay.metrics(), relay.listener_stop());
+                let idle_metrics = metrics.clone();
+                let idle = async {
+                    match extras.exit_when_idle {
+                        Some(after) => websockify::exit_when_idle(idle_metrics, after).await,
+                        None => std::future::pending().await,
                     }
-                }
+                };
+                let done = async {
+                    if extras.stop_after.is_none() && !extras.run_once {
+                        std::future::pending::<()>().await;
+                    }
+                    websockify::exit_when_done(
+                        metrics,
+                        listener,
+                        extras.stop_after,
+                        extras.run_once,
+                    )
+                    .await
+                };
+                relay
+                    .run(async {
+                        tokio::select! { () = stop => {}, () = idle => {}, () = done => {} }
+                    })
+                    .await
             })
         })
         .map_err(|e| Fatal::Runtime(format!("sockrelay: {e:#}")))

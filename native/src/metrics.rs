@@ -128,6 +128,9 @@ pub struct Metrics {
     echo_udp: Counter,
     echo_dropped: Family<ReasonLabels, Counter>,
     http_requests: Counter,
+    /// WebSocket connections that went on to dial their target, opened or not (not exported:
+    /// websockify's `--run-once` counts them).
+    dialed: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Metrics {
@@ -168,6 +171,7 @@ impl Metrics {
             udp_icmp_errors: Counter::default(),
             echo_active: Gauge::default(),
             echo_dropped: Family::default(),
+            dialed: std::sync::atomic::AtomicU64::new(0),
             http_requests: Counter::default(),
             registry: Registry::default(),
         };
@@ -236,6 +240,18 @@ impl Metrics {
 
     pub fn bridges_active(&self) -> i64 {
         self.bridges_active.get()
+    }
+
+    /// A WebSocket connection dials its target.
+    pub fn bridge_dialing(&self) {
+        self.dialed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// WebSocket connections that dialed their target since the relay started, whether the
+    /// bridge opened or not.
+    pub fn bridges_dialed(&self) -> u64 {
+        self.dialed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn bytes(&self, direction: Direction, n: usize) {

@@ -70,6 +70,14 @@ pub struct WebsockifyArgs {
     /// Exit after TIMEOUT seconds without an open connection
     #[arg(long, value_name = "TIMEOUT")]
     pub idle_timeout: Option<u64>,
+    /// Stop taking connections TIMEOUT seconds after starting, and exit once the open ones have
+    /// ended (0: never)
+    #[arg(long, value_name = "TIMEOUT")]
+    pub timeout: Option<u64>,
+    /// Serve a single WebSocket connection: take no other once it opens, and exit when it ends
+    /// (requests for --web's files before it are served as usual)
+    #[arg(long)]
+    pub run_once: bool,
     /// Debug logging (RUST_LOG overrides it)
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -115,10 +123,6 @@ pub struct Refused {
     #[arg(long, short = 'D', hide = true)]
     daemon: bool,
     #[arg(long, hide = true)]
-    run_once: bool,
-    #[arg(long, hide = true)]
-    timeout: Option<String>,
-    #[arg(long, hide = true)]
     key_password: Option<String>,
     #[arg(long, hide = true)]
     ssl_target: bool,
@@ -162,9 +166,6 @@ impl Refused {
             given(self.traffic, "--traffic", "per-frame traffic printing is not supported; RUST_LOG=debug logs each bridge"),
             given(self.record.is_some(), "--record", "sockrelay does not record sessions"),
             given(self.daemon, "--daemon", "sockrelay does not fork into the background: run it under a service manager (deploy/sockrelay@.service)"),
-            given(self.run_once, "--run-once", "sockrelay serves until SIGINT or SIGTERM"),
-            // `--timeout 0` is websockify's default: no timeout, which is what sockrelay does.
-            given(self.timeout.as_deref().is_some_and(|t| t.trim() != "0"), "--timeout", "sockrelay serves until SIGINT or SIGTERM (--idle-timeout exits when no connection is open)"),
             given(self.key_password.is_some(), "--key-password", "encrypted keys are not supported: give an unencrypted key (openssl pkey -in key.pem -out plain.pem)"),
             given(self.ssl_target, "--ssl-target", "sockrelay does not speak TLS to targets"),
             given(self.verify_client, "--verify-client", "client certificates are not supported"),
@@ -194,6 +195,10 @@ impl Refused {
 pub struct Extras {
     /// `--idle-timeout`: exit after this long without an open bridge.
     pub exit_when_idle: Option<Duration>,
+    /// `--timeout`: take no connection after this long, and exit once none is open.
+    pub stop_after: Option<Duration>,
+    /// `--run-once`: take no connection once a bridge has opened, and exit once none is open.
+    pub run_once: bool,
     /// `--verbose`.
     pub verbose: bool,
 }
@@ -324,6 +329,12 @@ impl WebsockifyArgs {
                 None | Some(0) => None,
                 Some(seconds) => Some(Duration::from_secs(seconds)),
             },
+            // `--timeout 0` is websockify's default: none.
+            stop_after: match self.timeout {
+                None | Some(0) => None,
+                Some(seconds) => Some(Duration::from_secs(seconds)),
+            },
+            run_once: self.run_once,
             verbose: self.verbose,
         };
         Ok((serve, extras))
@@ -348,6 +359,50 @@ pub async fn exit_when_idle(metrics: Arc<Metrics>, after: Duration) {
             return;
         }
     }
+}
+
+/// Completes once the relay may exit under websockify's `--timeout` (`stop_after`) or
+/// `--run-once`: when the timeout passes, or once the first WebSocket connection has dialed
+/// its target (reached or not, as websockify counts it), `listening` is
+/// cancelled (the listener closes: new connections are refused, as when websockify's listener
+/// exits), and then once no bridge is open. websockify serves a `--run-once` connection in its
+/// listening process, so it takes no other meanwhile; here a connection that arrives in the
+/// moment the first bridge opens (the watch looks every 20 ms) is served too, and waited for.
+pub async fn exit_when_done(
+    metrics: Arc<Metrics>,
+    listening: tokio_util::sync::CancellationToken,
+    stop_after: Option<Duration>,
+    run_once: bool,
+) {
+    const LOOK: Duration = Duration::from_millis(20);
+    let timeout = async {
+        match stop_after {
+            Some(after) => tokio::time::sleep(after).await,
+            None => std::future::pending().await,
+        }
+    };
+    let first_bridge = async {
+        if !run_once {
+            std::future::pending::<()>().await;
+        }
+        while metrics.bridges_dialed() == 0 {
+            tokio::time::sleep(LOOK).await;
+        }
+    };
+    tokio::select! {
+        () = timeout => tracing::info!(
+            timeout = stop_after.map_or(0, |t| t.as_secs()),
+            "--timeout: taking no more connections; exiting once the open ones end"
+        ),
+        () = first_bridge => tracing::info!(
+            "--run-once: taking no more connections; exiting once this one ends"
+        ),
+    }
+    listening.cancel();
+    while metrics.bridges_active() > 0 {
+        tokio::time::sleep(LOOK).await;
+    }
+    tracing::info!("no connection open: exiting");
 }
 
 /// websockify's `[HOST:]PORT`: without a host, every interface (IPv4, or IPv6 with
@@ -421,7 +476,7 @@ mod tests {
     }
 
     /// Regression: lines websockify takes were refused (`-v -v`, `--web A --web B`, `--heart
-    /// 30`, its own default `--timeout 0`).
+    /// 30`, its own default `--timeout 0`); `--timeout N` and `--run-once` are taken.
     #[test]
     fn repeated_and_abbreviated_options_are_read_as_websockify_reads_them() {
         let (serve, extras) = parse(
@@ -434,11 +489,14 @@ mod tests {
         assert_eq!(serve.ping_interval, Some(30));
         assert_eq!(extras.exit_when_idle, Some(Duration::from_secs(60)));
         assert_eq!(serve.origin, ["http://a", "http://b"]);
-        // An ambiguous prefix is refused, as by argparse; a timeout other than 0 by name.
+        assert_eq!(extras.stop_after, None);
+        assert!(!extras.run_once);
+        // An ambiguous prefix is refused, as by argparse.
         let words = ["websockify", "--to", "5", "6080", "localhost:5900"];
         assert!(Cli::try_parse_from(words).is_err());
-        let e = parse("--timeout 5 6080 localhost:5900").unwrap_err();
-        assert!(e.contains("--timeout"), "{e}");
+        let (_, extras) = parse("--timeout 5 --run-once 6080 localhost:5900").unwrap();
+        assert_eq!(extras.stop_after, Some(Duration::from_secs(5)));
+        assert!(extras.run_once);
     }
 
     #[test]
@@ -508,8 +566,6 @@ mod tests {
             ("--record /tmp/r", "--record"),
             ("-D", "--daemon"),
             ("--daemon", "--daemon"),
-            ("--run-once", "--run-once"),
-            ("--timeout 5", "--timeout"),
             ("--key-password x", "--key-password"),
             ("--ssl-target", "--ssl-target"),
             ("--verify-client", "--verify-client"),

@@ -604,6 +604,78 @@ async fn idle_timeout_exits_once_no_connection_is_open_as_websockify_does() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Waits (bounded) until `addr` refuses connections: the relay's listener has closed.
+async fn until_refused(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} still takes connections"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One echo through `ws`: the bridge is still open and moving bytes.
+async fn echoes(ws: &mut Ws, text: &str) {
+    ws.send(Message::binary(text.as_bytes().to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(greeting(ws).await, text);
+}
+
+#[tokio::test]
+async fn run_once_serves_one_websocket_connection_and_exits_when_it_ends() {
+    let a = named_target("alpha").await;
+    let mut relay = Websockify::spawn(&["--run-once", "127.0.0.1:0", &a.to_string()]);
+    // Plain HTTP requests before it are served and do not count.
+    assert_eq!(http_get(relay.http, "/healthz").await.0, 200);
+    assert_eq!(http_get(relay.http, "/healthz").await.0, 200);
+    let mut ws = relay.ws("/websockify").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    // Nothing else is taken now, and the one connection goes on.
+    until_refused(relay.http).await;
+    echoes(&mut ws, "still here").await;
+    assert!(relay.child.try_wait().unwrap().is_none(), "exited too soon");
+    ws.close(None).await.unwrap();
+    assert_eq!(relay.exit_status().await.code(), Some(0));
+}
+
+/// As websockify, a connection whose target cannot be reached is the one connection too.
+#[tokio::test]
+async fn run_once_ends_after_a_connection_whose_target_is_unreachable() {
+    let closed = ClosedPort::tcp();
+    let mut relay = Websockify::spawn(&["--run-once", "127.0.0.1:0", &closed.addr.to_string()]);
+    let mut ws = relay.ws("/websockify").await;
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1011),
+        other => panic!("expected Close 1011, got {other:?}"),
+    }
+    assert_eq!(relay.exit_status().await.code(), Some(0));
+}
+
+#[tokio::test]
+async fn timeout_closes_the_listener_and_exits_once_the_open_connections_end() {
+    let a = named_target("alpha").await;
+    let mut relay = Websockify::spawn(&["--timeout", "1", "127.0.0.1:0", &a.to_string()]);
+    let mut first = relay.ws("/websockify").await;
+    let mut second = relay.ws("/websockify").await;
+    assert_eq!(greeting(&mut first).await, "alpha\n");
+    assert_eq!(greeting(&mut second).await, "alpha\n");
+    // After the timeout no connection is taken; those open go on, and it waits for both.
+    until_refused(relay.http).await;
+    echoes(&mut first, "one").await;
+    first.close(None).await.unwrap();
+    echoes(&mut second, "two").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        relay.child.try_wait().unwrap().is_none(),
+        "exited with a bridge open"
+    );
+    second.close(None).await.unwrap();
+    assert_eq!(relay.exit_status().await.code(), Some(0));
+}
+
 /// A target that reads a PROXY protocol v2 header (if `expect_header`) and answers with the
 /// source address it names (`src=ADDR\n`), or with the first bytes it got (`raw=...\n`).
 async fn proxy_target(expect_header: bool) -> SocketAddr {
