@@ -184,7 +184,22 @@ fn client(target: &str) -> Result<(), Fatal> {
 }
 
 fn serve(args: &ServeArgs, extras: Extras) -> Result<(), Fatal> {
-    init_logging_at(if extras.verbose { "debug" } else { "info" });
+    let log_file = match &extras.log_file {
+        None => None,
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    Fatal::Usage(format!(
+                        "sockrelay: cannot open the log file {}: {e}",
+                        path.display()
+                    ))
+                })?,
+        ),
+    };
+    init_logging_to(if extras.verbose { "debug" } else { "info" }, log_file);
     let settings = Settings::resolve(args).map_err(|e| Fatal::Usage(format!("sockrelay: {e}")))?;
     if let Some(name) = &settings.tcp_congestion {
         // A name the kernel does not know (or lets only root use) is the user's to fix.
@@ -290,12 +305,28 @@ fn init_logging() {
 
 /// [`init_logging`] at `level` unless `RUST_LOG` says otherwise.
 fn init_logging_at(level: &str) {
+    init_logging_to(level, None);
+}
+
+/// [`init_logging_at`], and to `file` as well when there is one (websockify's `--log-file`).
+fn init_logging_to(level: &str, file: Option<std::fs::File>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .log_internal_errors(false)
+        .log_internal_errors(false);
+    let file = file.map(|file| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .log_internal_errors(false)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file)
         .init();
 }
 

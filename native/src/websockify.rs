@@ -81,6 +81,9 @@ pub struct WebsockifyArgs {
     /// Debug logging (RUST_LOG overrides it)
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Append the log to FILE as well as writing it to stderr
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// Never list directories of --web (sockrelay never does)
     #[arg(long)]
     pub file_only: bool,
@@ -151,8 +154,6 @@ pub struct Refused {
     #[arg(long, hide = true)]
     auth_source: Option<String>,
     #[arg(long, hide = true)]
-    log_file: Option<String>,
-    #[arg(long, hide = true)]
     syslog: Option<String>,
     #[arg(long, hide = true)]
     legacy_syslog: bool,
@@ -180,7 +181,6 @@ impl Refused {
             given(self.host_token, "--host-token", "the target's token comes from ?token= only"),
             given(self.auth_plugin.is_some(), "--auth-plugin", "auth plugins are not supported (sockrelay serve --token guards the bridge)"),
             given(self.auth_source.is_some(), "--auth-source", "auth plugins are not supported (sockrelay serve --token guards the bridge)"),
-            given(self.log_file.is_some(), "--log-file", "logs go to stderr: redirect it (2>>FILE), or let systemd's journal keep them"),
             given(self.syslog.is_some(), "--syslog", "logs go to stderr: redirect it, or let systemd's journal keep them"),
             given(self.legacy_syslog, "--legacy-syslog", "logs go to stderr: redirect it, or let systemd's journal keep them"),
         ]
@@ -199,6 +199,8 @@ pub struct Extras {
     pub stop_after: Option<Duration>,
     /// `--run-once`: take no connection once a bridge has opened, and exit once none is open.
     pub run_once: bool,
+    /// `--log-file`: the log goes to this file too.
+    pub log_file: Option<PathBuf>,
     /// `--verbose`.
     pub verbose: bool,
 }
@@ -335,6 +337,7 @@ impl WebsockifyArgs {
                 Some(seconds) => Some(Duration::from_secs(seconds)),
             },
             run_once: self.run_once,
+            log_file: self.log_file.clone(),
             verbose: self.verbose,
         };
         Ok((serve, extras))
@@ -580,7 +583,6 @@ mod tests {
             ("--host-token", "--host-token"),
             ("--auth-plugin BasicHTTPAuth", "--auth-plugin"),
             ("--auth-source u:p", "--auth-source"),
-            ("--log-file /tmp/l", "--log-file"),
             ("--syslog /dev/log", "--syslog"),
             ("--legacy-syslog", "--legacy-syslog"),
             ("--ssl-version tlsv1_3", "--ssl-version tlsv1_3"),

@@ -676,6 +676,49 @@ async fn timeout_closes_the_listener_and_exits_once_the_open_connections_end() {
     assert_eq!(relay.exit_status().await.code(), Some(0));
 }
 
+#[tokio::test]
+async fn log_file_gets_the_log_as_well_as_stderr() {
+    let dir = scratch("logfile");
+    let log = dir.join("websockify.log");
+    std::fs::write(&log, "an earlier line\n").unwrap();
+    let a = named_target("alpha").await;
+    let relay = Websockify::spawn(&[
+        "--log-file",
+        log.to_str().unwrap(),
+        "127.0.0.1:0",
+        &a.to_string(),
+    ]);
+    let mut ws = relay.ws("/websockify").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    ws.close(None).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("bridge closed") {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Appended, in plain text, with what stderr showed at startup.
+    assert!(text.starts_with("an earlier line\n"), "{text}");
+    assert!(text.contains("ready: open http://127.0.0.1:"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(relay.startup.iter().any(|l| l.contains("ready: open")));
+    drop(relay);
+    // A file that cannot be opened stops it at once, with the reason.
+    let out = std::process::Command::new(sockrelay_bin())
+        .args(["websockify", "--log-file"])
+        .arg(dir.join("no-such-dir").join("x.log"))
+        .args(["127.0.0.1:0", &a.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot open the log file"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A target that reads a PROXY protocol v2 header (if `expect_header`) and answers with the
 /// source address it names (`src=ADDR\n`), or with the first bytes it got (`raw=...\n`).
 async fn proxy_target(expect_header: bool) -> SocketAddr {
