@@ -183,6 +183,7 @@ fn state(flags: u8, allow: &AllowList) -> AppState {
         allow: allow.clone(),
         metrics: Arc::new(Metrics::new()),
         cancel: CancellationToken::new(),
+        listening: CancellationToken::new(),
         tracker: TaskTracker::new(),
         tls: flags & 32 != 0,
         tokens: None,

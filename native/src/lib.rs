@@ -248,6 +248,7 @@ impl Relay {
             metrics: self.metrics.clone(),
             bridges: Arc::new(Semaphore::new(self.settings.max_conns)),
             cancel: cancel.clone(),
+            listening: self.listening.clone(),
             tracker: tracker.clone(),
             tls: self.tls.is_some(),
             tokens: self.tokens,

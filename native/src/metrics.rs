@@ -1,5 +1,9 @@
 //! Counters for `GET /metrics` (Prometheus text format).
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
+
+use tokio::sync::Notify;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -128,9 +132,23 @@ pub struct Metrics {
     echo_udp: Counter,
     echo_dropped: Family<ReasonLabels, Counter>,
     http_requests: Counter,
-    /// WebSocket connections that went on to dial their target, opened or not (not exported:
-    /// websockify's `--run-once` counts them).
-    dialed: std::sync::atomic::AtomicU64,
+    /// WebSocket connections that went on to dial their target, opened or not, and those
+    /// still dialing (not exported: websockify's `--run-once` and `--timeout` wait on them).
+    dialed: AtomicU64,
+    dialing: AtomicI64,
+    /// Told when a bridge starts or stops dialing and when one closes.
+    changed: Notify,
+}
+
+/// A bridge dialing its target (see [`Metrics::bridge_dialing`]).
+#[must_use = "the bridge counts as dialing only while the guard lives"]
+pub struct Dialing<'a>(&'a Metrics);
+
+impl Drop for Dialing<'_> {
+    fn drop(&mut self) {
+        self.0.dialing.fetch_sub(1, SeqCst);
+        self.0.changed.notify_one();
+    }
 }
 
 impl Default for Metrics {
@@ -171,7 +189,9 @@ impl Metrics {
             udp_icmp_errors: Counter::default(),
             echo_active: Gauge::default(),
             echo_dropped: Family::default(),
-            dialed: std::sync::atomic::AtomicU64::new(0),
+            dialed: AtomicU64::new(0),
+            dialing: AtomicI64::new(0),
+            changed: Notify::new(),
             http_requests: Counter::default(),
             registry: Registry::default(),
         };
@@ -236,22 +256,39 @@ impl Metrics {
 
     pub fn bridge_closed(&self) {
         self.bridges_active.dec();
+        self.changed.notify_one();
     }
 
     pub fn bridges_active(&self) -> i64 {
         self.bridges_active.get()
     }
 
-    /// A WebSocket connection dials its target.
-    pub fn bridge_dialing(&self) {
-        self.dialed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// A WebSocket connection dials its target: counted as dialing until the guard drops,
+    /// which must be after the bridge is counted open ([`Metrics::bridge_opened`]) if it opens.
+    pub fn bridge_dialing(&self) -> Dialing<'_> {
+        self.dialed.fetch_add(1, SeqCst);
+        self.dialing.fetch_add(1, SeqCst);
+        self.changed.notify_one();
+        Dialing(self)
     }
 
     /// WebSocket connections that dialed their target since the relay started, whether the
     /// bridge opened or not.
     pub fn bridges_dialed(&self) -> u64 {
-        self.dialed.load(std::sync::atomic::Ordering::Relaxed)
+        self.dialed.load(SeqCst)
+    }
+
+    /// Whether a bridge is open or still dialing its target. Dialing is read first: a bridge
+    /// that opens is counted open before it stops counting as dialing.
+    pub fn bridges_busy(&self) -> bool {
+        self.dialing.load(SeqCst) > 0 || self.bridges_active() > 0
+    }
+
+    /// Completes at the next change of [`Metrics::bridges_dialed`] or
+    /// [`Metrics::bridges_busy`] (at once if one came since the last call): for one waiter,
+    /// which checks again after each.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     pub fn bytes(&self, direction: Direction, n: usize) {

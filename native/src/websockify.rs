@@ -365,19 +365,18 @@ pub async fn exit_when_idle(metrics: Arc<Metrics>, after: Duration) {
 }
 
 /// Completes once the relay may exit under websockify's `--timeout` (`stop_after`) or
-/// `--run-once`: when the timeout passes, or once the first WebSocket connection has dialed
-/// its target (reached or not, as websockify counts it), `listening` is
-/// cancelled (the listener closes: new connections are refused, as when websockify's listener
-/// exits), and then once no bridge is open. websockify serves a `--run-once` connection in its
-/// listening process, so it takes no other meanwhile; here a connection that arrives in the
-/// moment the first bridge opens (the watch looks every 20 ms) is served too, and waited for.
+/// `--run-once`: when the timeout passes, or once the first WebSocket connection dials its
+/// target (reached or not, as websockify counts it), `listening` is cancelled (the listener
+/// closes: new connections are refused, as when websockify's listener exits, and an upgrade on
+/// an open HTTP connection gets 503), and then once no bridge is open or dialing. websockify
+/// serves a `--run-once` connection in its listening process, so it takes no other meanwhile;
+/// here an upgrade already admitted when the first one dials is served too, and waited for.
 pub async fn exit_when_done(
     metrics: Arc<Metrics>,
     listening: tokio_util::sync::CancellationToken,
     stop_after: Option<Duration>,
     run_once: bool,
 ) {
-    const LOOK: Duration = Duration::from_millis(20);
     let timeout = async {
         match stop_after {
             Some(after) => tokio::time::sleep(after).await,
@@ -389,7 +388,7 @@ pub async fn exit_when_done(
             std::future::pending::<()>().await;
         }
         while metrics.bridges_dialed() == 0 {
-            tokio::time::sleep(LOOK).await;
+            metrics.changed().await;
         }
     };
     tokio::select! {
@@ -402,8 +401,8 @@ pub async fn exit_when_done(
         ),
     }
     listening.cancel();
-    while metrics.bridges_active() > 0 {
-        tokio::time::sleep(LOOK).await;
+    while metrics.bridges_busy() {
+        metrics.changed().await;
     }
     tracing::info!("no connection open: exiting");
 }

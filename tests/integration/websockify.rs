@@ -641,6 +641,94 @@ async fn run_once_serves_one_websocket_connection_and_exits_when_it_ends() {
     assert_eq!(relay.exit_status().await.code(), Some(0));
 }
 
+/// Regression: the relay exited while its one bridge was still dialing a slow target (the
+/// client got Close 1001). The target's accept queue is full when the bridge dials, so the
+/// kernel drops the relay's SYN and it connects on the retry, about a second later.
+#[tokio::test]
+async fn run_once_waits_for_a_bridge_that_is_still_dialing() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let target = listener.local_addr().unwrap();
+    // Fill the accept queue (a backlog of 1 holds two on Linux).
+    let mut fillers = Vec::new();
+    for _ in 0..2 {
+        fillers.push(tokio::net::TcpStream::connect(target).await.unwrap());
+    }
+    let mut relay = Websockify::spawn(&["--run-once", "127.0.0.1:0", &target.to_string()]);
+    let mut ws = relay.ws("/websockify").await;
+    // Let the relay's first SYN be dropped, then make room and greet every connection.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = stream.write_all(b"slow\n").await;
+                let (mut r, mut w) = stream.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    assert_eq!(greeting(&mut ws).await, "slow\n");
+    echoes(&mut ws, "here").await;
+    ws.close(None).await.unwrap();
+    assert_eq!(relay.exit_status().await.code(), Some(0));
+    drop(fillers);
+}
+
+/// Sends `request` on `stream` and reads the response's head (up to its blank line).
+async fn response_head(stream: &mut tokio::net::TcpStream, request: &str) -> String {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Regression: a keep-alive connection opened before the one bridge could open a second
+/// bridge after the listener had closed.
+#[tokio::test]
+async fn run_once_refuses_an_upgrade_on_a_connection_that_was_already_open() {
+    let a = named_target("alpha").await;
+    let mut relay = Websockify::spawn(&["--run-once", "127.0.0.1:0", &a.to_string()]);
+    let mut early = tokio::net::TcpStream::connect(relay.http).await.unwrap();
+    let host = relay.http;
+    let health = response_head(
+        &mut early,
+        &format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+    )
+    .await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let length = health
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap();
+    let mut body = vec![0u8; length];
+    early.read_exact(&mut body).await.unwrap();
+    let mut ws = relay.ws("/websockify").await;
+    assert_eq!(greeting(&mut ws).await, "alpha\n");
+    until_refused(relay.http).await;
+    let upgrade = response_head(
+        &mut early,
+        &format!(
+            "GET /websockify HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(upgrade.starts_with("HTTP/1.1 503"), "{upgrade}");
+    ws.close(None).await.unwrap();
+    assert_eq!(relay.exit_status().await.code(), Some(0));
+}
+
 /// As websockify, a connection whose target cannot be reached is the one connection too.
 #[tokio::test]
 async fn run_once_ends_after_a_connection_whose_target_is_unreachable() {
@@ -657,7 +745,7 @@ async fn run_once_ends_after_a_connection_whose_target_is_unreachable() {
 #[tokio::test]
 async fn timeout_closes_the_listener_and_exits_once_the_open_connections_end() {
     let a = named_target("alpha").await;
-    let mut relay = Websockify::spawn(&["--timeout", "1", "127.0.0.1:0", &a.to_string()]);
+    let mut relay = Websockify::spawn(&["--timeout", "2", "127.0.0.1:0", &a.to_string()]);
     let mut first = relay.ws("/websockify").await;
     let mut second = relay.ws("/websockify").await;
     assert_eq!(greeting(&mut first).await, "alpha\n");

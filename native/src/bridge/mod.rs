@@ -364,7 +364,8 @@ where
     let activity = Activity::default();
     let mut ws = park::Codec::serve(limits.max_message, activity.watch(io));
     let closed = Closed::new(peer);
-    env.metrics.bridge_dialing();
+    // Until the bridge is counted open, or the dial failed (websockify's --run-once).
+    let _dialing = env.metrics.bridge_dialing();
     let dialing = async {
         let mut stream = target.dial(&env.settings).await?;
         // Decided by the peer reached, not by the target's name: another spelling of an
@@ -449,7 +450,8 @@ where
     let activity = Activity::default();
     let mut ws = park::Codec::serve(limits.max_message, activity.watch(io));
     let closed = Closed::new(peer);
-    env.metrics.bridge_dialing();
+    // Until the bridge is counted open, or the dial failed (websockify's --run-once).
+    let _dialing = env.metrics.bridge_dialing();
     let at = Dialing {
         closed: &closed,
         target: &target.name,

@@ -46,6 +46,9 @@ pub struct AppState {
     pub bridges: Arc<Semaphore>,
     /// Fires at shutdown; bridges then close with 1001.
     pub cancel: CancellationToken,
+    /// Fires when the listener closes (at shutdown, or by websockify's `--timeout` and
+    /// `--run-once`): no bridge opens after it.
+    pub listening: CancellationToken,
     /// Bridges outlive their HTTP request; shutdown waits for them here.
     pub tracker: TaskTracker,
     /// Whether the relay serves https/wss (for the same-origin check).

@@ -42,7 +42,7 @@ pub(super) async fn ws(State(state): State<Arc<AppState>>, mut request: Request)
         Ok(admitted) => admitted,
         Err(refusal) => return refuse(&state, refusal),
     };
-    if state.cancel.is_cancelled() {
+    if state.cancel.is_cancelled() || state.listening.is_cancelled() {
         let refusal = Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             RefusalReason::ShuttingDown,
