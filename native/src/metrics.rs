@@ -2,13 +2,12 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
 
-use tokio::sync::Notify;
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use tokio::sync::Notify;
 
 /// Direction of bytes through a bridge.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
