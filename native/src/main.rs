@@ -221,18 +221,12 @@ fn serve(args: &ServeArgs, extras: Extras) -> Result<(), Fatal> {
                         None => std::future::pending().await,
                     }
                 };
-                let done = async {
-                    if extras.stop_after.is_none() && !extras.run_once {
-                        std::future::pending::<()>().await;
-                    }
-                    websockify::exit_when_done(
-                        metrics,
-                        listener,
-                        extras.stop_after,
-                        extras.run_once,
-                    )
-                    .await
-                };
+                let done = websockify::exit_when_done(
+                    metrics,
+                    listener,
+                    extras.stop_after,
+                    extras.run_once,
+                );
                 relay
                     .run(async {
                         tokio::select! { () = stop => {}, () = idle => {}, () = done => {} }

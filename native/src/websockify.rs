@@ -371,6 +371,7 @@ pub async fn exit_when_idle(metrics: Arc<Metrics>, after: Duration) {
 /// an open HTTP connection gets 503), and then once no bridge is open or dialing. websockify
 /// serves a `--run-once` connection in its listening process, so it takes no other meanwhile;
 /// here an upgrade already admitted when the first one dials is served too, and waited for.
+/// With neither, it never completes.
 pub async fn exit_when_done(
     metrics: Arc<Metrics>,
     listening: tokio_util::sync::CancellationToken,

@@ -365,7 +365,7 @@ where
     let mut ws = park::Codec::serve(limits.max_message, activity.watch(io));
     let closed = Closed::new(peer);
     // Until the bridge is counted open, or the dial failed (websockify's --run-once).
-    let _dialing = env.metrics.bridge_dialing();
+    let counted = env.metrics.bridge_dialing();
     let dialing = async {
         let mut stream = target.dial(&env.settings).await?;
         // Decided by the peer reached, not by the target's name: another spelling of an
@@ -385,7 +385,10 @@ where
     let Some(stream) = connect(&mut ws, dialing, env, at).await else {
         return;
     };
-    let (opened, cancel) = (Opened::new(env, closed, permit), env.cancel.clone());
+    let (opened, cancel) = (
+        Opened::new(env, closed, permit, counted),
+        env.cancel.clone(),
+    );
     let ends = Box::new(Ends {
         ws,
         target: stream,
@@ -410,8 +413,15 @@ struct Opened {
 }
 
 impl Opened {
-    fn new(env: &Env, closed: Closed, permit: OwnedSemaphorePermit) -> Self {
+    /// Counts the bridge open, and only then no longer dialing.
+    fn new(
+        env: &Env,
+        closed: Closed,
+        permit: OwnedSemaphorePermit,
+        dialing: crate::metrics::Dialing<'_>,
+    ) -> Self {
         env.metrics.bridge_opened();
+        drop(dialing);
         Opened {
             metrics: env.metrics.clone(),
             closed,
@@ -451,7 +461,7 @@ where
     let mut ws = park::Codec::serve(limits.max_message, activity.watch(io));
     let closed = Closed::new(peer);
     // Until the bridge is counted open, or the dial failed (websockify's --run-once).
-    let _dialing = env.metrics.bridge_dialing();
+    let counted = env.metrics.bridge_dialing();
     let at = Dialing {
         closed: &closed,
         target: &target.name,
@@ -460,7 +470,10 @@ where
     let Some(socket) = connect(&mut ws, target.dial(), env, at).await else {
         return;
     };
-    let (opened, cancel) = (Opened::new(env, closed, permit), env.cancel.clone());
+    let (opened, cancel) = (
+        Opened::new(env, closed, permit, counted),
+        env.cancel.clone(),
+    );
     env.tracker.spawn(async move {
         let report = datagram::run(ws, socket, &activity, &limits, &cancel, &opened.metrics).await;
         opened.end(&target.name, &report);

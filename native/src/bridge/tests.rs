@@ -1792,7 +1792,8 @@ fn a_bridge_is_counted_closed_and_gives_its_place_back_however_it_ends() {
     };
     let places = Arc::new(tokio::sync::Semaphore::new(1));
     let permit = places.clone().try_acquire_owned().unwrap();
-    let opened = Opened::new(&env, Closed::new(None), permit);
+    let dialing = env.metrics.bridge_dialing();
+    let opened = Opened::new(&env, Closed::new(None), permit, dialing);
     assert_eq!(env.metrics.bridges_active(), 1);
     assert_eq!(places.available_permits(), 0);
     // A bridge's task that panics unwinds through its `Opened`.
@@ -1802,6 +1803,7 @@ fn a_bridge_is_counted_closed_and_gives_its_place_back_however_it_ends() {
     }));
     assert!(ended.is_err());
     assert_eq!(env.metrics.bridges_active(), 0);
+    assert!(!env.metrics.bridges_busy());
     assert_eq!(places.available_permits(), 1);
     // And one that ends as bridges do.
     let permit = places.clone().try_acquire_owned().unwrap();
@@ -1810,7 +1812,8 @@ fn a_bridge_is_counted_closed_and_gives_its_place_back_however_it_ends() {
         target_to_client: 0,
         ending: Ending::TargetClosed,
     };
-    Opened::new(&env, Closed::new(None), permit).end("test", &report);
+    let dialing = env.metrics.bridge_dialing();
+    Opened::new(&env, Closed::new(None), permit, dialing).end("test", &report);
     assert_eq!(env.metrics.bridges_active(), 0);
     assert_eq!(places.available_permits(), 1);
 }
