@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use sockrelay_tests::{connect_with, http_get, sockrelay_bin, ClosedPort, TestRelay, Ws, WAIT};
+use sockrelay_tests::{
+    connect_with, http_get, raw, sockrelay_bin, ClosedPort, TestRelay, Ws, WAIT,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -675,56 +677,21 @@ async fn run_once_waits_for_a_bridge_that_is_still_dialing() {
     drop(fillers);
 }
 
-/// Sends `request` on `stream` and reads the response's head (up to its blank line).
-async fn response_head(stream: &mut tokio::net::TcpStream, request: &str) -> String {
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(WAIT, stream.read(&mut byte))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
-        head.push(byte[0]);
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
-
 /// Regression: a keep-alive connection opened before the one bridge could open a second
 /// bridge after the listener had closed.
 #[tokio::test]
 async fn run_once_refuses_an_upgrade_on_a_connection_that_was_already_open() {
     let a = named_target("alpha").await;
     let mut relay = Websockify::spawn(&["--run-once", "127.0.0.1:0", &a.to_string()]);
-    let mut early = tokio::net::TcpStream::connect(relay.http).await.unwrap();
-    let host = relay.http;
-    let health = response_head(
-        &mut early,
-        &format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n"),
-    )
-    .await;
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    let length = health
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .and_then(|n| n.trim().parse::<usize>().ok())
-        .unwrap();
-    let mut body = vec![0u8; length];
-    early.read_exact(&mut body).await.unwrap();
+    let host = relay.http.to_string();
+    let health = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let early = raw::exchange(relay.http, health).await;
+    assert_eq!(early.status, 200, "{}", early.head);
     let mut ws = relay.ws("/websockify").await;
     assert_eq!(greeting(&mut ws).await, "alpha\n");
     until_refused(relay.http).await;
-    let upgrade = response_head(
-        &mut early,
-        &format!(
-            "GET /websockify HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n\r\n"
-        ),
-    )
-    .await;
-    assert!(upgrade.starts_with("HTTP/1.1 503"), "{upgrade}");
+    let upgrade = raw::exchange_on(early.stream, raw::upgrade(&host, "/websockify", "")).await;
+    assert_eq!(upgrade.status, 503, "{}", upgrade.head);
     ws.close(None).await.unwrap();
     assert_eq!(relay.exit_status().await.code(), Some(0));
 }

@@ -182,11 +182,16 @@ impl Answer {
     }
 }
 
-/// Sends `request` and reads the response head (byte by byte, so that nothing after a 101 is
-/// read and a 101 does not wait for the connection to end) and, unless it is a 101, the body
-/// as far as Content-Length says or the server closes.
+/// Sends `request` on a fresh connection and reads the answer (see [`exchange_on`]).
 pub async fn exchange(addr: SocketAddr, request: impl AsRef<[u8]>) -> Answer {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    exchange_on(TcpStream::connect(addr).await.unwrap(), request).await
+}
+
+/// Sends `request` on `stream` (a fresh connection, or one kept alive from an earlier
+/// [`Answer`]) and reads the response head (byte by byte, so that nothing after a 101 is read
+/// and a 101 does not wait for the connection to end) and, unless it is a 101, the body as far
+/// as Content-Length says or the server closes.
+pub async fn exchange_on(mut stream: TcpStream, request: impl AsRef<[u8]>) -> Answer {
     // The server may close before taking all of an oversized request: that is an answer too.
     let _ = stream.write_all(request.as_ref()).await;
     let mut head = Vec::new();
